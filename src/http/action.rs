@@ -1,0 +1,62 @@
+//! The action envelope of seed 004 (MCP Narrations) on `POST /mcp`:
+//! `{action, payload?, request_id?, trace?}` → `{status, action, request_id, data, error, received_at,
+//! completed_at}`. Actions are tool names (`ping` and `list_tools` are shipped tools); every call goes
+//! through the one pipeline. Errors carry `{code, message, details?, retryable, request_id}` and the HTTP
+//! status of their code.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::GatewayError;
+use crate::state::AppState;
+use crate::tools::CallCtx;
+use crate::tools::builtins::now_rfc3339;
+
+/// An object with `action` and no `jsonrpc` is an envelope.
+#[must_use]
+pub fn is_envelope(message: &Value) -> bool {
+    message.get("action").is_some() && message.get("jsonrpc").is_none()
+}
+
+pub async fn handle(state: &AppState, request_id: &Arc<str>, envelope: Value) -> Response {
+    let received_at = now_rfc3339();
+    // The caller's own request_id is echoed when given; the gateway's id still travels in X-Request-ID.
+    let echoed_id =
+        envelope.get("request_id").and_then(Value::as_str).map_or_else(|| request_id.to_string(), str::to_owned);
+    let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let outcome = run(state, request_id, &action, &envelope).await;
+    let (status, data, error) = match outcome {
+        Ok(data) => (StatusCode::OK, data, Value::Null),
+        Err(err) => (
+            StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Value::Null,
+            err.to_json(&echoed_id),
+        ),
+    };
+    let body = json!({
+        "status": if error.is_null() { "ok" } else { "error" },
+        "action": action,
+        "request_id": echoed_id,
+        "data": data,
+        "error": error,
+        "received_at": received_at,
+        "completed_at": now_rfc3339(),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn run(state: &AppState, request_id: &Arc<str>, action: &str, envelope: &Value) -> Result<Value, GatewayError> {
+    if action.is_empty() {
+        return Err(GatewayError::invalid_request("`action` must be a non-empty string naming a tool"));
+    }
+    let payload = match envelope.get("payload") {
+        None | Some(Value::Null) => json!({}),
+        Some(payload @ Value::Object(_)) => payload.clone(),
+        Some(_) => return Err(GatewayError::invalid_params("`payload` must be an object")),
+    };
+    let ctx = CallCtx::detached(request_id.clone());
+    state.engine.call(&ctx, action, payload).await?.into_rest()
+}

@@ -1,0 +1,86 @@
+//! Reading request bodies as JSON, with the size limit, and the REST error encoding.
+//!
+//! Every endpoint reads its body through [`read_json`], so oversized bodies (413), unreadable bodies, invalid
+//! UTF-8, malformed JSON and absurd nesting (serde_json's recursion limit) all become typed errors that each
+//! adapter encodes in its caller's format.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::{ErrorCode, GatewayError};
+
+/// Why a body could not be read as JSON.
+#[derive(Debug)]
+pub enum BodyError {
+    /// Over the limit: 413.
+    TooLarge(usize),
+    /// Not JSON (or not readable): the JSON-RPC parse error.
+    NotJson(String),
+}
+
+impl BodyError {
+    #[must_use]
+    pub fn to_gateway(&self) -> GatewayError {
+        match self {
+            Self::TooLarge(limit) => GatewayError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than the limit of {limit} bytes"),
+            ),
+            Self::NotJson(why) => GatewayError::invalid_request(format!("the request body is not valid JSON: {why}")),
+        }
+    }
+}
+
+/// Read the whole body (at most `limit` bytes) and parse it as JSON.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, BodyError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+        if too_large { BodyError::TooLarge(limit) } else { BodyError::NotJson(format!("cannot read the body: {e}")) }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::NotJson("the body is empty".into()));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| BodyError::NotJson(e.to_string()))
+}
+
+/// The media type of the request, lower-cased, without parameters; `None` when absent.
+#[must_use]
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("invalid").split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// REST endpoints read JSON whatever the declared type (the seeds' curl examples used `-d`, which declares a
+/// form), except for types that cannot hold JSON text.
+pub fn check_rest_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    match content_type(headers) {
+        Some(t)
+            if t.starts_with("multipart/") || t.starts_with("image/") || t.starts_with("audio/") || t == "invalid" =>
+        {
+            Err(GatewayError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("send JSON (Content-Type: application/json), not {t}"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A REST-style error: the status of its code, `{detail, error{code, message, details?, retryable, request_id}}`.
+/// `detail` keeps the seeds' FastAPI shape working.
+#[must_use]
+pub fn rest_error(err: &GatewayError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(json!({"detail": err.message, "error": err.to_json(request_id)}))).into_response()
+}

@@ -1,0 +1,80 @@
+//! The HTTP side of the MCP endpoints: `/mcp` (POST, GET, DELETE), `/sse` and `/messages`.
+//!
+//! Bodies are read and checked here (type, size, JSON) and answered in JSON-RPC form when they fail; a POST
+//! whose body is an action envelope (seed 004: `{action, payload}`) goes to the action adapter, anything else
+//! to the Streamable HTTP transport.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::action;
+use super::body::{BodyError, content_type, read_json};
+use super::request_id::RequestId;
+use crate::mcp::jsonrpc::{INVALID_REQUEST, PARSE_ERROR, RpcError};
+use crate::mcp::streamable::rpc_error;
+use crate::mcp::{legacy_sse, streamable};
+use crate::state::AppState;
+
+/// Read a JSON-RPC body, answering failures as JSON-RPC errors.
+async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, Response> {
+    if let Some(t) = content_type(headers).filter(|t| t != "application/json") {
+        let error = RpcError::new(INVALID_REQUEST, format!("Content-Type must be application/json, not `{t}`"));
+        return Err(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &Value::Null, &error));
+    }
+    read_json(headers, body, state.config.max_body_bytes).await.map_err(|e| match e {
+        BodyError::TooLarge(_) => rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &Value::Null,
+            &RpcError::new(INVALID_REQUEST, e.to_gateway().message),
+        ),
+        BodyError::NotJson(why) => {
+            rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(PARSE_ERROR, format!("parse error: {why}")))
+        }
+    })
+}
+
+pub async fn post_mcp(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let message = match read_rpc_body(&state, &headers, body).await {
+        Ok(message) => message,
+        Err(response) => return response,
+    };
+    if action::is_envelope(&message) {
+        return action::handle(&state, &request_id, message).await;
+    }
+    streamable::post(state, &headers, request_id, message).await
+}
+
+pub async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    streamable::get(state, &headers).await
+}
+
+pub async fn delete_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    streamable::delete(&state, &headers)
+}
+
+pub async fn get_sse(State(state): State<AppState>) -> Response {
+    legacy_sse::open(&state)
+}
+
+pub async fn post_messages(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match read_rpc_body(&state, &headers, body).await {
+        Ok(message) => legacy_sse::post(&state, &query, request_id, message),
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,12 @@
+//! The HTTP edge: the router, middleware (request id, access log, origin policy), body reading, and the
+//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline.
+
+pub mod access_log;
+pub mod action;
+pub mod body;
+pub mod health;
+pub mod mcp_routes;
+pub mod origin;
+pub mod request_id;
+pub mod rest;
+pub mod router;

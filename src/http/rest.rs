@@ -1,0 +1,151 @@
+//! REST compatibility endpoints of the replaced services, all thin adapters over the one call pipeline:
+//! - seed 002 (FlowChat): `GET /mcp/tools/list`, `GET /mcp/tools/{name}/schema`, `POST /mcp/tools/call
+//!   {tool_name, params}` → `{success, tool_name, result}`;
+//! - seed 000 (Dragonfly): `GET /tools` (`?reload=1` reloads the specs), `POST /execute {tool, params}`.
+//!
+//! Errors use [`rest_error`]: the code's HTTP status and `{detail, error{...}}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::body::{check_rest_content_type, read_json, rest_error};
+use super::request_id::RequestId;
+use crate::error::{ErrorCode, GatewayError};
+use crate::state::AppState;
+use crate::tools::CallCtx;
+
+/// `GET /mcp/tools/list`
+pub async fn flowchat_list(State(state): State<AppState>) -> Response {
+    let registry = state.engine.registry().snapshot();
+    let tools: Vec<Value> = registry
+        .tools()
+        .iter()
+        .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
+        .collect();
+    axum::Json(json!({"total": tools.len(), "tools": tools})).into_response()
+}
+
+/// `GET /mcp/tools/{name}/schema`
+pub async fn flowchat_schema(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> Response {
+    let registry = state.engine.registry().snapshot();
+    match registry.tool(&name) {
+        Some(t) => axum::Json(json!({
+            "name": t.spec.name,
+            "description": t.spec.description,
+            "category": t.spec.category,
+            "input_schema": t.spec.input_schema,
+        }))
+        .into_response(),
+        None => rest_error(&GatewayError::unknown_tool(&name), &request_id),
+    }
+}
+
+/// `POST /mcp/tools/call {tool_name, params}`
+pub async fn flowchat_call(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        let body = read_rest_body(&state, &headers, body).await?;
+        let name = required_name(&body, "tool_name")?;
+        let result = call(&state, &request_id, &name, body.get("params")).await?;
+        Ok::<_, GatewayError>(json!({"success": true, "tool_name": name, "result": result}))
+    };
+    respond(outcome.await, &request_id)
+}
+
+/// `GET /tools` (`?reload=1` reloads the specs first)
+pub async fn dragonfly_tools(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let reload = query.get("reload").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+    if reload {
+        if let Err(problems) = state.engine.registry().reload_async().await {
+            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            let err = GatewayError::new(
+                ErrorCode::ValidationFailed,
+                format!("reload refused, the previous tools stay in service: {}", listed.join("; ")),
+            )
+            .with_details(json!({"problems": listed}));
+            return rest_error(&err, &request_id);
+        }
+    }
+    let registry = state.engine.registry().snapshot();
+    let tools: Vec<Value> = registry
+        .tools()
+        .iter()
+        .map(|t| {
+            json!({"type": "function", "function": {
+                "name": t.spec.name,
+                "displayName": t.spec.title,
+                "description": t.spec.description,
+                "category": t.spec.category,
+                "tags": t.spec.tags,
+                "parameters": t.spec.input_schema,
+            }})
+        })
+        .collect();
+    axum::Json(json!({"count": tools.len(), "reloaded": reload, "tools": tools})).into_response()
+}
+
+/// `POST /execute {tool, params}`
+pub async fn dragonfly_execute(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        let body = read_rest_body(&state, &headers, body).await?;
+        let name = required_name(&body, "tool")?;
+        let result = call(&state, &request_id, &name, body.get("params")).await?;
+        Ok::<_, GatewayError>(json!({"tool": name, "result": result, "request_id": &*request_id}))
+    };
+    respond(outcome.await, &request_id)
+}
+
+async fn read_rest_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, GatewayError> {
+    check_rest_content_type(headers)?;
+    let value = read_json(headers, body, state.config.max_body_bytes).await.map_err(|e| e.to_gateway())?;
+    if value.is_object() { Ok(value) } else { Err(GatewayError::invalid_request("the body must be a JSON object")) }
+}
+
+fn required_name(body: &Value, key: &str) -> Result<String, GatewayError> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| GatewayError::invalid_request(format!("`{key}` is required and must name a tool")))
+}
+
+async fn call(
+    state: &AppState,
+    request_id: &Arc<str>,
+    name: &str,
+    params: Option<&Value>,
+) -> Result<Value, GatewayError> {
+    let ctx = CallCtx::detached(request_id.clone());
+    let args = params.cloned().unwrap_or(Value::Null);
+    state.engine.call(&ctx, name, args).await?.into_rest()
+}
+
+fn respond(outcome: Result<Value, GatewayError>, request_id: &str) -> Response {
+    match outcome {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(err) => rest_error(&err, request_id),
+    }
+}

@@ -1,0 +1,20 @@
+//! mcp-gateway: one binary that serves a company's back-ends as Model Context Protocol tools.
+//!
+//! [`build_app`] builds the whole HTTP application from an [`AppState`]; `main.rs` only parses the command
+//! line, loads configuration and serves. Tests use exactly [`build_app`].
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mcp;
+pub mod metrics;
+pub mod state;
+pub mod telemetry;
+pub mod tools;
+
+pub use state::{AppState, StartupError};
+
+/// The HTTP application over a built state.
+pub fn build_app(state: AppState) -> axum::Router {
+    http::router::router(state)
+}

@@ -1,0 +1,201 @@
+//! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools
+//! or make one call. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mcp_gateway::config::Config;
+use mcp_gateway::tools::{CallCtx, Registry};
+use mcp_gateway::{AppState, build_app, telemetry};
+
+#[derive(Parser)]
+#[command(name = "mcp-gateway", version, about = "Serve back-ends as Model Context Protocol tools")]
+struct Cli {
+    /// A TOML configuration file (also GATEWAY_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Validate the configuration and every spec; list each problem with its file and JSON path.
+    Check,
+    /// List the tools.
+    Tools,
+    /// Call one tool through the same pipeline as the server and print the result.
+    Call {
+        name: String,
+        /// The arguments, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("warning: .env not loaded: {e}");
+        }
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Check => check(&config),
+        Command::Tools => tools(&config),
+        command => run_async(config, command),
+    }
+}
+
+fn check(config: &Config) -> ExitCode {
+    match Registry::load(&config.tool_specs) {
+        Ok(registry) => {
+            println!(
+                "ok: {} tools, {} resources, {} resource templates, {} prompts in {}",
+                registry.tools().len(),
+                registry.resources().len(),
+                registry.templates().len(),
+                registry.prompts().len(),
+                config.tool_specs.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            eprintln!("{} problem(s) found", problems.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tools(config: &Config) -> ExitCode {
+    match Registry::load(&config.tool_specs) {
+        Ok(registry) => {
+            for tool in registry.tools() {
+                let category = tool.spec.category.as_deref().unwrap_or("-");
+                let summary = tool.spec.description.lines().next().unwrap_or("");
+                println!("{:<40} {:<10} {summary}", tool.spec.name, category);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_async(config: Config, command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match command {
+            Command::Call { name, args } => call(config, &name, &args).await,
+            _ => serve(config).await,
+        }
+    })
+}
+
+async fn call(config: Config, name: &str, args: &str) -> ExitCode {
+    let args: serde_json::Value = match serde_json::from_str(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("--args is not valid JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let state = match AppState::new(config) {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = CallCtx::detached(uuid::Uuid::now_v7().to_string());
+    match state.engine.call(&ctx, name, args).await.and_then(mcp_gateway::tools::ToolOutput::into_rest) {
+        Ok(result) => {
+            println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}", serde_json::to_string_pretty(&err.to_json(&ctx.request_id)).unwrap_or_default());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
+    telemetry::init(&config);
+    let bind = config.bind;
+    let state = match AppState::new(config) {
+        Ok(state) => state,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("cannot listen on {bind}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let address = listener.local_addr().map_or_else(|_| bind.to_string(), |a| a.to_string());
+    let tools = state.engine.registry().snapshot().tools().len();
+    tracing::info!(%address, tools, "mcp-gateway listening");
+    let app = build_app(state);
+    match axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("shut down cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

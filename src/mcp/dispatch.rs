@@ -1,0 +1,273 @@
+//! Method dispatch for the handshake-era protocol versions: one function per MCP method, shared by every
+//! transport (Streamable HTTP and legacy HTTP+SSE). Transports decide how messages travel; this module decides
+//! what they say.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::jsonrpc::{INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError, error_response, response};
+use super::session::Session;
+use super::version::ProtocolVersion;
+use crate::error::{ErrorCode, GatewayError};
+use crate::state::AppState;
+use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
+
+/// Who is asking, and how to reach them, for one request.
+pub struct RequestScope<'a> {
+    pub state: &'a AppState,
+    pub session: Option<&'a Arc<Session>>,
+    /// The HTTP request id (`X-Request-ID`), for logs, errors and upstream calls.
+    pub request_id: &'a Arc<str>,
+    /// Where notifications and server→client requests for this request go, when the transport can carry them.
+    pub link: Option<ClientLink>,
+    pub cancel: CancellationToken,
+}
+
+/// The `initialize` result for a negotiated version.
+#[must_use]
+pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
+    let mut result = json!({
+        "protocolVersion": version.as_str(),
+        "capabilities": {
+            "tools": {"listChanged": true},
+            "resources": {"subscribe": true, "listChanged": false},
+            "prompts": {"listChanged": false},
+            "logging": {},
+            "completions": {},
+        },
+        "serverInfo": {"name": "mcp-gateway", "title": "MCP Gateway", "version": env!("CARGO_PKG_VERSION")},
+    });
+    if let Some(instructions) = &state.config.instructions {
+        result["instructions"] = json!(instructions);
+    }
+    result
+}
+
+/// Handle one request (anything but `initialize`, which transports handle because it creates sessions).
+pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> Result<Value, RpcError> {
+    let params = match params {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    match method {
+        "ping" => Ok(json!({})),
+        "tools/list" => tools_list(scope, &params),
+        "tools/call" => tools_call(scope, &params).await,
+        "resources/list" => {
+            let registry = scope.state.engine.registry().snapshot();
+            let items = registry.resources().iter().map(|r| r.describe()).collect();
+            page(scope, &params, items, "resources")
+        }
+        "resources/templates/list" => {
+            let registry = scope.state.engine.registry().snapshot();
+            let items = registry.templates().iter().map(|t| t.describe()).collect();
+            page(scope, &params, items, "resourceTemplates")
+        }
+        "resources/read" => {
+            let uri = required_str(&params, "uri")?;
+            let registry = scope.state.engine.registry().snapshot();
+            let contents = registry.read_resource(uri).ok_or_else(|| {
+                let mut err = RpcError::new(RESOURCE_NOT_FOUND, format!("resource `{uri}` not found"));
+                err.data = Some(json!({"uri": uri}));
+                err
+            })?;
+            Ok(json!({"contents": contents}))
+        }
+        "resources/subscribe" | "resources/unsubscribe" => {
+            // Declared resources are fixed until a reload, so a subscription never fires an update; accepting
+            // it keeps clients that subscribe eagerly working.
+            required_str(&params, "uri")?;
+            Ok(json!({}))
+        }
+        "prompts/list" => {
+            let registry = scope.state.engine.registry().snapshot();
+            let items = registry.prompts().iter().map(|p| p.describe()).collect();
+            page(scope, &params, items, "prompts")
+        }
+        "prompts/get" => {
+            let name = required_str(&params, "name")?;
+            let registry = scope.state.engine.registry().snapshot();
+            let prompt =
+                registry.prompt(name).ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
+            let args = match params.get("arguments") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(args)) => args.clone(),
+                Some(_) => return Err(RpcError::invalid_params("`arguments` must be an object")),
+            };
+            prompt.render(&args).map_err(RpcError::invalid_params)
+        }
+        "completion/complete" => complete(scope, &params),
+        "logging/setLevel" => {
+            let level = required_str(&params, "level")?;
+            let level = LogLevel::parse(level)
+                .ok_or_else(|| RpcError::invalid_params(format!("unknown log level `{level}`")))?;
+            if let Some(session) = scope.session {
+                session.peer.set_log_level(level);
+            }
+            Ok(json!({}))
+        }
+        other => Err(RpcError::method_not_found(other)),
+    }
+}
+
+/// Handle a client notification. Unknown notifications are ignored, as JSON-RPC requires.
+pub fn notification(session: Option<&Arc<Session>>, method: &str, params: &Value) {
+    match method {
+        "notifications/cancelled" => {
+            let Some(request_id) = params.get("requestId") else { return };
+            let cancelled = session.is_some_and(|s| s.cancel(request_id));
+            tracing::info!(%request_id, cancelled, reason = ?params.get("reason"), "client cancelled a request");
+        }
+        "notifications/initialized" => {}
+        other => tracing::debug!(method = other, "notification ignored"),
+    }
+}
+
+/// The JSON-RPC message answering a request.
+#[must_use]
+pub fn outcome_message(id: &Value, outcome: Result<Value, RpcError>) -> Value {
+    match outcome {
+        Ok(result) => response(id, result),
+        Err(error) => error_response(id, &error),
+    }
+}
+
+fn tools_list(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let registry = scope.state.engine.registry().snapshot();
+    let items = registry.tools().iter().map(|t| t.describe()).collect();
+    page(scope, params, items, "tools")
+}
+
+async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let name = required_str(params, "name")?;
+    let args = params.get("arguments").cloned().unwrap_or(Value::Null);
+    let progress_token = params.get("_meta").and_then(|m| m.get("progressToken")).cloned();
+    let ctx = CallCtx {
+        request_id: scope.request_id.clone(),
+        cancel: scope.cancel.clone(),
+        client: scope.link.clone(),
+        progress_token,
+    };
+    let has_output_schema =
+        scope.state.engine.registry().snapshot().tool(name).is_some_and(|t| t.spec.output_schema.is_some());
+    match scope.state.engine.call(&ctx, name, args).await {
+        Ok(output) => Ok(call_result(&output, has_output_schema)),
+        Err(err) if err.code == ErrorCode::UnknownTool => Err(RpcError::from_gateway(&err, scope.request_id)),
+        Err(err) => Ok(error_result(&err, scope.request_id)),
+    }
+}
+
+/// A successful `tools/call` result.
+#[must_use]
+pub fn call_result(output: &ToolOutput, has_output_schema: bool) -> Value {
+    let mut result = json!({"content": output.content_blocks(), "isError": output.is_error});
+    if output.value.is_object() || (has_output_schema && !output.value.is_null()) {
+        result["structuredContent"] = output.value.clone();
+    }
+    result
+}
+
+/// A tool failure as a result the model can read (`isError: true`), with the typed error in `_meta`.
+#[must_use]
+pub fn error_result(err: &GatewayError, request_id: &str) -> Value {
+    json!({
+        "content": [{"type": "text", "text": err.message}],
+        "isError": true,
+        "_meta": {"mcp-gateway/error": err.to_json(request_id)},
+    })
+}
+
+fn complete(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
+    let reference = params.get("ref").ok_or_else(|| RpcError::invalid_params("`ref` is required"))?;
+    let argument = params.get("argument").ok_or_else(|| RpcError::invalid_params("`argument` is required"))?;
+    let arg_name = argument
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params("`argument.name` is required"))?;
+    let prefix = argument.get("value").and_then(Value::as_str).unwrap_or("");
+    let registry = scope.state.engine.registry().snapshot();
+    let values = match reference.get("type").and_then(Value::as_str) {
+        Some("ref/prompt") => {
+            let name = reference.get("name").and_then(Value::as_str).unwrap_or("");
+            registry
+                .prompt(name)
+                .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?
+                .complete(arg_name, prefix)
+        }
+        Some("ref/resource") => {
+            let uri = reference.get("uri").and_then(Value::as_str).unwrap_or("");
+            registry
+                .template(uri)
+                .ok_or_else(|| RpcError::invalid_params(format!("unknown resource template `{uri}`")))?
+                .complete(arg_name, prefix)
+        }
+        _ => return Err(RpcError::invalid_params("`ref.type` must be ref/prompt or ref/resource")),
+    };
+    let total = values.len();
+    let shown: Vec<String> = values.into_iter().take(100).collect();
+    Ok(json!({"completion": {"values": shown, "total": total, "hasMore": total > 100}}))
+}
+
+/// Cut a list into pages with an opaque cursor.
+fn page(
+    scope: &RequestScope<'_>,
+    params: &Map<String, Value>,
+    items: Vec<Value>,
+    key: &str,
+) -> Result<Value, RpcError> {
+    let size = scope.state.config.page_size;
+    let start = match params.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(cursor)) => decode_cursor(cursor).filter(|&n| n <= items.len()).ok_or_else(|| {
+            RpcError::new(INVALID_PARAMS, format!("invalid cursor `{cursor}`; use a nextCursor from a previous page"))
+        })?,
+        Some(_) => return Err(RpcError::invalid_params("`cursor` must be a string")),
+    };
+    let end = (start + size).min(items.len());
+    let mut result = json!({ key: items[start..end].to_vec() });
+    if end < items.len() {
+        result["nextCursor"] = json!(CURSOR.encode(format!("offset:{end}")));
+    }
+    Ok(result)
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = CURSOR.decode(cursor).ok()?;
+    std::str::from_utf8(&bytes).ok()?.strip_prefix("offset:")?.parse().ok()
+}
+
+fn required_str<'p>(params: &'p Map<String, Value>, key: &str) -> Result<&'p str, RpcError> {
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params(format!("`{key}` is required and must be a string")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let encoded = CURSOR.encode("offset:42");
+        assert_eq!(decode_cursor(&encoded), Some(42));
+        assert_eq!(decode_cursor("nope"), None);
+        assert_eq!(decode_cursor(&CURSOR.encode("offset:-1")), None);
+    }
+
+    #[test]
+    fn object_results_are_structured_and_errors_carry_the_code() {
+        let out = ToolOutput::json(json!({"a": 1}));
+        assert_eq!(call_result(&out, false)["structuredContent"], json!({"a": 1}));
+        assert!(call_result(&ToolOutput::json(json!([1])), false).get("structuredContent").is_none());
+        let err = GatewayError::invalid_params("bad `x`");
+        let result = error_result(&err, "rid");
+        assert_eq!(result["isError"], true);
+        assert_eq!(result["content"][0]["text"], "bad `x`");
+        assert_eq!(result["_meta"]["mcp-gateway/error"]["code"], "invalid_params");
+    }
+}

@@ -1,0 +1,122 @@
+//! The legacy HTTP+SSE transport (2024-11-05): `GET /sse` opens a stream whose first event names the POST
+//! endpoint (`/messages?sessionId=...`); POSTs answer 202 and every response travels on the stream.
+//!
+//! The session lives as long as its stream: when the client disconnects, the session ends. Messages are
+//! handled by the same dispatcher as Streamable HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::dispatch::{self, RequestScope};
+use super::jsonrpc::{INVALID_REQUEST, Incoming, RpcError, error_response, response};
+use super::session::Session;
+use super::sse;
+use super::streamable::rpc_error;
+use super::version::ProtocolVersion;
+use crate::state::AppState;
+use crate::tools::ClientLink;
+
+/// GET /sse: open a legacy session and its stream.
+pub fn open(state: &AppState) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Value>(64);
+    let Ok(session) = state.sessions.create_legacy(tx) else {
+        let error = RpcError::new(-32603, "the gateway is at its session limit; retry later");
+        return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &error);
+    };
+    let (events, response) = sse::open(&state.metrics, state.config.sse_keepalive);
+    let mut tools_changed = state.engine.registry().subscribe();
+    let state = state.clone();
+    tokio::spawn(async move {
+        let endpoint = format!("/messages?sessionId={}", session.id);
+        if events.named("endpoint", &endpoint).await {
+            loop {
+                let message = tokio::select! {
+                    () = events.closed() => break,
+                    () = session.ended.cancelled() => break,
+                    changed = tools_changed.changed() => match changed {
+                        Ok(()) => json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+                        Err(_) => break,
+                    },
+                    message = rx.recv() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                };
+                if !events.message(&message).await {
+                    break;
+                }
+            }
+        }
+        state.sessions.remove(&session.id);
+        tracing::info!(session = %session.id, "legacy SSE stream closed; session ended");
+    });
+    response
+}
+
+/// POST /messages?sessionId=...: accept a message for a legacy session (202), answer on its stream.
+pub fn post(state: &AppState, query: &HashMap<String, String>, request_id: Arc<str>, body: Value) -> Response {
+    let Some(id) = query.get("sessionId") else {
+        let error = RpcError::new(INVALID_REQUEST, "the sessionId query parameter is required");
+        return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
+    };
+    let Some(session) = state.sessions.get(id).filter(|s| s.legacy_stream.is_some()) else {
+        let error = RpcError::new(-32001, "unknown sessionId; open a new stream with GET /sse");
+        return rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error);
+    };
+    let state = state.clone();
+    tokio::spawn(
+        async move {
+            let answer = match body {
+                Value::Array(items) if items.is_empty() => {
+                    Some(error_response(&Value::Null, &RpcError::new(INVALID_REQUEST, "empty batch")))
+                }
+                Value::Array(items) => {
+                    let mut answers = Vec::new();
+                    for item in &items {
+                        answers.extend(handle(&state, &session, &request_id, item).await);
+                    }
+                    (!answers.is_empty()).then_some(Value::Array(answers))
+                }
+                message => handle(&state, &session, &request_id, &message).await,
+            };
+            if let (Some(answer), Some(stream)) = (answer, &session.legacy_stream) {
+                // The stream closing means the client left; there is nobody to tell.
+                let _ = stream.send(answer).await;
+            }
+        }
+        .instrument(tracing::Span::current()),
+    );
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn handle(state: &AppState, session: &Arc<Session>, request_id: &Arc<str>, message: &Value) -> Option<Value> {
+    match Incoming::parse(message) {
+        Err(rejected) => Some(error_response(&rejected.0, &rejected.1)),
+        Ok(Incoming::Notification { method, params }) => {
+            dispatch::notification(Some(session), &method, &params);
+            None
+        }
+        Ok(Incoming::Response { id, outcome }) => {
+            session.peer.resolve(&id, outcome);
+            None
+        }
+        Ok(Incoming::Request { id, method, params }) if method == "initialize" => {
+            let version = ProtocolVersion::negotiate(params.get("protocolVersion").and_then(Value::as_str));
+            session.initialize(version, params.get("capabilities").cloned().unwrap_or_else(|| json!({})));
+            Some(response(&id, dispatch::initialize_result(state, version)))
+        }
+        Ok(Incoming::Request { id, method, params }) => {
+            let (cancel, _guard): (CancellationToken, _) = session.track(&id);
+            let link = session.legacy_stream.clone().map(|tx| ClientLink::new(tx, Some(session.peer.clone())));
+            let scope = RequestScope { state, session: Some(session), request_id, link, cancel };
+            Some(dispatch::outcome_message(&id, dispatch::request(&scope, &method, params).await))
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Server-Sent Events plumbing shared by the MCP transports: message events, priming events, keep-alive, and
+//! the open-stream gauge.
+//!
+//! Each stream is fed by a forwarding task that writes [`Event`]s into a bounded channel; the HTTP body reads
+//! the channel. When the client goes away the channel closes and the forwarder notices on its next send (or
+//! through [`EventSender::closed`]).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::metrics::Metrics;
+
+/// The sending half of one SSE stream, numbering its events.
+pub struct EventSender {
+    tx: mpsc::Sender<Result<Event, Infallible>>,
+    stream_id: String,
+    next: AtomicU64,
+    _gauge: StreamGauge,
+}
+
+impl EventSender {
+    /// Send a JSON-RPC message as `event: message`. Returns false once the client has gone.
+    pub async fn message(&self, message: &Value) -> bool {
+        let event = Event::default().event("message").id(self.next_id()).data(message.to_string());
+        self.tx.send(Ok(event)).await.is_ok()
+    }
+
+    /// Send a named event with raw data (the legacy `endpoint` event).
+    pub async fn named(&self, name: &str, data: &str) -> bool {
+        self.tx.send(Ok(Event::default().event(name).data(data))).await.is_ok()
+    }
+
+    /// The priming event of 2025-11-25: an id with empty data, so the client has something to resume from.
+    pub async fn prime(&self) -> bool {
+        self.tx.send(Ok(Event::default().id(self.next_id()).data(""))).await.is_ok()
+    }
+
+    /// Resolves when the client has gone away.
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
+    fn next_id(&self) -> String {
+        format!("{}-{}", self.stream_id, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Counts an open stream in the metrics for as long as it lives.
+struct StreamGauge(Arc<Metrics>);
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.streams().dec();
+    }
+}
+
+/// Open an SSE response; the returned sender feeds it.
+#[must_use]
+pub fn open(metrics: &Arc<Metrics>, keepalive: Duration) -> (EventSender, Response) {
+    let (tx, rx) = mpsc::channel(64);
+    metrics.streams().inc();
+    let sender = EventSender {
+        tx,
+        stream_id: uuid::Uuid::new_v4().simple().to_string(),
+        next: AtomicU64::new(0),
+        _gauge: StreamGauge(metrics.clone()),
+    };
+    let response = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();
+    (sender, response)
+}

@@ -1,0 +1,91 @@
+//! The composition root: [`AppState`] builds and holds the configuration, the one pooled HTTP client, the
+//! metrics, the tool engine and registry, and the MCP session store, and starts their background tasks
+//! (hot reload, session expiry). Only the edge (`http/`, `mcp/` transports) sees it; domain modules receive
+//! the explicit handles they need.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::mcp::session::SessionStore;
+use crate::metrics::Metrics;
+use crate::tools::spec::SpecProblem;
+use crate::tools::watch::{self, WatchGuard};
+use crate::tools::{Engine, RegistryHandle};
+
+/// Why the application could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{} problem(s) in tool specs:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Specs(Vec<SpecProblem>),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+    #[error("cannot watch the specs folder for hot reload: {0}")]
+    Watch(String),
+}
+
+/// Everything the request handlers share.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    pub sessions: SessionStore,
+    pub http: reqwest::Client,
+    _watch: Option<WatchGuard>,
+}
+
+/// Cheap-to-clone handle on [`App`].
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Build the application state: load the registry (every spec problem fails start-up), build the pooled
+    /// client, and, inside a tokio runtime, start hot reload (when configured) and session expiry.
+    pub fn new(config: Config) -> Result<Self, StartupError> {
+        let registry = Arc::new(RegistryHandle::load(&config.tool_specs).map_err(StartupError::Specs)?);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mcp-gateway/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| StartupError::HttpClient(e.to_string()))?;
+        let metrics = Arc::new(Metrics::new());
+        let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), config.call_timeout));
+        let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+        let watch = if config.reload && in_runtime {
+            Some(watch::spawn(registry).map_err(|e| StartupError::Watch(e.to_string()))?)
+        } else {
+            None
+        };
+        let sessions = SessionStore::new(config.max_sessions, config.session_idle, metrics.clone());
+        let state = Self(Arc::new(App { config, engine, metrics, sessions, http, _watch: watch }));
+        if in_runtime {
+            spawn_session_reaper(Arc::downgrade(&state.0));
+        }
+        Ok(state)
+    }
+}
+
+/// Expire idle sessions once a minute, until the app is dropped.
+fn spawn_session_reaper(app: Weak<App>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            let expired = app.sessions.expire_idle();
+            if expired > 0 {
+                tracing::info!(expired, "idle MCP sessions expired");
+            }
+        }
+    });
+}

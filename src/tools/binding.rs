@@ -1,0 +1,147 @@
+//! What a tool call does: the `binding` of a spec, parsed and fully checked when the spec loads.
+//!
+//! Each kind is a variant; adding a kind means a variant here, its parser, and its arm in the executor.
+//! Nothing here runs a call.
+
+use serde_json::{Map, Value};
+
+use super::builtins::Builtin;
+use super::spec::{PathError, reject_unknown_keys};
+
+/// A checked binding.
+#[derive(Debug)]
+pub enum Binding {
+    /// A native handler, by name, with options checked at load.
+    Builtin(Builtin),
+    /// Fixed content blocks: stubs, demos, protocol fixtures.
+    Static(StaticBinding),
+}
+
+impl Binding {
+    /// The kind's name as written in specs.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Builtin(_) => "builtin",
+            Self::Static(_) => "static",
+        }
+    }
+
+    /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments.
+    pub fn parse(value: &Value, input_schema: &Value) -> Result<Self, PathError> {
+        let Value::Object(obj) = value else {
+            return Err(PathError::new("$.binding", "must be an object with a `kind`"));
+        };
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| PathError::new("$.binding.kind", "is required: builtin or static"))?;
+        match kind {
+            "builtin" => {
+                reject_unknown_keys(obj, &["kind", "name", "options"], "$.binding")?;
+                let name = obj
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| PathError::new("$.binding.name", "a builtin binding names its handler"))?;
+                let options = obj.get("options").cloned().unwrap_or(Value::Object(Map::new()));
+                Builtin::parse(name, &options, input_schema).map(Self::Builtin)
+            }
+            "static" => StaticBinding::parse(obj).map(Self::Static),
+            other => {
+                Err(PathError::new("$.binding.kind", format!("unknown binding kind `{other}`; known: builtin, static")))
+            }
+        }
+    }
+}
+
+/// Fixed output: MCP content blocks and/or a JSON result, optionally flagged as an error result.
+#[derive(Debug, Clone)]
+pub struct StaticBinding {
+    pub content: Vec<Value>,
+    pub result: Option<Value>,
+    pub is_error: bool,
+}
+
+impl StaticBinding {
+    fn parse(obj: &Map<String, Value>) -> Result<Self, PathError> {
+        reject_unknown_keys(obj, &["kind", "content", "result", "isError"], "$.binding")?;
+        let content = match obj.get("content") {
+            None => Vec::new(),
+            Some(Value::Array(blocks)) => {
+                for (i, block) in blocks.iter().enumerate() {
+                    check_content_block(block, &format!("$.binding.content[{i}]"))?;
+                }
+                blocks.clone()
+            }
+            Some(_) => return Err(PathError::new("$.binding.content", "must be an array of content blocks")),
+        };
+        let result = obj.get("result").cloned();
+        if content.is_empty() && result.is_none() {
+            return Err(PathError::new("$.binding", "a static binding needs `content` or `result`"));
+        }
+        let is_error = match obj.get("isError") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(PathError::new("$.binding.isError", "must be a boolean")),
+        };
+        Ok(Self { content, result, is_error })
+    }
+}
+
+/// Check one MCP content block has the fields its type needs.
+pub fn check_content_block(block: &Value, path: &str) -> Result<(), PathError> {
+    let has_str = |key: &str| block.get(key).is_some_and(Value::is_string);
+    let need = |ok: bool, what: &str| {
+        if ok { Ok(()) } else { Err(PathError::new(path, format!("a block of this type needs {what}"))) }
+    };
+    match block.get("type").and_then(Value::as_str) {
+        Some("text") => need(has_str("text"), "`text`"),
+        Some("image" | "audio") => need(has_str("data") && has_str("mimeType"), "base64 `data` and `mimeType`"),
+        Some("resource_link") => need(has_str("uri") && has_str("name"), "`uri` and `name`"),
+        Some("resource") => {
+            let resource = block.get("resource");
+            let ok = resource.is_some_and(|r| {
+                r.get("uri").is_some_and(Value::is_string)
+                    && (r.get("text").is_some_and(Value::is_string) || r.get("blob").is_some_and(Value::is_string))
+            });
+            need(ok, "`resource` with `uri` and `text` or `blob`")
+        }
+        Some(other) => Err(PathError::new(
+            format!("{path}.type"),
+            format!("unknown content type `{other}`; expected text, image, audio, resource_link or resource"),
+        )),
+        None => Err(PathError::new(format!("{path}.type"), "is required")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(binding: Value) -> Result<Binding, PathError> {
+        Binding::parse(&binding, &json!({"type": "object"}))
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected_at_kind_path() {
+        let err = parse(json!({"kind": "soap"})).unwrap_err();
+        assert_eq!(err.path, "$.binding.kind");
+        assert!(err.message.contains("soap"));
+    }
+
+    #[test]
+    fn unknown_builtin_is_rejected_at_name_path() {
+        let err = parse(json!({"kind": "builtin", "name": "nope"})).unwrap_err();
+        assert_eq!(err.path, "$.binding.name");
+    }
+
+    #[test]
+    fn static_blocks_are_checked() {
+        let err = parse(json!({"kind": "static", "content": [{"type": "image", "data": "AA=="}]})).unwrap_err();
+        assert_eq!(err.path, "$.binding.content[0]");
+        let ok =
+            parse(json!({"kind": "static", "content": [{"type": "text", "text": "hi"}], "isError": true})).unwrap();
+        assert!(matches!(ok, Binding::Static(StaticBinding { is_error: true, .. })));
+    }
+}

@@ -1,0 +1,22 @@
+//! Runs a tool's binding. One arm per binding kind; new kinds plug in here without touching any transport.
+
+use serde_json::Value;
+
+use super::binding::Binding;
+use super::context::CallCtx;
+use super::engine::Engine;
+use super::output::ToolOutput;
+use super::registry::Tool;
+use crate::error::GatewayError;
+
+/// Execute `tool`'s binding with already-validated arguments.
+pub async fn execute(engine: &Engine, tool: &Tool, ctx: &CallCtx, args: Value) -> Result<ToolOutput, GatewayError> {
+    match &tool.spec.binding {
+        Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
+        Binding::Static(fixed) => Ok(ToolOutput {
+            value: fixed.result.clone().unwrap_or(Value::Null),
+            content: fixed.content.clone(),
+            is_error: fixed.is_error,
+        }),
+    }
+}

@@ -1,0 +1,141 @@
+//! The live registry: an atomically swapped snapshot, reloads that never leave a half-built state, and a
+//! generation counter that open streams watch to send `notifications/tools/list_changed`.
+//!
+//! A failed reload keeps the previous registry, and its problems stay visible through [`RegistryHandle::status`]
+//! until a reload succeeds. Locks here are std locks held only for a pointer swap, never across `.await`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::watch;
+
+use super::registry::Registry;
+use super::spec::SpecProblem;
+
+/// The outcome of the last reload, for `/ready` and logs.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// Problems of the last failed reload; empty when the current registry is the newest good one.
+    pub problems: Vec<String>,
+}
+
+/// Shared, swappable access to the current registry.
+#[derive(Debug)]
+pub struct RegistryHandle {
+    dir: PathBuf,
+    current: RwLock<Arc<Registry>>,
+    status: RwLock<ReloadStatus>,
+    generation: watch::Sender<u64>,
+    reloading: Mutex<()>,
+}
+
+impl RegistryHandle {
+    /// Load the specs folder once; any problem fails the whole load.
+    pub fn load(dir: &Path) -> Result<Self, Vec<SpecProblem>> {
+        let registry = Registry::load(dir)?;
+        Ok(Self::with_registry(dir, registry))
+    }
+
+    fn with_registry(dir: &Path, registry: Registry) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            current: RwLock::new(Arc::new(registry)),
+            status: RwLock::new(ReloadStatus::default()),
+            generation: watch::channel(0).0,
+            reloading: Mutex::new(()),
+        }
+    }
+
+    /// The current registry. Cheap: one `Arc` clone.
+    #[must_use]
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reload from disk (blocking I/O: call from a blocking context). On success the new registry replaces the
+    /// old one and watchers are told; on failure the old one stays and the problems are recorded.
+    pub fn reload(&self) -> Result<usize, Vec<SpecProblem>> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match Registry::load(&self.dir) {
+            Ok(registry) => {
+                let count = registry.tools().len();
+                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(registry);
+                *self.status.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ReloadStatus::default();
+                self.generation.send_modify(|g| *g += 1);
+                tracing::info!(tools = count, dir = %self.dir.display(), "tool registry reloaded");
+                Ok(count)
+            }
+            Err(problems) => {
+                for problem in &problems {
+                    tracing::warn!(%problem, "tool spec rejected on reload; keeping the previous registry");
+                }
+                *self.status.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    ReloadStatus { problems: problems.iter().map(ToString::to_string).collect() };
+                Err(problems)
+            }
+        }
+    }
+
+    /// Reload on the blocking pool, for async callers.
+    pub async fn reload_async(self: &Arc<Self>) -> Result<usize, Vec<SpecProblem>> {
+        let handle = self.clone();
+        match tokio::task::spawn_blocking(move || handle.reload()).await {
+            Ok(outcome) => outcome,
+            Err(join) => Err(vec![SpecProblem {
+                file: self.dir.display().to_string(),
+                path: "$".into(),
+                message: format!("reload task failed: {join}"),
+            }]),
+        }
+    }
+
+    #[must_use]
+    pub fn status(&self) -> ReloadStatus {
+        self.status.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Changes each time a reload succeeds.
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn write_tool(dir: &Path, file: &str, name: &str) {
+        let spec = json!({"name": name, "description": "d", "binding": {"kind": "builtin", "name": "ping"}});
+        std::fs::write(dir.join(file), spec.to_string()).unwrap();
+    }
+
+    #[test]
+    fn broken_reload_keeps_previous_registry_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        write_tool(dir.path(), "a.json", "alpha");
+        let handle = RegistryHandle::load(dir.path()).unwrap();
+        let mut generation = handle.subscribe();
+
+        write_tool(dir.path(), "b.json", "beta");
+        assert_eq!(handle.reload().unwrap(), 2);
+        assert!(generation.has_changed().unwrap());
+        generation.mark_unchanged();
+
+        std::fs::write(dir.path().join("b.json"), "{broken").unwrap();
+        assert!(handle.reload().is_err());
+        assert_eq!(handle.snapshot().tools().len(), 2, "previous registry kept");
+        assert!(handle.status().problems[0].contains("b.json"));
+        assert!(!generation.has_changed().unwrap());
+
+        std::fs::remove_file(dir.path().join("b.json")).unwrap();
+        assert_eq!(handle.reload().unwrap(), 1);
+        assert!(handle.status().problems.is_empty());
+    }
+}

@@ -1,0 +1,20 @@
+//! Tools: spec parsing and checking, the registry and its hot reload, argument validation, the call pipeline,
+//! binding executors and built-in tools. Nothing here knows about HTTP or JSON-RPC transports.
+
+pub mod binding;
+pub mod builtins;
+pub mod catalog;
+pub mod context;
+pub mod engine;
+pub mod executor;
+pub mod handle;
+pub mod output;
+pub mod registry;
+pub mod spec;
+pub mod watch;
+
+pub use context::{CallCtx, ClientLink, LogLevel, Peer};
+pub use engine::Engine;
+pub use handle::RegistryHandle;
+pub use output::ToolOutput;
+pub use registry::{Registry, Tool};

@@ -1,0 +1,307 @@
+//! The registry: every tool, resource, template and prompt loaded from the specs folder, immutable once built.
+//!
+//! Loading walks `*.json` files recursively (sorted, hidden files skipped), parses each with [`super::spec`],
+//! compiles schemas once, and collects every problem with its file and JSON path rather than stopping at the
+//! first. A registry is either wholly valid or not built. Swapping registries is [`super::handle`]'s job.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::catalog::{Prompt, Resource, ResourceTemplate};
+use super::spec::{SpecItem, SpecProblem, ToolSpec, parse_item, pointer_to_path};
+use crate::error::GatewayError;
+
+/// A loaded tool: its checked spec and where it came from.
+#[derive(Debug)]
+pub struct Tool {
+    pub spec: ToolSpec,
+    /// The spec file, relative to the specs folder.
+    pub source: String,
+}
+
+impl Tool {
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Check arguments against the input schema; the error says which field is wrong and why.
+    pub fn validate_arguments(&self, args: &Value) -> Result<(), GatewayError> {
+        let errors: Vec<(String, String)> = self
+            .spec
+            .input_validator
+            .iter_errors(args)
+            .map(|e| {
+                let pointer = e.instance_path().to_string();
+                (pointer, e.to_string())
+            })
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let described: Vec<String> = errors
+            .iter()
+            .map(|(pointer, msg)| {
+                if pointer.is_empty() {
+                    msg.clone()
+                } else {
+                    format!("`{}`: {msg}", pointer_to_path(pointer).trim_start_matches('.'))
+                }
+            })
+            .collect();
+        let details: Vec<Value> =
+            errors.iter().map(|(pointer, msg)| json!({"path": pointer, "message": msg})).collect();
+        Err(GatewayError::invalid_params(format!(
+            "invalid arguments for tool `{}`: {}",
+            self.spec.name,
+            described.join("; ")
+        ))
+        .with_details(json!({ "errors": details })))
+    }
+
+    /// Check a result against the declared output schema, if any.
+    pub fn validate_output(&self, value: &Value) -> Result<(), GatewayError> {
+        let Some(validator) = &self.spec.output_validator else { return Ok(()) };
+        let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(GatewayError::new(
+                crate::error::ErrorCode::UpstreamError,
+                format!("the result of `{}` does not match its output schema: {}", self.spec.name, errors.join("; ")),
+            ))
+        }
+    }
+
+    /// The MCP `Tool` object for `tools/list`.
+    #[must_use]
+    pub fn describe(&self) -> Value {
+        let spec = &self.spec;
+        let mut out = json!({
+            "name": spec.name,
+            "description": spec.description,
+            "inputSchema": spec.input_schema,
+        });
+        if let Some(title) = &spec.title {
+            out["title"] = json!(title);
+        }
+        if let Some(schema) = &spec.output_schema {
+            out["outputSchema"] = schema.clone();
+        }
+        if spec.annotations.as_object().is_some_and(|a| !a.is_empty()) {
+            out["annotations"] = spec.annotations.clone();
+        }
+        if let Some(icons) = &spec.icons {
+            out["icons"] = icons.clone();
+        }
+        out
+    }
+}
+
+/// Everything the specs folder declares.
+#[derive(Debug, Default)]
+pub struct Registry {
+    tools: Vec<Arc<Tool>>,
+    by_name: HashMap<String, usize>,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+    prompts: Vec<Prompt>,
+}
+
+impl Registry {
+    /// Load every spec under `dir`. All problems are returned together.
+    pub fn load(dir: &Path) -> Result<Self, Vec<SpecProblem>> {
+        let files = match list_json_files(dir) {
+            Ok(files) => files,
+            Err(message) => {
+                return Err(vec![SpecProblem { file: dir.display().to_string(), path: "$".into(), message }]);
+            }
+        };
+        let mut problems = Vec::new();
+        let mut registry = Self::default();
+        let mut seen: HashMap<(&'static str, String), String> = HashMap::new();
+        for path in files {
+            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+            let problem = |path: &str, message: String| SpecProblem { file: rel.clone(), path: path.into(), message };
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    problems.push(problem("$", format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let value: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(problem("$", format!("not valid JSON: {e}")));
+                    continue;
+                }
+            };
+            let folder = path.parent().unwrap_or(dir);
+            let item = match parse_item(value, folder) {
+                Ok(item) => item,
+                Err(e) => {
+                    problems.push(problem(&e.path, e.message));
+                    continue;
+                }
+            };
+            let key = match &item {
+                SpecItem::Tool(t) => ("tool", t.name.clone()),
+                SpecItem::Resource(r) => ("resource", r.uri.clone()),
+                SpecItem::ResourceTemplate(t) => ("resource template", t.uri_template.clone()),
+                SpecItem::Prompt(p) => ("prompt", p.name.clone()),
+            };
+            if let Some(first) = seen.get(&key) {
+                let id_path = match key.0 {
+                    "tool" | "prompt" => "$.name",
+                    "resource" => "$.uri",
+                    _ => "$.uriTemplate",
+                };
+                problems.push(problem(id_path, format!("{} `{}` is already declared in {first}", key.0, key.1)));
+                continue;
+            }
+            seen.insert(key, rel.clone());
+            match item {
+                SpecItem::Tool(spec) => registry.tools.push(Arc::new(Tool { spec: *spec, source: rel.clone() })),
+                SpecItem::Resource(r) => registry.resources.push(r),
+                SpecItem::ResourceTemplate(t) => registry.templates.push(t),
+                SpecItem::Prompt(p) => registry.prompts.push(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        registry.tools.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        registry.by_name = registry.tools.iter().enumerate().map(|(i, t)| (t.spec.name.clone(), i)).collect();
+        registry.resources.sort_by(|a, b| a.uri.cmp(&b.uri));
+        registry.prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(registry)
+    }
+
+    #[must_use]
+    pub fn tool(&self, name: &str) -> Option<&Arc<Tool>> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// Tools sorted by name.
+    #[must_use]
+    pub fn tools(&self) -> &[Arc<Tool>] {
+        &self.tools
+    }
+
+    #[must_use]
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    #[must_use]
+    pub fn templates(&self) -> &[ResourceTemplate] {
+        &self.templates
+    }
+
+    #[must_use]
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    #[must_use]
+    pub fn prompt(&self, name: &str) -> Option<&Prompt> {
+        self.prompts.iter().find(|p| p.name == name)
+    }
+
+    #[must_use]
+    pub fn template(&self, uri_template: &str) -> Option<&ResourceTemplate> {
+        self.templates.iter().find(|t| t.uri_template == uri_template)
+    }
+
+    /// The `contents` of a resource: a fixed one first, then the first matching template.
+    #[must_use]
+    pub fn read_resource(&self, uri: &str) -> Option<Value> {
+        self.resources
+            .iter()
+            .find(|r| r.uri == uri)
+            .map(Resource::contents)
+            .or_else(|| self.templates.iter().find_map(|t| t.read(uri)))
+    }
+}
+
+fn list_json_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    if !dir.is_dir() {
+        return Err(format!("the specs folder {} does not exist or is not a folder", dir.display()));
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let entries = std::fs::read_dir(&folder).map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, value: &Value) {
+        std::fs::write(dir.join(name), serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    }
+
+    fn tool(name: &str) -> Value {
+        json!({"name": name, "description": "d", "inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+               "binding": {"kind": "builtin", "name": "ping"}})
+    }
+
+    #[test]
+    fn loads_sorted_and_reports_every_problem_with_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "b.json", &tool("beta"));
+        write(dir.path(), "a.json", &tool("alpha"));
+        assert_eq!(
+            Registry::load(dir.path()).unwrap().tools().iter().map(|t| t.name()).collect::<Vec<_>>(),
+            ["alpha", "beta"]
+        );
+
+        write(dir.path(), "c.json", &tool("alpha"));
+        std::fs::write(dir.path().join("d.json"), "{not json").unwrap();
+        let problems = Registry::load(dir.path()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.file == "c.json" && p.path == "$.name" && p.message.contains("a.json")));
+        assert!(problems.iter().any(|p| p.file == "d.json" && p.message.contains("not valid JSON")));
+    }
+
+    #[test]
+    fn argument_errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", &tool("alpha"));
+        let registry = Registry::load(dir.path()).unwrap();
+        let tool = registry.tool("alpha").unwrap();
+        let err = tool.validate_arguments(&json!({"n": "seven"})).unwrap_err();
+        assert!(err.message.contains("`n`"), "{}", err.message);
+        assert!(err.message.contains("integer"), "{}", err.message);
+        let err = tool.validate_arguments(&json!({})).unwrap_err();
+        assert!(err.message.contains("\"n\" is a required property"), "{}", err.message);
+        assert!(tool.validate_arguments(&json!({"n": 7})).is_ok());
+    }
+
+    #[test]
+    fn missing_folder_is_one_problem() {
+        let problems = Registry::load(Path::new("/nonexistent/specs")).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("does not exist"));
+    }
+}
