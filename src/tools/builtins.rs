@@ -1,11 +1,18 @@
 //! Built-in tool handlers, named by `{"kind": "builtin", "name": ...}` bindings.
 //!
 //! Each builtin parses its `options` when the spec loads, so a typo fails at start-up, not at call time.
+//! Besides `ping` and `list_tools`, four builtins exercise the client link: `progress` (progress
+//! notifications), `log` (log messages), `sample` (asks the client's model through `sampling/createMessage`)
+//! and `elicit` (asks the user through `elicitation/create`). They back the protocol fixtures and are useful
+//! in their own right (an "ask the user" tool is an `elicit` spec).
 
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use super::context::CallCtx;
+use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
 use super::output::ToolOutput;
 use super::spec::PathError;
@@ -18,15 +25,105 @@ pub enum Builtin {
     Ping,
     /// The tool catalogue: `{tools: [{name, category, description}], total}`, optionally filtered by category.
     ListTools,
+    /// Report progress in `steps` even steps up to `total`, `interval_ms` apart, then answer `text`.
+    Progress(ProgressOptions),
+    /// Send each message to the client's log, `interval_ms` apart, then answer `text`.
+    Log(LogOptions),
+    /// Ask the client's model to complete the prompt found in the `prompt_argument` argument.
+    Sample(SampleOptions),
+    /// Ask the user to fill in `requested_schema`, with a fixed `message` or one from `message_argument`.
+    Elicit(ElicitOptions),
 }
 
-const NAMES: &str = "ping, list_tools";
+const NAMES: &str = "ping, list_tools, progress, log, sample, elicit";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressOptions {
+    #[serde(default = "default_steps")]
+    steps: u32,
+    #[serde(default = "default_total")]
+    total: f64,
+    #[serde(default = "default_interval")]
+    interval_ms: u64,
+    #[serde(default = "default_done")]
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogOptions {
+    messages: Vec<LogMessage>,
+    #[serde(default = "default_interval")]
+    interval_ms: u64,
+    #[serde(default = "default_done")]
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogMessage {
+    level: String,
+    data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleOptions {
+    prompt_argument: String,
+    #[serde(default = "default_max_tokens")]
+    max_tokens: u32,
+    system_prompt: Option<String>,
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElicitOptions {
+    message: Option<String>,
+    message_argument: Option<String>,
+    requested_schema: Value,
+}
+
+fn default_steps() -> u32 {
+    3
+}
+fn default_total() -> f64 {
+    100.0
+}
+fn default_interval() -> u64 {
+    50
+}
+fn default_done() -> String {
+    "done".into()
+}
+fn default_max_tokens() -> u32 {
+    256
+}
+
+fn options<T: for<'de> Deserialize<'de>>(name: &str, options: &Value) -> Result<T, PathError> {
+    T::deserialize(options).map_err(|e| PathError::new("$.binding.options", format!("builtin `{name}`: {e}")))
+}
+
+/// An argument a builtin reads must be a declared string property of the tool.
+fn declared_argument(schema: &Value, argument: &str, option: &str) -> Result<(), PathError> {
+    let declared = schema.get("properties").and_then(|p| p.get(argument)).is_some();
+    if declared {
+        Ok(())
+    } else {
+        Err(PathError::new(
+            format!("$.binding.options.{option}"),
+            format!("`{argument}` is not a property of the tool's inputSchema"),
+        ))
+    }
+}
 
 impl Builtin {
     /// Parse `$.binding.name` and `$.binding.options`.
-    pub fn parse(name: &str, options: &Value, _input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(name: &str, raw: &Value, input_schema: &Value) -> Result<Self, PathError> {
         let no_options = |b: Self| {
-            if options.as_object().is_some_and(serde_json::Map::is_empty) {
+            if raw.as_object().is_some_and(serde_json::Map::is_empty) {
                 Ok(b)
             } else {
                 Err(PathError::new("$.binding.options", format!("builtin `{name}` takes no options")))
@@ -35,12 +132,53 @@ impl Builtin {
         match name {
             "ping" => no_options(Self::Ping),
             "list_tools" => no_options(Self::ListTools),
+            "progress" => {
+                let o: ProgressOptions = options(name, raw)?;
+                if o.steps == 0 || o.steps > 1000 || !(o.total > 0.0) {
+                    return Err(PathError::new("$.binding.options", "`steps` must be 1..=1000 and `total` positive"));
+                }
+                Ok(Self::Progress(o))
+            }
+            "log" => {
+                let o: LogOptions = options(name, raw)?;
+                for (i, m) in o.messages.iter().enumerate() {
+                    if LogLevel::parse(&m.level).is_none() {
+                        return Err(PathError::new(
+                            format!("$.binding.options.messages[{i}].level"),
+                            format!("unknown log level `{}`", m.level),
+                        ));
+                    }
+                }
+                Ok(Self::Log(o))
+            }
+            "sample" => {
+                let o: SampleOptions = options(name, raw)?;
+                declared_argument(input_schema, &o.prompt_argument, "prompt_argument")?;
+                Ok(Self::Sample(o))
+            }
+            "elicit" => {
+                let o: ElicitOptions = options(name, raw)?;
+                match (&o.message, &o.message_argument) {
+                    (Some(_), None) => {}
+                    (None, Some(arg)) => declared_argument(input_schema, arg, "message_argument")?,
+                    _ => {
+                        return Err(PathError::new(
+                            "$.binding.options",
+                            "builtin `elicit` needs exactly one of `message` or `message_argument`",
+                        ));
+                    }
+                }
+                if o.requested_schema.get("type").and_then(Value::as_str) != Some("object") {
+                    return Err(PathError::new("$.binding.options.requested_schema", "must be an object schema"));
+                }
+                Ok(Self::Elicit(o))
+            }
             other => Err(PathError::new("$.binding.name", format!("unknown builtin `{other}`; known: {NAMES}"))),
         }
     }
 
     /// Run with validated arguments.
-    pub async fn run(&self, engine: &Engine, _ctx: &CallCtx, args: Value) -> Result<ToolOutput, GatewayError> {
+    pub async fn run(&self, engine: &Engine, ctx: &CallCtx, args: Value) -> Result<ToolOutput, GatewayError> {
         match self {
             Self::Ping => Ok(ToolOutput::json(json!({
                 "pong": true,
@@ -58,6 +196,59 @@ impl Builtin {
                     .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
                     .collect();
                 Ok(ToolOutput::json(json!({"total": tools.len(), "tools": tools})))
+            }
+            Self::Progress(o) => {
+                for step in 0..o.steps {
+                    if step > 0 {
+                        tokio::time::sleep(Duration::from_millis(o.interval_ms)).await;
+                    }
+                    let done = if o.steps == 1 { o.total } else { o.total * f64::from(step) / f64::from(o.steps - 1) };
+                    ctx.progress(done, Some(o.total), Some(&format!("step {} of {}", step + 1, o.steps))).await;
+                }
+                Ok(ToolOutput::json(json!(o.text)))
+            }
+            Self::Log(o) => {
+                for (i, m) in o.messages.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(o.interval_ms)).await;
+                    }
+                    let level = LogLevel::parse(&m.level).unwrap_or(LogLevel::Info);
+                    ctx.log(level, "mcp-gateway", m.data.clone()).await;
+                }
+                Ok(ToolOutput::json(json!(o.text)))
+            }
+            Self::Sample(o) => {
+                let prompt = args.get(&o.prompt_argument).and_then(Value::as_str).unwrap_or_default();
+                let mut params = json!({
+                    "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                    "maxTokens": o.max_tokens,
+                });
+                if let Some(system) = &o.system_prompt {
+                    params["systemPrompt"] = json!(system);
+                }
+                let answer = ctx.ask_client("sampling/createMessage", params, "sampling").await?;
+                let text = answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or_default();
+                Ok(ToolOutput {
+                    content: vec![json!({"type": "text", "text": format!("{}{text}", o.prefix)})],
+                    value: json!({"text": text, "model": answer.get("model"), "stopReason": answer.get("stopReason")}),
+                    is_error: false,
+                })
+            }
+            Self::Elicit(o) => {
+                let message = match (&o.message, &o.message_argument) {
+                    (Some(m), _) => m.clone(),
+                    (None, Some(arg)) => args.get(arg).and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    (None, None) => String::new(),
+                };
+                let params = json!({"message": message, "requestedSchema": o.requested_schema});
+                let answer = ctx.ask_client("elicitation/create", params, "elicitation").await?;
+                let action = answer.get("action").and_then(Value::as_str).unwrap_or("cancel").to_owned();
+                let content = answer.get("content").cloned().unwrap_or(Value::Null);
+                Ok(ToolOutput {
+                    content: vec![json!({"type": "text", "text": format!("User response: action={action}, content={content}")})],
+                    value: json!({"action": action, "content": content}),
+                    is_error: false,
+                })
             }
         }
     }
