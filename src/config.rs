@@ -190,6 +190,14 @@ impl RawConfig {
             ConfigError::key("bind", format!("`{}` is not an address like 127.0.0.1:8080 ({e})", self.bind))
         })?;
         let log_filter = normalize_log_level(&self.log_level);
+        // A bare word is read by tracing as a target name, so `loud` would silently mean "target loud".
+        let bare_word = !log_filter.contains(['=', ',', ':', '[']);
+        if bare_word && !matches!(log_filter.as_str(), "trace" | "debug" | "info" | "warn" | "error" | "off") {
+            return Err(ConfigError::key(
+                "log_level",
+                format!("`{}` is not a level (trace, debug, info, warn, error, off)", self.log_level),
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
             ConfigError::key("log_level", format!("`{}` is not a level or filter ({e})", self.log_level))
         })?;
@@ -312,6 +320,14 @@ mod tests {
     fn seed_log_level_names_are_accepted() {
         let config = load_with(base().merge(("log_level", "WARNING"))).unwrap();
         assert_eq!(config.log_filter, "warn");
+    }
+
+    #[test]
+    fn unknown_level_words_are_rejected_but_filters_pass() {
+        let err = load_with(base().merge(("log_level", "loud"))).unwrap_err();
+        assert!(err.message.contains("LOG_LEVEL"), "{}", err.message);
+        let config = load_with(base().merge(("log_level", "info,mcp_gateway=debug"))).unwrap();
+        assert_eq!(config.log_filter, "info,mcp_gateway=debug");
     }
 
     #[test]

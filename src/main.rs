@@ -27,6 +27,8 @@ enum Command {
     Check,
     /// List the tools.
     Tools,
+    /// Probe the running server's /health on the configured bind address (for container health checks).
+    Healthcheck,
     /// Call one tool through the same pipeline as the server and print the result.
     Call {
         name: String,
@@ -111,6 +113,7 @@ fn run_async(config: Config, command: Command) -> ExitCode {
     runtime.block_on(async move {
         match command {
             Command::Call { name, args } => call(config, &name, &args).await,
+            Command::Healthcheck => healthcheck(&config).await,
             _ => serve(config).await,
         }
     })
@@ -139,6 +142,32 @@ async fn call(config: Config, name: &str, args: &str) -> ExitCode {
         }
         Err(err) => {
             eprintln!("{}", serde_json::to_string_pretty(&err.to_json(&ctx.request_id)).unwrap_or_default());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn healthcheck(config: &Config) -> ExitCode {
+    let mut address = config.bind;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{address}/health");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build();
+    match client.map(|c| c.get(&url)) {
+        Ok(request) => match request.send().await {
+            Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+            Ok(response) => {
+                eprintln!("{url} answered {}", response.status());
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("{url} unreachable: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("cannot build the HTTP client: {e}");
             ExitCode::FAILURE
         }
     }

