@@ -134,7 +134,7 @@ impl Builtin {
             "list_tools" => no_options(Self::ListTools),
             "progress" => {
                 let o: ProgressOptions = options(name, raw)?;
-                if o.steps == 0 || o.steps > 1000 || !(o.total > 0.0) {
+                if o.steps == 0 || o.steps > 1000 || !o.total.is_finite() || o.total <= 0.0 {
                     return Err(PathError::new("$.binding.options", "`steps` must be 1..=1000 and `total` positive"));
                 }
                 Ok(Self::Progress(o))
@@ -227,7 +227,8 @@ impl Builtin {
                     params["systemPrompt"] = json!(system);
                 }
                 let answer = ctx.ask_client("sampling/createMessage", params, "sampling").await?;
-                let text = answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or_default();
+                let text =
+                    answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or_default();
                 Ok(ToolOutput {
                     content: vec![json!({"type": "text", "text": format!("{}{text}", o.prefix)})],
                     value: json!({"text": text, "model": answer.get("model"), "stopReason": answer.get("stopReason")}),
@@ -245,7 +246,9 @@ impl Builtin {
                 let action = answer.get("action").and_then(Value::as_str).unwrap_or("cancel").to_owned();
                 let content = answer.get("content").cloned().unwrap_or(Value::Null);
                 Ok(ToolOutput {
-                    content: vec![json!({"type": "text", "text": format!("User response: action={action}, content={content}")})],
+                    content: vec![
+                        json!({"type": "text", "text": format!("User response: action={action}, content={content}")}),
+                    ],
                     value: json!({"action": action, "content": content}),
                     is_error: false,
                 })
