@@ -8,7 +8,9 @@
 //!
 //! This module only reads and checks settings; it never opens files, sockets or clients.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,12 +18,17 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::auth::{ApiKey, NamePattern, Scope, digest};
+
 /// Seed environment names and the config key each is an alias of.
 const SEED_ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log_level"),
     ("LOG_FORMAT", "log_format"),
     ("AUTO_RELOAD_TOOLS", "reload"),
     ("ENVIRONMENT", "environment"),
+    ("RATE_LIMIT", "rate_limit"),
+    ("X_PROXY_KEY", "proxy_key"),
+    ("FLOWCHAT_MCP_KEY", "flowchat_key"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -86,6 +93,86 @@ struct RawConfig {
     sse_keepalive_secs: u64,
     /// `GATEWAY_INSTRUCTIONS`: text returned as `instructions` by `initialize`, default none.
     instructions: Option<String>,
+    /// `GATEWAY_KEYS` / TOML `[[keys]]`: API keys `{id, key | key_sha256, scopes, allow?, deny?}`.
+    keys: Vec<RawKey>,
+    /// `X_PROXY_KEY` (seed 002): becomes key `proxy` with scope `proxy`.
+    proxy_key: Option<String>,
+    /// `FLOWCHAT_MCP_KEY` (seed 002): becomes key `flowchat` with scopes `tools:list`, `tools:call`.
+    flowchat_key: Option<String>,
+    /// `GATEWAY_ALLOW_ANONYMOUS`: serve without keys on a non-loopback address, default false.
+    #[serde(deserialize_with = "flexible_bool")]
+    allow_anonymous: bool,
+    /// `GATEWAY_RATE_LIMIT` / `RATE_LIMIT`: per key (per client IP when anonymous), `N/second|minute|hour` or
+    /// `off`, default `200/minute`.
+    rate_limit: String,
+    /// `GATEWAY_CATEGORY_RATE_LIMITS` / TOML `[category_rate_limits]`: per key and tool category, e.g.
+    /// `{write = "20/minute"}`.
+    category_rate_limits: BTreeMap<String, String>,
+    /// `GATEWAY_TRUSTED_PROXIES`: CIDRs whose `X-Forwarded-For` is believed (comma list), default none.
+    #[serde(deserialize_with = "string_list")]
+    trusted_proxies: Vec<String>,
+    /// `GATEWAY_MAX_CONCURRENT_CALLS`: tool calls running at once, default 256.
+    max_concurrent_calls: usize,
+    /// `GATEWAY_CALL_QUEUE`: calls waiting for a slot before new ones get 503, default 1024.
+    call_queue: usize,
+    /// `GATEWAY_MAX_STREAMS`: open SSE streams at most, default 1000.
+    max_streams: usize,
+    /// `GATEWAY_REQUEST_TIMEOUT_SECS`: deadline of requests that do not run a tool, default 30.
+    request_timeout_secs: u64,
+    /// `GATEWAY_MAX_JSON_DEPTH`: deepest nesting accepted in a request body, default 64.
+    max_json_depth: usize,
+    /// `GATEWAY_AUDIT`: record every tool call in `{data_dir}/audit.db`, default true.
+    #[serde(deserialize_with = "flexible_bool")]
+    audit: bool,
+    /// `GATEWAY_AUDIT_ARGUMENTS`: also store call arguments (not only their hash), default false.
+    #[serde(deserialize_with = "flexible_bool")]
+    audit_arguments: bool,
+    /// `GATEWAY_AUDIT_RETENTION_DAYS`: audit rows older than this are deleted, default 30.
+    audit_retention_days: u32,
+    /// `GATEWAY_SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may finish, default 30.
+    shutdown_grace_secs: u64,
+}
+
+/// One key as written in configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: String,
+    key: Option<String>,
+    key_sha256: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+/// A rate: `count` requests per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub period: Duration,
+}
+
+impl Rate {
+    /// `200/minute`, `10/s`, `5000/hour`; `None` for `off`.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim().to_ascii_lowercase();
+        if matches!(text.as_str(), "off" | "none" | "0" | "") {
+            return Ok(None);
+        }
+        let (count, unit) = text.split_once('/').ok_or_else(|| format!("`{text}` is not like 200/minute"))?;
+        let count: NonZeroU32 = count.trim().parse().map_err(|_| format!("`{count}` is not a positive count"))?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            "d" | "day" => Duration::from_secs(86_400),
+            other => return Err(format!("`{other}` is not a period (second, minute, hour, day)")),
+        };
+        Ok(Some(Self { count, period }))
+    }
 }
 
 impl Default for RawConfig {
@@ -107,6 +194,22 @@ impl Default for RawConfig {
             max_sessions: 10_000,
             sse_keepalive_secs: 15,
             instructions: None,
+            keys: Vec::new(),
+            proxy_key: None,
+            flowchat_key: None,
+            allow_anonymous: false,
+            rate_limit: "200/minute".into(),
+            category_rate_limits: BTreeMap::new(),
+            trusted_proxies: Vec::new(),
+            max_concurrent_calls: 256,
+            call_queue: 1024,
+            max_streams: 1000,
+            request_timeout_secs: 30,
+            max_json_depth: 64,
+            audit: true,
+            audit_arguments: false,
+            audit_retention_days: 30,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -138,6 +241,23 @@ pub struct Config {
     pub max_sessions: usize,
     pub sse_keepalive: Duration,
     pub instructions: Option<String>,
+    /// Configured keys, including those from the seeds' `X_PROXY_KEY` and `FLOWCHAT_MCP_KEY`.
+    pub keys: Vec<ApiKey>,
+    pub allow_anonymous: bool,
+    /// Per caller; `None` when off.
+    pub rate_limit: Option<Rate>,
+    /// Per caller and tool category.
+    pub category_rate_limits: Vec<(String, Rate)>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_concurrent_calls: usize,
+    pub call_queue: usize,
+    pub max_streams: usize,
+    pub request_timeout: Duration,
+    pub max_json_depth: usize,
+    pub audit: bool,
+    pub audit_arguments: bool,
+    pub audit_retention_days: u32,
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -175,6 +295,8 @@ impl Config {
             tool_specs: tool_specs.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             environment: "test".into(),
+            // Tests that exercise rate limits set them explicitly.
+            rate_limit: "off".into(),
             ..RawConfig::default()
         };
         match raw.validate() {
@@ -226,6 +348,45 @@ impl RawConfig {
         if self.environment.trim().is_empty() {
             return Err(ConfigError::key("environment", "must not be empty"));
         }
+        let keys = self.api_keys()?;
+        if keys.is_empty() && !bind.ip().is_loopback() && !self.allow_anonymous {
+            return Err(ConfigError::key(
+                "keys",
+                format!(
+                    "no API keys are configured and {bind} is not a loopback address; add keys (GATEWAY_KEYS, \
+                     FLOWCHAT_MCP_KEY) or set allow_anonymous = true (GATEWAY_ALLOW_ANONYMOUS=true) on purpose"
+                ),
+            ));
+        }
+        let rate_limit = Rate::parse(&self.rate_limit).map_err(|m| ConfigError::key("rate_limit", m))?;
+        let mut category_rate_limits = Vec::new();
+        for (category, rate) in &self.category_rate_limits {
+            match Rate::parse(rate) {
+                Ok(Some(rate)) => category_rate_limits.push((category.to_ascii_lowercase(), rate)),
+                Ok(None) => {}
+                Err(m) => return Err(ConfigError::key("category_rate_limits", format!("{category}: {m}"))),
+            }
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::key("trusted_proxies", format!("`{p}` is not an IP address or CIDR")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (key, value) in [
+            ("max_concurrent_calls", self.max_concurrent_calls),
+            ("max_streams", self.max_streams),
+            ("max_json_depth", self.max_json_depth),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be greater than 0"));
+            }
+        }
         Ok(Config {
             bind,
             tool_specs: self.tool_specs,
@@ -243,7 +404,69 @@ impl RawConfig {
             max_sessions: self.max_sessions,
             sse_keepalive: positive("sse_keepalive_secs", self.sse_keepalive_secs)?,
             instructions: self.instructions.filter(|s| !s.trim().is_empty()),
+            keys,
+            allow_anonymous: self.allow_anonymous,
+            rate_limit,
+            category_rate_limits,
+            trusted_proxies,
+            max_concurrent_calls: self.max_concurrent_calls,
+            call_queue: self.call_queue,
+            max_streams: self.max_streams,
+            request_timeout: positive("request_timeout_secs", self.request_timeout_secs)?,
+            max_json_depth: self.max_json_depth,
+            audit: self.audit,
+            audit_arguments: self.audit_arguments,
+            audit_retention_days: self.audit_retention_days,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
         })
+    }
+
+    /// Configured keys plus the seeds' two keys, checked: unique ids, one secret each, known scopes.
+    fn api_keys(&self) -> Result<Vec<ApiKey>, ConfigError> {
+        let mut raw = self.keys.clone();
+        let seeds = [
+            ("proxy", &self.proxy_key, vec!["proxy"]),
+            ("flowchat", &self.flowchat_key, vec!["tools:list", "tools:call"]),
+        ];
+        for (id, secret, scopes) in seeds {
+            if let Some(secret) = secret.as_ref().filter(|s| !s.trim().is_empty()) {
+                raw.push(RawKey {
+                    id: id.into(),
+                    key: Some(secret.clone()),
+                    key_sha256: None,
+                    scopes: scopes.into_iter().map(str::to_owned).collect(),
+                    allow: Vec::new(),
+                    deny: Vec::new(),
+                });
+            }
+        }
+        let mut keys: Vec<ApiKey> = Vec::new();
+        for (i, k) in raw.into_iter().enumerate() {
+            let at = |m: String| ConfigError::key("keys", format!("key #{} (`{}`): {m}", i + 1, k.id));
+            if k.id.trim().is_empty() {
+                return Err(at("`id` must not be empty".into()));
+            }
+            if keys.iter().any(|existing| existing.id == k.id) {
+                return Err(at("the id is used twice".into()));
+            }
+            let digest = match (&k.key, &k.key_sha256) {
+                (Some(key), None) if !key.is_empty() => digest(key),
+                (None, Some(hex_digest)) => {
+                    let mut out = [0u8; 32];
+                    hex::decode_to_slice(hex_digest.trim(), &mut out)
+                        .map_err(|_| at("`key_sha256` must be 64 hex digits".into()))?;
+                    out
+                }
+                _ => return Err(at("give exactly one of `key` or `key_sha256`".into())),
+            };
+            if k.scopes.is_empty() {
+                return Err(at("`scopes` must name at least one scope".into()));
+            }
+            let scopes = k.scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>().map_err(at)?;
+            let patterns = |list: &[String]| list.iter().map(|p| NamePattern::new(p)).collect();
+            keys.push(ApiKey::new(k.id.clone(), digest, scopes, patterns(&k.allow), patterns(&k.deny)));
+        }
+        Ok(keys)
     }
 }
 
@@ -349,6 +572,40 @@ mod tests {
     fn comma_lists_split_and_lowercase() {
         let config = load_with(base().merge(("allowed_hosts", "Gateway.Example.com, api.example.com"))).unwrap();
         assert_eq!(config.allowed_hosts, vec!["gateway.example.com", "api.example.com"]);
+    }
+
+    #[test]
+    fn seed_keys_become_scoped_keys_and_public_binds_need_keys() {
+        let config = load_with(base().merge(("flowchat_key", "fc-secret")).merge(("proxy_key", "px-secret"))).unwrap();
+        let ids: Vec<&str> = config.keys.iter().map(|k| k.id.as_str()).collect();
+        assert_eq!(ids, ["proxy", "flowchat"]);
+        assert!(config.keys[1].has(&Scope::ToolsCall) && !config.keys[1].has(&Scope::Proxy));
+        let err = load_with(base().merge(("bind", "0.0.0.0:8080"))).unwrap_err();
+        assert!(err.message.contains("allow_anonymous"), "{}", err.message);
+        assert!(load_with(base().merge(("bind", "0.0.0.0:8080")).merge(("allow_anonymous", true))).is_ok());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        let toml = r#"
+            [[keys]]
+            id = "ops"
+            key_sha256 = "zz"
+            scopes = ["admin"]
+        "#;
+        let err = load_with(base().merge(Toml::string(toml))).unwrap_err();
+        assert!(err.message.contains("key_sha256"), "{}", err.message);
+        let toml = "[[keys]]\nid = \"ops\"\nkey = \"k\"\nscopes = [\"root\"]";
+        let err = load_with(base().merge(Toml::string(toml))).unwrap_err();
+        assert!(err.message.contains("unknown scope"), "{}", err.message);
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(Rate::parse("200/minute").unwrap().unwrap().period, Duration::from_secs(60));
+        assert_eq!(Rate::parse("off").unwrap(), None);
+        assert!(Rate::parse("fast").is_err());
+        assert!(Rate::parse("0/minute").is_err());
     }
 
     #[test]

@@ -3,13 +3,18 @@
 //! [`build_app`] builds the whole HTTP application from an [`AppState`]; `main.rs` only parses the command
 //! line, loads configuration and serves. Tests use exactly [`build_app`].
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod providers;
 pub mod state;
 pub mod telemetry;
+pub mod timestamp;
 pub mod tools;
 
 pub use state::{AppState, StartupError};

@@ -1,10 +1,12 @@
 //! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools
 //! or make one call. Everything else lives in the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mcp_gateway::auth::Caller;
 use mcp_gateway::config::Config;
 use mcp_gateway::tools::{CallCtx, Registry};
 use mcp_gateway::{AppState, build_app, telemetry};
@@ -134,7 +136,8 @@ async fn call(config: Config, name: &str, args: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ctx = CallCtx::detached(uuid::Uuid::now_v7().to_string());
+    // The operator at the console runs as the unrestricted local caller.
+    let ctx = CallCtx::detached(uuid::Uuid::now_v7().to_string(), Caller::Anonymous);
     match state.engine.call(&ctx, name, args).await.and_then(mcp_gateway::tools::ToolOutput::into_rest) {
         Ok(result) => {
             println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
@@ -194,17 +197,29 @@ async fn serve(config: Config) -> ExitCode {
     let address = listener.local_addr().map_or_else(|_| bind.to_string(), |a| a.to_string());
     let tools = state.engine.registry().snapshot().tools().len();
     tracing::info!(%address, tools, "mcp-gateway listening");
-    let app = build_app(state);
-    match axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
-        Ok(()) => {
-            tracing::info!("shut down cleanly");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "server failed");
-            ExitCode::FAILURE
-        }
+    let grace = state.config.shutdown_grace;
+    let app = build_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    shutdown_signal().await;
+    // Streams end now; in-flight requests get the grace period to finish.
+    state.begin_shutdown();
+    let _ = stop.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server failed while draining"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; remaining requests were cut"),
     }
+    state.finish_shutdown();
+    tracing::info!("shut down");
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

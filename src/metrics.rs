@@ -24,6 +24,17 @@ struct ToolCallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    provider: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ToolLabels {
     tool: String,
 }
@@ -42,6 +53,8 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     tool_calls: Family<ToolCallLabels, Counter>,
     tool_duration: HistogramFamily,
+    upstream_requests: Family<UpstreamLabels, Counter>,
+    upstream_retries: Family<ProviderLabels, Counter>,
     sessions: Gauge,
     streams: Gauge,
 }
@@ -59,14 +72,31 @@ impl Metrics {
         let http_requests = Family::<HttpLabels, Counter>::default();
         let tool_calls = Family::<ToolCallLabels, Counter>::default();
         let tool_duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let upstream_requests = Family::<UpstreamLabels, Counter>::default();
+        let upstream_retries = Family::<ProviderLabels, Counter>::default();
         let sessions = Gauge::default();
         let streams = Gauge::default();
         registry.register("gateway_http_requests", "HTTP requests by route, method and status", http_requests.clone());
         registry.register("gateway_tool_calls", "Tool calls by tool and outcome", tool_calls.clone());
         registry.register("gateway_tool_call_duration_seconds", "Tool call latency", tool_duration.clone());
+        registry.register(
+            "gateway_upstream_requests",
+            "Upstream requests by provider and status (or connect_error, timeout)",
+            upstream_requests.clone(),
+        );
+        registry.register("gateway_upstream_retries", "Upstream requests sent again", upstream_retries.clone());
         registry.register("gateway_mcp_sessions", "Live MCP sessions", sessions.clone());
         registry.register("gateway_sse_streams", "Open SSE streams", streams.clone());
-        Self { registry, http_requests, tool_calls, tool_duration, sessions, streams }
+        Self {
+            registry,
+            http_requests,
+            tool_calls,
+            tool_duration,
+            upstream_requests,
+            upstream_retries,
+            sessions,
+            streams,
+        }
     }
 
     pub fn record_http(&self, route: &str, method: &str, status: u16) {
@@ -76,6 +106,16 @@ impl Metrics {
     pub fn record_tool_call(&self, tool: &str, outcome: &str, seconds: f64) {
         self.tool_calls.get_or_create(&ToolCallLabels { tool: tool.into(), outcome: outcome.into() }).inc();
         self.tool_duration.get_or_create(&ToolLabels { tool: tool.into() }).observe(seconds);
+    }
+
+    pub fn record_upstream(&self, provider: &str, status: &str) {
+        self.upstream_requests
+            .get_or_create(&UpstreamLabels { provider: provider.into(), status: status.into() })
+            .inc();
+    }
+
+    pub fn record_upstream_retry(&self, provider: &str) {
+        self.upstream_retries.get_or_create(&ProviderLabels { provider: provider.into() }).inc();
     }
 
     /// Live-session gauge, moved by the session store.

@@ -6,12 +6,18 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::AuditLog;
+use crate::auth::KeyRing;
 use crate::config::Config;
+use crate::limits::KeyedLimit;
 use crate::mcp::session::SessionStore;
 use crate::metrics::Metrics;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
-use crate::tools::{Engine, RegistryHandle};
+use crate::tools::{Engine, EngineOptions, RegistryHandle};
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,8 @@ pub enum StartupError {
     HttpClient(String),
     #[error("cannot watch the specs folder for hot reload: {0}")]
     Watch(String),
+    #[error("cannot open the audit log: {0}")]
+    Audit(String),
 }
 
 /// Everything the request handlers share.
@@ -32,6 +40,14 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     pub sessions: SessionStore,
     pub http: reqwest::Client,
+    pub keys: Arc<KeyRing>,
+    /// The per-caller rate limit, when configured.
+    pub rate_limit: Option<Arc<KeyedLimit>>,
+    pub audit: Option<Arc<AuditLog>>,
+    /// Cancelled on shutdown: SSE streams end, so the server can drain.
+    pub shutdown: CancellationToken,
+    /// One permit per open SSE stream.
+    pub streams: Arc<Semaphore>,
     _watch: Option<WatchGuard>,
 }
 
@@ -58,7 +74,21 @@ impl AppState {
             .build()
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
-        let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), config.call_timeout));
+        let audit = if config.audit {
+            let path = config.data_dir.join("audit.db");
+            Some(Arc::new(AuditLog::open(&path, config.audit_retention_days).map_err(StartupError::Audit)?))
+        } else {
+            None
+        };
+        let options = EngineOptions {
+            default_timeout: config.call_timeout,
+            max_concurrent_calls: config.max_concurrent_calls,
+            call_queue: config.call_queue,
+            category_rate_limits: config.category_rate_limits.clone(),
+            audit: audit.clone(),
+            audit_arguments: config.audit_arguments,
+        };
+        let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
         let watch = if config.reload && in_runtime {
             Some(watch::spawn(registry).map_err(|e| StartupError::Watch(e.to_string()))?)
@@ -66,16 +96,44 @@ impl AppState {
             None
         };
         let sessions = SessionStore::new(config.max_sessions, config.session_idle, metrics.clone());
-        let state = Self(Arc::new(App { config, engine, metrics, sessions, http, _watch: watch }));
+        let keys = Arc::new(KeyRing::new(config.keys.clone()));
+        let rate_limit = config.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
+        let streams = Arc::new(Semaphore::new(config.max_streams));
+        let app = App {
+            config,
+            engine,
+            metrics,
+            sessions,
+            http,
+            keys,
+            rate_limit,
+            audit,
+            shutdown: CancellationToken::new(),
+            streams,
+            _watch: watch,
+        };
+        let state = Self(Arc::new(app));
         if in_runtime {
-            spawn_session_reaper(Arc::downgrade(&state.0));
+            spawn_housekeeping(Arc::downgrade(&state.0));
         }
         Ok(state)
     }
+
+    /// Begin shutting down: end SSE streams and stop new calls from waiting.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Flush what must not be lost (the audit log). Call once the server has drained.
+    pub fn finish_shutdown(&self) {
+        if let Some(audit) = &self.audit {
+            audit.close();
+        }
+    }
 }
 
-/// Expire idle sessions once a minute, until the app is dropped.
-fn spawn_session_reaper(app: Weak<App>) {
+/// Once a minute, until the app is dropped: expire idle sessions, prune idle rate-limit buckets.
+fn spawn_housekeeping(app: Weak<App>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.tick().await;
@@ -86,6 +144,10 @@ fn spawn_session_reaper(app: Weak<App>) {
             if expired > 0 {
                 tracing::info!(expired, "idle MCP sessions expired");
             }
+            if let Some(limit) = &app.rate_limit {
+                limit.prune();
+            }
+            app.engine.prune_limits();
         }
     });
 }

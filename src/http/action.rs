@@ -10,10 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::add_refusal_headers;
+use crate::auth::Caller;
 use crate::error::GatewayError;
 use crate::state::AppState;
+use crate::timestamp::now_rfc3339;
 use crate::tools::CallCtx;
-use crate::tools::builtins::now_rfc3339;
 
 /// An object with `action` and no `jsonrpc` is an envelope.
 #[must_use]
@@ -21,15 +23,37 @@ pub fn is_envelope(message: &Value) -> bool {
     message.get("action").is_some() && message.get("jsonrpc").is_none()
 }
 
-pub async fn handle(state: &AppState, request_id: &Arc<str>, envelope: Value) -> Response {
+/// Run the envelope's action as `caller`.
+pub async fn handle(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: Value) -> Response {
     let received_at = now_rfc3339();
+    let outcome = run(state, request_id, caller, &envelope).await;
+    let mut response = respond(&envelope, request_id, &received_at, outcome.as_ref());
+    if let Err(err) = &outcome {
+        add_refusal_headers(err, response.headers_mut());
+    }
+    response
+}
+
+/// A refusal before running (authentication), as an envelope with the headers its code calls for.
+#[must_use]
+pub fn refusal(err: &GatewayError, request_id: &Arc<str>, envelope: &Value) -> Response {
+    let mut response = respond(envelope, request_id, &now_rfc3339(), Err(err));
+    add_refusal_headers(err, response.headers_mut());
+    response
+}
+
+fn respond(
+    envelope: &Value,
+    request_id: &Arc<str>,
+    received_at: &str,
+    outcome: Result<&Value, &GatewayError>,
+) -> Response {
     // The caller's own request_id is echoed when given; the gateway's id still travels in X-Request-ID.
     let echoed_id =
         envelope.get("request_id").and_then(Value::as_str).map_or_else(|| request_id.to_string(), str::to_owned);
-    let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let outcome = run(state, request_id, &action, &envelope).await;
+    let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default();
     let (status, data, error) = match outcome {
-        Ok(data) => (StatusCode::OK, data, Value::Null),
+        Ok(data) => (StatusCode::OK, data.clone(), Value::Null),
         Err(err) => (
             StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Value::Null,
@@ -48,7 +72,8 @@ pub async fn handle(state: &AppState, request_id: &Arc<str>, envelope: Value) ->
     (status, axum::Json(body)).into_response()
 }
 
-async fn run(state: &AppState, request_id: &Arc<str>, action: &str, envelope: &Value) -> Result<Value, GatewayError> {
+async fn run(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: &Value) -> Result<Value, GatewayError> {
+    let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default();
     if action.is_empty() {
         return Err(GatewayError::invalid_request("`action` must be a non-empty string naming a tool"));
     }
@@ -57,6 +82,6 @@ async fn run(state: &AppState, request_id: &Arc<str>, action: &str, envelope: &V
         Some(payload @ Value::Object(_)) => payload.clone(),
         Some(_) => return Err(GatewayError::invalid_params("`payload` must be an object")),
     };
-    let ctx = CallCtx::detached(request_id.clone());
+    let ctx = CallCtx::detached(request_id.clone(), caller);
     state.engine.call(&ctx, action, payload).await?.into_rest()
 }

@@ -33,8 +33,16 @@ impl BodyError {
     }
 }
 
-/// Read the whole body (at most `limit` bytes) and parse it as JSON.
-pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, BodyError> {
+/// How much a body may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub bytes: usize,
+    pub depth: usize,
+}
+
+/// Read the whole body (at most `limits.bytes`, nested at most `limits.depth` deep) and parse it as JSON.
+pub async fn read_json(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Value, BodyError> {
+    let limit = limits.bytes;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -50,7 +58,26 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(BodyError::NotJson("the body is empty".into()));
     }
-    serde_json::from_slice(&bytes).map_err(|e| BodyError::NotJson(e.to_string()))
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    if depth(&value) > limits.depth {
+        return Err(BodyError::NotJson(format!("nesting deeper than {} levels", limits.depth)));
+    }
+    Ok(value)
+}
+
+/// How deeply a value nests (a scalar is 0), without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The media type of the request, lower-cased, without parameters; `None` when absent.
@@ -83,4 +110,15 @@ pub fn check_rest_content_type(headers: &HeaderMap) -> Result<(), GatewayError> 
 pub fn rest_error(err: &GatewayError, request_id: &str) -> Response {
     let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(json!({"detail": err.message, "error": err.to_json(request_id)}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!({"a": [1, {"b": []}]})), 3);
+    }
 }

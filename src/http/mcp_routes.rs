@@ -1,8 +1,9 @@
 //! The HTTP side of the MCP endpoints: `/mcp` (POST, GET, DELETE), `/sse` and `/messages`.
 //!
-//! Bodies are read and checked here (type, size, JSON) and answered in JSON-RPC form when they fail; a POST
-//! whose body is an action envelope (seed 004: `{action, payload}`) goes to the action adapter, anything else
-//! to the Streamable HTTP transport.
+//! Bodies are read and checked here (type, size, depth, JSON) and answered in JSON-RPC form when they fail; a
+//! POST whose body is an action envelope (seed 004: `{action, payload}`) goes to the action adapter, anything
+//! else to the Streamable HTTP transport. `POST /mcp` answers authentication failures itself, in the format of
+//! the body it received.
 
 use std::collections::HashMap;
 
@@ -13,12 +14,19 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::action;
-use super::body::{BodyError, content_type, read_json};
+use super::auth::{Auth, Authed, ErrorFormat, Requirement, check, refusal};
+use super::body::{BodyError, BodyLimits, content_type, read_json};
 use super::request_id::RequestId;
 use crate::mcp::jsonrpc::{INVALID_REQUEST, PARSE_ERROR, RpcError};
 use crate::mcp::streamable::rpc_error;
 use crate::mcp::{legacy_sse, streamable};
 use crate::state::AppState;
+
+/// The body limits of this gateway.
+#[must_use]
+pub fn body_limits(state: &AppState) -> BodyLimits {
+    BodyLimits { bytes: state.config.max_body_bytes, depth: state.config.max_json_depth }
+}
 
 /// Read a JSON-RPC body, answering failures as JSON-RPC errors.
 async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, Response> {
@@ -26,7 +34,7 @@ async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Res
         let error = RpcError::new(INVALID_REQUEST, format!("Content-Type must be application/json, not `{t}`"));
         return Err(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &Value::Null, &error));
     }
-    read_json(headers, body, state.config.max_body_bytes).await.map_err(|e| match e {
+    read_json(headers, body, body_limits(state)).await.map_err(|e| match e {
         BodyError::TooLarge(_) => rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &Value::Null,
@@ -41,6 +49,7 @@ async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Res
 pub async fn post_mcp(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    auth: Option<Extension<Auth>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -48,33 +57,40 @@ pub async fn post_mcp(
         Ok(message) => message,
         Err(response) => return response,
     };
-    if action::is_envelope(&message) {
-        return action::handle(&state, &request_id, message).await;
+    let envelope = action::is_envelope(&message);
+    let caller = match check(auth.as_ref().map(|a| &a.0), &Requirement::Authenticated) {
+        Ok(caller) => caller,
+        Err(err) if envelope => return action::refusal(&err, &request_id, &message),
+        Err(err) => return refusal(&err, ErrorFormat::JsonRpc, &request_id),
+    };
+    if envelope {
+        return action::handle(&state, &request_id, caller, message).await;
     }
-    streamable::post(state, &headers, request_id, message).await
+    streamable::post(state, &headers, request_id, caller, message).await
 }
 
-pub async fn get_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    streamable::get(state, &headers).await
+pub async fn get_mcp(State(state): State<AppState>, Authed(caller): Authed, headers: HeaderMap) -> Response {
+    streamable::get(state, &headers, &caller).await
 }
 
-pub async fn delete_mcp(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    streamable::delete(&state, &headers)
+pub async fn delete_mcp(State(state): State<AppState>, Authed(caller): Authed, headers: HeaderMap) -> Response {
+    streamable::delete(&state, &headers, &caller)
 }
 
-pub async fn get_sse(State(state): State<AppState>) -> Response {
-    legacy_sse::open(&state)
+pub async fn get_sse(State(state): State<AppState>, Authed(caller): Authed) -> Response {
+    legacy_sse::open(&state, &caller)
 }
 
 pub async fn post_messages(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     match read_rpc_body(&state, &headers, body).await {
-        Ok(message) => legacy_sse::post(&state, &query, request_id, message),
+        Ok(message) => legacy_sse::post(&state, &query, request_id, caller, message),
         Err(response) => response,
     }
 }

@@ -1,9 +1,13 @@
-//! The HTTP edge: the router, middleware (request id, access log, origin policy), body reading, and the
+//! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
+//! policy, request deadlines), body reading, and the
 //! handlers that adapt each family of endpoints to the MCP layer or the call pipeline.
 
 pub mod access_log;
 pub mod action;
+pub mod admin;
+pub mod auth;
 pub mod body;
+pub mod deadline;
 pub mod health;
 pub mod mcp_routes;
 pub mod origin;

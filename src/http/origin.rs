@@ -1,18 +1,23 @@
-//! Origin and Host validation for the MCP transports (DNS-rebinding protection).
+//! Origin and Host validation for the MCP transports and the REST tool endpoints (DNS-rebinding and
+//! cross-site request protection: a page in a browser must not reach tools through `/execute` when it cannot
+//! through `/mcp`).
 //!
 //! - `Origin`, when present, must name a loopback host, an allowed host, or an allowed origin; else 403.
 //! - `Host` is checked when the gateway listens on a loopback address (the case DNS rebinding attacks) or
 //!   when allowed hosts are configured: it must be loopback or an allowed host; else 403.
 //! - `*` in either list allows anything. A gateway behind a reverse proxy lists its public name.
 
-use axum::extract::{Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 use std::sync::Arc;
 
+use super::body::rest_error;
+use super::request_id::RequestId;
 use crate::config::Config;
+use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::jsonrpc::{INVALID_REQUEST, RpcError};
 use crate::mcp::streamable::rpc_error;
 
@@ -89,6 +94,23 @@ pub async fn middleware(State(policy): State<Arc<OriginPolicy>>, request: Reques
             tracing::warn!(reason = %why, "refused by origin policy");
             let error = RpcError::new(INVALID_REQUEST, format!("{why}; see allowed_hosts / allowed_origins"));
             rpc_error(StatusCode::FORBIDDEN, &Value::Null, &error)
+        }
+    }
+}
+
+/// The same policy for the REST endpoints, refused in their error format.
+pub async fn rest_middleware(
+    State(policy): State<Arc<OriginPolicy>>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match policy.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(why) => {
+            tracing::warn!(reason = %why, "refused by origin policy");
+            let err = GatewayError::new(ErrorCode::Forbidden, format!("{why}; see allowed_hosts / allowed_origins"));
+            rest_error(&err, &request_id)
         }
     }
 }

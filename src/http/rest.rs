@@ -14,18 +14,22 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::Authed;
 use super::body::{check_rest_content_type, read_json, rest_error};
+use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
+use crate::auth::Caller;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
 use crate::tools::CallCtx;
 
 /// `GET /mcp/tools/list`
-pub async fn flowchat_list(State(state): State<AppState>) -> Response {
+pub async fn flowchat_list(State(state): State<AppState>, Authed(caller): Authed) -> Response {
     let registry = state.engine.registry().snapshot();
     let tools: Vec<Value> = registry
         .tools()
         .iter()
+        .filter(|t| caller.may_see(t.name(), t.spec.category.as_deref()))
         .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
         .collect();
     axum::Json(json!({"total": tools.len(), "tools": tools})).into_response()
@@ -35,10 +39,11 @@ pub async fn flowchat_list(State(state): State<AppState>) -> Response {
 pub async fn flowchat_schema(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     Path(name): Path<String>,
 ) -> Response {
     let registry = state.engine.registry().snapshot();
-    match registry.tool(&name) {
+    match registry.tool(&name).filter(|t| caller.may_see(t.name(), t.spec.category.as_deref())) {
         Some(t) => axum::Json(json!({
             "name": t.spec.name,
             "description": t.spec.description,
@@ -54,13 +59,14 @@ pub async fn flowchat_schema(
 pub async fn flowchat_call(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let outcome = async {
         let body = read_rest_body(&state, &headers, body).await?;
         let name = required_name(&body, "tool_name")?;
-        let result = call(&state, &request_id, &name, body.get("params")).await?;
+        let result = call(&state, &request_id, caller, &name, body.get("params")).await?;
         Ok::<_, GatewayError>(json!({"success": true, "tool_name": name, "result": result}))
     };
     respond(outcome.await, &request_id)
@@ -70,6 +76,7 @@ pub async fn flowchat_call(
 pub async fn dragonfly_tools(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let reload = query.get("reload").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
@@ -88,6 +95,7 @@ pub async fn dragonfly_tools(
     let tools: Vec<Value> = registry
         .tools()
         .iter()
+        .filter(|t| caller.may_see(t.name(), t.spec.category.as_deref()))
         .map(|t| {
             json!({"type": "function", "function": {
                 "name": t.spec.name,
@@ -106,13 +114,14 @@ pub async fn dragonfly_tools(
 pub async fn dragonfly_execute(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let outcome = async {
         let body = read_rest_body(&state, &headers, body).await?;
         let name = required_name(&body, "tool")?;
-        let result = call(&state, &request_id, &name, body.get("params")).await?;
+        let result = call(&state, &request_id, caller, &name, body.get("params")).await?;
         Ok::<_, GatewayError>(json!({"tool": name, "result": result, "request_id": &*request_id}))
     };
     respond(outcome.await, &request_id)
@@ -120,7 +129,7 @@ pub async fn dragonfly_execute(
 
 async fn read_rest_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, GatewayError> {
     check_rest_content_type(headers)?;
-    let value = read_json(headers, body, state.config.max_body_bytes).await.map_err(|e| e.to_gateway())?;
+    let value = read_json(headers, body, body_limits(state)).await.map_err(|e| e.to_gateway())?;
     if value.is_object() { Ok(value) } else { Err(GatewayError::invalid_request("the body must be a JSON object")) }
 }
 
@@ -135,10 +144,11 @@ fn required_name(body: &Value, key: &str) -> Result<String, GatewayError> {
 async fn call(
     state: &AppState,
     request_id: &Arc<str>,
+    caller: Caller,
     name: &str,
     params: Option<&Value>,
 ) -> Result<Value, GatewayError> {
-    let ctx = CallCtx::detached(request_id.clone());
+    let ctx = CallCtx::detached(request_id.clone(), caller);
     let args = params.cloned().unwrap_or(Value::Null);
     state.engine.call(&ctx, name, args).await?.into_rest()
 }

@@ -1,4 +1,16 @@
-//! Every route, in one place, with the middleware each group runs behind.
+//! Every route, in one place, with the middleware each family runs behind.
+//!
+//! | family | routes | requires | refusals as |
+//! |---|---|---|---|
+//! | MCP | `/mcp`, `/sse`, `/messages` | a key (per-method scopes inside) | JSON-RPC (envelope for actions) |
+//! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
+//! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
+//! | admin | `/admin/audit` | `admin` | REST |
+//! | metrics | `/metrics` | `metrics` | REST |
+//! | probes | `/health`, `/ready` | nothing | REST |
+//!
+//! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
+//! family then checks its requirement and the per-caller rate limit.
 
 use std::sync::Arc;
 
@@ -8,36 +20,68 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::request_id::RequestId;
-use super::{access_log, health, mcp_routes, origin, request_id, rest};
+use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest};
+use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let policy = Arc::new(OriginPolicy::from_config(&state.config));
+    let trusted_proxies = Arc::new(state.config.trusted_proxies.clone());
+    let gate = |requirement: Requirement, format: ErrorFormat| {
+        from_fn_with_state(
+            Gate {
+                requirement,
+                format,
+                rate_limit: state.rate_limit.clone(),
+                trusted_proxies: trusted_proxies.clone(),
+            },
+            auth::gate,
+        )
+    };
+    let timeout = from_fn_with_state(state.config.request_timeout, deadline::middleware);
+
     let mcp = Router::new()
         .route("/mcp", post(mcp_routes::post_mcp).get(mcp_routes::get_mcp).delete(mcp_routes::delete_mcp))
         .route("/sse", get(mcp_routes::get_sse))
         .route("/messages", post(mcp_routes::post_messages))
-        .route_layer(from_fn_with_state(policy, origin::middleware));
-    let rest = Router::new()
+        .route_layer(gate(Requirement::Authenticated, ErrorFormat::JsonRpc))
+        .route_layer(from_fn_with_state(policy.clone(), origin::middleware));
+    let tool_listings = Router::new()
         .route("/mcp/tools/list", get(rest::flowchat_list))
-        .route("/mcp/tools/call", post(rest::flowchat_call))
         .route("/mcp/tools/{name}/schema", get(rest::flowchat_schema))
         .route("/tools", get(rest::dragonfly_tools))
-        .route("/execute", post(rest::dragonfly_execute));
-    let ops = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics));
+        .route_layer(timeout.clone())
+        .route_layer(gate(Requirement::Scope(Scope::ToolsList), ErrorFormat::Rest))
+        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+    let tool_calls = Router::new()
+        .route("/mcp/tools/call", post(rest::flowchat_call))
+        .route("/execute", post(rest::dragonfly_execute))
+        .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
+        .route_layer(from_fn_with_state(policy, origin::rest_middleware));
+    let admin = Router::new()
+        .route("/admin/audit", get(admin::audit))
+        .route_layer(timeout.clone())
+        .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));
+    let metrics = Router::new()
+        .route("/metrics", get(health::metrics))
+        .route_layer(gate(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
+    let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
+
     Router::new()
         .merge(mcp)
-        .merge(rest)
-        .merge(ops)
+        .merge(tool_listings)
+        .merge(tool_calls)
+        .merge(admin)
+        .merge(metrics)
+        .merge(probes)
         .fallback(not_found)
+        .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
         .layer(from_fn_with_state(state.clone(), access_log::middleware))
         .layer(from_fn(request_id::middleware))
         .with_state(state)

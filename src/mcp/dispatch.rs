@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::jsonrpc::{INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError, error_response, response};
 use super::session::Session;
 use super::version::ProtocolVersion;
+use crate::auth::{Caller, Scope};
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
 use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
@@ -20,6 +21,7 @@ use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
 pub struct RequestScope<'a> {
     pub state: &'a AppState,
     pub session: Option<&'a Arc<Session>>,
+    pub caller: &'a Caller,
     /// The HTTP request id (`X-Request-ID`), for logs, errors and upstream calls.
     pub request_id: &'a Arc<str>,
     /// Where notifications and server→client requests for this request go, when the transport can carry them.
@@ -45,6 +47,31 @@ pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
         result["instructions"] = json!(instructions);
     }
     result
+}
+
+/// May `caller` use `method` at all? Per-tool checks come later, in the pipeline. Transports answer a refusal
+/// with 403 before dispatching.
+pub fn authorize(caller: &Caller, method: &str) -> Result<(), GatewayError> {
+    let (allowed, scope) = match method {
+        "tools/call" => (caller.may_call_some_tool(), "tools:call"),
+        m if m == "tools/list"
+            || m.starts_with("resources/")
+            || m.starts_with("prompts/")
+            || m == "completion/complete" =>
+        {
+            (caller.has(&Scope::ToolsList), "tools:list")
+        }
+        _ => (true, ""),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(GatewayError::new(
+            ErrorCode::Forbidden,
+            format!("this key lacks the `{scope}` scope needed for `{method}`"),
+        )
+        .with_details(json!({"required_scope": scope})))
+    }
 }
 
 /// Handle one request (anything but `initialize`, which transports handle because it creates sessions).
@@ -138,7 +165,12 @@ pub fn outcome_message(id: &Value, outcome: Result<Value, RpcError>) -> Value {
 
 fn tools_list(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
     let registry = scope.state.engine.registry().snapshot();
-    let items = registry.tools().iter().map(|t| t.describe()).collect();
+    let items = registry
+        .tools()
+        .iter()
+        .filter(|t| scope.caller.may_see(t.name(), t.spec.category.as_deref()))
+        .map(|t| t.describe())
+        .collect();
     page(scope, params, items, "tools")
 }
 
@@ -148,6 +180,7 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
     let progress_token = params.get("_meta").and_then(|m| m.get("progressToken")).cloned();
     let ctx = CallCtx {
         request_id: scope.request_id.clone(),
+        caller: scope.caller.clone(),
         cancel: scope.cancel.clone(),
         client: scope.link.clone(),
         progress_token,

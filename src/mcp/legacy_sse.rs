@@ -20,17 +20,21 @@ use super::session::Session;
 use super::sse;
 use super::streamable::rpc_error;
 use super::version::ProtocolVersion;
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::tools::ClientLink;
 
-/// GET /sse: open a legacy session and its stream.
-pub fn open(state: &AppState) -> Response {
+/// GET /sse: open a legacy session (owned by `caller`) and its stream.
+pub fn open(state: &AppState, caller: &Caller) -> Response {
+    let (events, response) = match sse::open(state) {
+        Ok(stream) => stream,
+        Err(err) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, "")),
+    };
     let (tx, mut rx) = mpsc::channel::<Value>(64);
-    let Ok(session) = state.sessions.create_legacy(tx) else {
+    let Ok(session) = state.sessions.create_legacy(tx, caller.id()) else {
         let error = RpcError::new(-32603, "the gateway is at its session limit; retry later");
         return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &error);
     };
-    let (events, response) = sse::open(&state.metrics, state.config.sse_keepalive);
     let mut tools_changed = state.engine.registry().subscribe();
     let state = state.clone();
     tokio::spawn(async move {
@@ -60,16 +64,29 @@ pub fn open(state: &AppState) -> Response {
     response
 }
 
-/// POST /messages?sessionId=...: accept a message for a legacy session (202), answer on its stream.
-pub fn post(state: &AppState, query: &HashMap<String, String>, request_id: Arc<str>, body: Value) -> Response {
+/// POST /messages?sessionId=...: accept a message for the caller's legacy session (202), answer on its stream.
+pub fn post(
+    state: &AppState,
+    query: &HashMap<String, String>,
+    request_id: Arc<str>,
+    caller: Caller,
+    body: Value,
+) -> Response {
     let Some(id) = query.get("sessionId") else {
         let error = RpcError::new(INVALID_REQUEST, "the sessionId query parameter is required");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
     };
-    let Some(session) = state.sessions.get(id).filter(|s| s.legacy_stream.is_some()) else {
+    let Some(session) = state.sessions.get(id, caller.id()).filter(|s| s.legacy_stream.is_some()) else {
         let error = RpcError::new(-32001, "unknown sessionId; open a new stream with GET /sse");
         return rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error);
     };
+    // Refusals are answered on the POST itself, where the client sees the status.
+    if let Some(method) = body.get("method").and_then(Value::as_str) {
+        if let Err(err) = dispatch::authorize(&caller, method) {
+            let id = body.get("id").cloned().unwrap_or(Value::Null);
+            return rpc_error(StatusCode::FORBIDDEN, &id, &RpcError::from_gateway(&err, &request_id));
+        }
+    }
     let state = state.clone();
     tokio::spawn(
         async move {
@@ -80,11 +97,11 @@ pub fn post(state: &AppState, query: &HashMap<String, String>, request_id: Arc<s
                 Value::Array(items) => {
                     let mut answers = Vec::new();
                     for item in &items {
-                        answers.extend(handle(&state, &session, &request_id, item).await);
+                        answers.extend(handle(&state, &session, &request_id, &caller, item).await);
                     }
                     (!answers.is_empty()).then_some(Value::Array(answers))
                 }
-                message => handle(&state, &session, &request_id, &message).await,
+                message => handle(&state, &session, &request_id, &caller, &message).await,
             };
             if let (Some(answer), Some(stream)) = (answer, &session.legacy_stream) {
                 // The stream closing means the client left; there is nobody to tell.
@@ -96,7 +113,13 @@ pub fn post(state: &AppState, query: &HashMap<String, String>, request_id: Arc<s
     StatusCode::ACCEPTED.into_response()
 }
 
-async fn handle(state: &AppState, session: &Arc<Session>, request_id: &Arc<str>, message: &Value) -> Option<Value> {
+async fn handle(
+    state: &AppState,
+    session: &Arc<Session>,
+    request_id: &Arc<str>,
+    caller: &Caller,
+    message: &Value,
+) -> Option<Value> {
     match Incoming::parse(message) {
         Err(rejected) => Some(error_response(&rejected.0, &rejected.1)),
         Ok(Incoming::Notification { method, params }) => {
@@ -115,7 +138,10 @@ async fn handle(state: &AppState, session: &Arc<Session>, request_id: &Arc<str>,
         Ok(Incoming::Request { id, method, params }) => {
             let (cancel, _guard): (CancellationToken, _) = session.track(&id);
             let link = session.legacy_stream.clone().map(|tx| ClientLink::new(tx, Some(session.peer.clone())));
-            let scope = RequestScope { state, session: Some(session), request_id, link, cancel };
+            if let Err(err) = dispatch::authorize(caller, &method) {
+                return Some(error_response(&id, &RpcError::from_gateway(&err, request_id)));
+            }
+            let scope = RequestScope { state, session: Some(session), caller, request_id, link, cancel };
             Some(dispatch::outcome_message(&id, dispatch::request(&scope, &method, params).await))
         }
     }

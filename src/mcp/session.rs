@@ -24,6 +24,8 @@ use crate::tools::Peer;
 #[derive(Debug)]
 pub struct Session {
     pub id: Arc<str>,
+    /// The caller (key id) that created the session; only it may use the session.
+    pub owner: String,
     version: OnceLock<ProtocolVersion>,
     pub peer: Arc<Peer>,
     in_flight: Mutex<HashMap<String, CancellationToken>>,
@@ -123,19 +125,24 @@ impl SessionStore {
         Self { sessions: RwLock::new(HashMap::new()), max, idle, metrics }
     }
 
-    /// Create a Streamable HTTP session with its negotiated version.
-    pub fn create(&self, version: ProtocolVersion, client_capabilities: Value) -> Result<Arc<Session>, StoreFull> {
-        let session = self.insert(None)?;
+    /// Create a Streamable HTTP session with its negotiated version, owned by `owner`.
+    pub fn create(
+        &self,
+        version: ProtocolVersion,
+        client_capabilities: Value,
+        owner: &str,
+    ) -> Result<Arc<Session>, StoreFull> {
+        let session = self.insert(None, owner)?;
         session.initialize(version, client_capabilities);
         Ok(session)
     }
 
-    /// Create a legacy HTTP+SSE session whose messages travel on `stream`.
-    pub fn create_legacy(&self, stream: mpsc::Sender<Value>) -> Result<Arc<Session>, StoreFull> {
-        self.insert(Some(stream))
+    /// Create a legacy HTTP+SSE session whose messages travel on `stream`, owned by `owner`.
+    pub fn create_legacy(&self, stream: mpsc::Sender<Value>, owner: &str) -> Result<Arc<Session>, StoreFull> {
+        self.insert(Some(stream), owner)
     }
 
-    fn insert(&self, legacy_stream: Option<mpsc::Sender<Value>>) -> Result<Arc<Session>, StoreFull> {
+    fn insert(&self, legacy_stream: Option<mpsc::Sender<Value>>, owner: &str) -> Result<Arc<Session>, StoreFull> {
         let mut sessions = self.write();
         if sessions.len() >= self.max {
             drop(sessions);
@@ -148,6 +155,7 @@ impl SessionStore {
         let id: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
         let session = Arc::new(Session {
             id: id.clone(),
+            owner: owner.to_owned(),
             version: OnceLock::new(),
             peer: Arc::new(Peer::default()),
             in_flight: Mutex::new(HashMap::new()),
@@ -162,10 +170,13 @@ impl SessionStore {
         Ok(session)
     }
 
-    /// Find a live session and mark it used.
+    /// Find a live session of `owner` and mark it used. Another caller's session is as good as unknown.
     #[must_use]
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+    pub fn get(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
         let session = self.sessions.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()?;
+        if session.owner != owner {
+            return None;
+        }
         session.touch();
         Some(session)
     }
@@ -215,31 +226,32 @@ mod tests {
     #[test]
     fn ids_are_visible_ascii_and_unique() {
         let store = store(10, Duration::from_secs(60));
-        let a = store.create(ProtocolVersion::LATEST, json!({})).unwrap();
-        let b = store.create(ProtocolVersion::LATEST, json!({})).unwrap();
+        let a = store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap();
+        let b = store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap();
         assert_ne!(a.id, b.id);
         assert!(a.id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
-        assert!(store.get(&a.id).is_some());
+        assert!(store.get(&a.id, "k").is_some());
+        assert!(store.get(&a.id, "someone-else").is_none(), "sessions belong to their creator");
         assert!(store.remove(&a.id));
-        assert!(store.get(&a.id).is_none());
+        assert!(store.get(&a.id, "k").is_none());
         assert!(a.ended.is_cancelled());
     }
 
     #[test]
     fn full_store_refuses_after_expiring_idle_sessions() {
         let store = store(1, Duration::from_secs(3600));
-        store.create(ProtocolVersion::LATEST, json!({})).unwrap();
-        assert_eq!(store.create(ProtocolVersion::LATEST, json!({})).unwrap_err(), StoreFull);
+        store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap();
+        assert_eq!(store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap_err(), StoreFull);
         let store = super::SessionStore::new(1, Duration::ZERO, Arc::new(Metrics::new()));
-        store.create(ProtocolVersion::LATEST, json!({})).unwrap();
+        store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap();
         std::thread::sleep(Duration::from_millis(2));
-        assert!(store.create(ProtocolVersion::LATEST, json!({})).is_ok(), "idle session made room");
+        assert!(store.create(ProtocolVersion::LATEST, json!({}), "k").is_ok(), "idle session made room");
     }
 
     #[test]
     fn cancel_reaches_a_tracked_request_until_its_guard_drops() {
         let store = store(10, Duration::from_secs(60));
-        let session = store.create(ProtocolVersion::LATEST, json!({})).unwrap();
+        let session = store.create(ProtocolVersion::LATEST, json!({}), "k").unwrap();
         let (token, guard) = session.track(&json!(7));
         assert!(session.cancel(&json!(7)));
         assert!(token.is_cancelled());

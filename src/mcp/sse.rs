@@ -6,23 +6,24 @@
 //! through [`EventSender::closed`]).
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::metrics::Metrics;
+use crate::error::{ErrorCode, GatewayError};
+use crate::state::AppState;
 
 /// The sending half of one SSE stream, numbering its events.
 pub struct EventSender {
     tx: mpsc::Sender<Result<Event, Infallible>>,
     stream_id: String,
     next: AtomicU64,
+    shutdown: tokio_util::sync::CancellationToken,
     _gauge: StreamGauge,
 }
 
@@ -43,9 +44,17 @@ impl EventSender {
         self.tx.send(Ok(Event::default().id(self.next_id()).data(""))).await.is_ok()
     }
 
-    /// Resolves when the client has gone away.
-    pub async fn closed(&self) {
+    /// Resolves when the client has gone away (but not on shutdown: a call's own stream lets the call finish).
+    pub async fn client_gone(&self) {
         self.tx.closed().await;
+    }
+
+    /// Resolves when the client has gone away or the gateway is shutting down.
+    pub async fn closed(&self) {
+        tokio::select! {
+            () = self.tx.closed() => {},
+            () = self.shutdown.cancelled() => {},
+        }
     }
 
     fn next_id(&self) -> String {
@@ -53,26 +62,33 @@ impl EventSender {
     }
 }
 
-/// Counts an open stream in the metrics for as long as it lives.
-struct StreamGauge(Arc<Metrics>);
+/// Counts an open stream in the metrics, and holds its place under `max_streams`, for as long as it lives.
+struct StreamGauge(
+    AppState,
+    #[expect(dead_code, reason = "held for its Drop, which frees the place")] OwnedSemaphorePermit,
+);
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
-        self.0.streams().dec();
+        self.0.metrics.streams().dec();
     }
 }
 
-/// Open an SSE response; the returned sender feeds it.
-#[must_use]
-pub fn open(metrics: &Arc<Metrics>, keepalive: Duration) -> (EventSender, Response) {
+/// Open an SSE response; the returned sender feeds it. Fails with `overloaded` at `max_streams`.
+pub fn open(state: &AppState) -> Result<(EventSender, Response), GatewayError> {
+    let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
+        GatewayError::new(ErrorCode::Overloaded, "the gateway has as many open streams as it allows; retry later")
+    })?;
     let (tx, rx) = mpsc::channel(64);
-    metrics.streams().inc();
+    state.metrics.streams().inc();
     let sender = EventSender {
         tx,
         stream_id: uuid::Uuid::new_v4().simple().to_string(),
         next: AtomicU64::new(0),
-        _gauge: StreamGauge(metrics.clone()),
+        shutdown: state.shutdown.clone(),
+        _gauge: StreamGauge(state.clone(), permit),
     };
+    let keepalive: Duration = state.config.sse_keepalive;
     let response = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();
-    (sender, response)
+    Ok((sender, response))
 }

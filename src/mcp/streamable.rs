@@ -21,6 +21,7 @@ use super::modern;
 use super::session::Session;
 use super::sse;
 use super::version::{ProtocolVersion, VersionHeader};
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::tools::ClientLink;
 
@@ -33,7 +34,7 @@ pub fn rpc_error(status: StatusCode, id: &Value, error: &RpcError) -> Response {
     (status, axum::Json(error_response(id, error))).into_response()
 }
 
-/// The request names a session this replica does not know.
+/// The request names a session this replica does not know (or that belongs to another key).
 struct UnknownSession;
 
 impl UnknownSession {
@@ -44,10 +45,10 @@ impl UnknownSession {
 }
 
 /// Find the session a request names: `Ok(None)` when it names none.
-fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Option<Arc<Session>>, UnknownSession> {
+fn session_of(state: &AppState, headers: &HeaderMap, caller: &Caller) -> Result<Option<Arc<Session>>, UnknownSession> {
     let Some(raw) = headers.get(SESSION_HEADER) else { return Ok(None) };
     let id = raw.to_str().unwrap_or("");
-    state.sessions.get(id).map(Some).ok_or(UnknownSession)
+    state.sessions.get(id, caller.id()).map(Some).ok_or(UnknownSession)
 }
 
 fn accepts_event_stream(headers: &HeaderMap) -> bool {
@@ -59,9 +60,20 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
         .any(|item| matches!(item.split(';').next().map(str::trim), Some("text/event-stream")))
 }
 
-/// POST /mcp with a JSON-RPC message or batch (already parsed).
-pub async fn post(state: AppState, headers: &HeaderMap, request_id: Arc<str>, body: Value) -> Response {
-    let session = match session_of(&state, headers) {
+/// Everything one POST carries besides its body, owned so a request can move into its task.
+#[derive(Clone)]
+struct Exchange {
+    state: AppState,
+    session: Option<Arc<Session>>,
+    version: ProtocolVersion,
+    request_id: Arc<str>,
+    caller: Caller,
+    can_stream: bool,
+}
+
+/// POST /mcp with a JSON-RPC message or batch (already parsed), from an authenticated caller.
+pub async fn post(state: AppState, headers: &HeaderMap, request_id: Arc<str>, caller: Caller, body: Value) -> Response {
+    let session = match session_of(&state, headers, &caller) {
         Ok(session) => session,
         Err(UnknownSession) => return UnknownSession::response(),
     };
@@ -80,31 +92,24 @@ pub async fn post(state: AppState, headers: &HeaderMap, request_id: Arc<str>, bo
         VersionHeader::Handshake(v) => session.as_ref().map_or(v, |s| s.version()),
         VersionHeader::Missing => session.as_ref().map_or(ProtocolVersion::HEADERLESS_DEFAULT, |s| s.version()),
     };
-    let can_stream = accepts_event_stream(headers);
+    let exchange = Exchange { state, session, version, request_id, caller, can_stream: accepts_event_stream(headers) };
     match body {
-        Value::Array(items) => batch(&state, session.as_ref(), version, &request_id, items).await,
-        message => single(state, session, version, request_id, &message, can_stream).await,
+        Value::Array(items) => batch(&exchange, items).await,
+        message => single(exchange, &message).await,
     }
 }
 
-async fn single(
-    state: AppState,
-    session: Option<Arc<Session>>,
-    version: ProtocolVersion,
-    request_id: Arc<str>,
-    message: &Value,
-    can_stream: bool,
-) -> Response {
+async fn single(ex: Exchange, message: &Value) -> Response {
     let incoming = match Incoming::parse(message) {
         Ok(incoming) => incoming,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, &rejected.0, &rejected.1),
     };
     match incoming {
         Incoming::Notification { method, params } => {
-            dispatch::notification(session.as_ref(), &method, &params);
+            dispatch::notification(ex.session.as_ref(), &method, &params);
             StatusCode::ACCEPTED.into_response()
         }
-        Incoming::Response { id, outcome } => match session {
+        Incoming::Response { id, outcome } => match &ex.session {
             Some(session) => {
                 if !session.peer.resolve(&id, outcome) {
                     tracing::debug!(%id, "response for a request nobody waits for");
@@ -117,58 +122,55 @@ async fn single(
                 &RpcError::new(INVALID_REQUEST, "responses to server requests need the Mcp-Session-Id header"),
             ),
         },
-        Incoming::Request { id, method, params } if method == "initialize" => initialize(&state, &id, &params),
+        Incoming::Request { id, method, params } if method == "initialize" => initialize(&ex, &id, &params),
         Incoming::Request { id, method, params } => {
-            run_request(state, session, version, request_id, id, method, params, can_stream).await
+            if let Err(err) = dispatch::authorize(&ex.caller, &method) {
+                let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+                return rpc_error(status, &id, &RpcError::from_gateway(&err, &ex.request_id));
+            }
+            run_request(ex, id, method, params).await
         }
     }
 }
 
-fn initialize(state: &AppState, id: &Value, params: &Value) -> Response {
+fn initialize(ex: &Exchange, id: &Value, params: &Value) -> Response {
     let version = ProtocolVersion::negotiate(params.get("protocolVersion").and_then(Value::as_str));
     let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-    let Ok(session) = state.sessions.create(version, capabilities) else {
+    let Ok(session) = ex.state.sessions.create(version, capabilities, ex.caller.id()) else {
         let error = RpcError::new(INTERNAL_ERROR, "the gateway is at its session limit; retry later");
         return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, &error);
     };
-    tracing::info!(session = %session.id, version = version.as_str(), "MCP session initialized");
-    let mut response = axum::Json(response(id, dispatch::initialize_result(state, version))).into_response();
+    tracing::info!(session = %session.id, version = version.as_str(), caller = ex.caller.id(), "MCP session initialized");
+    let mut response = axum::Json(response(id, dispatch::initialize_result(&ex.state, version))).into_response();
     if let Ok(value) = HeaderValue::from_str(&session.id) {
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
 }
 
-#[expect(clippy::too_many_arguments, reason = "one request's owned parts, moved into its task")]
-async fn run_request(
-    state: AppState,
-    session: Option<Arc<Session>>,
-    version: ProtocolVersion,
-    request_id: Arc<str>,
-    id: Value,
-    method: String,
-    params: Value,
-    can_stream: bool,
-) -> Response {
-    let (cancel, guard) = match &session {
+async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> Response {
+    let (cancel, guard) = match &ex.session {
         Some(s) => {
             let (token, guard) = s.track(&id);
             (token, Some(guard))
         }
         None => (CancellationToken::new(), None),
     };
+    // A dropped connection is not a cancellation (MCP: disconnection SHOULD NOT be read as cancelling): the call
+    // runs to its end or its deadline, so a write is never abandoned half-done by a network blip. Clients cancel
+    // with notifications/cancelled; deleting the session cancels its calls.
     let (tx, mut rx) = mpsc::channel(64);
-    let link = can_stream.then(|| ClientLink::new(tx, session.as_ref().map(|s| s.peer.clone())));
-    let task_state = state.clone();
-    let task_session = session.clone();
+    let link = ex.can_stream.then(|| ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone())));
+    let task_ex = ex.clone();
     let task_id = id.clone();
     let mut task = tokio::spawn(
         async move {
             let _guard = guard;
             let scope = RequestScope {
-                state: &task_state,
-                session: task_session.as_ref(),
-                request_id: &request_id,
+                state: &task_ex.state,
+                session: task_ex.session.as_ref(),
+                caller: &task_ex.caller,
+                request_id: &task_ex.request_id,
                 link,
                 cancel,
             };
@@ -176,7 +178,7 @@ async fn run_request(
         }
         .instrument(tracing::Span::current()),
     );
-    if !can_stream {
+    if !ex.can_stream {
         return finish_json(task.await, &id);
     }
     // Notifications before the response turn this response into a stream; otherwise it stays plain JSON.
@@ -186,7 +188,16 @@ async fn run_request(
         done = &mut task => return finish_json(done, &id),
     };
     let Some(first) = first else { return finish_json(task.await, &id) };
-    let (events, response) = sse::open(&state.metrics, state.config.sse_keepalive);
+    let (events, response) = match sse::open(&ex.state) {
+        Ok(stream) => stream,
+        Err(err) => {
+            // No stream to carry the notifications: the call still finishes, answered as plain JSON.
+            tracing::warn!(error = %err.message, "no SSE stream available; answering as JSON");
+            drop(rx);
+            return finish_json(task.await, &id);
+        }
+    };
+    let version = ex.version;
     tokio::spawn(
         async move {
             if version >= ProtocolVersion::V2025_11_25 && !events.prime().await {
@@ -197,7 +208,10 @@ async fn run_request(
                 if !events.message(&message).await {
                     return;
                 }
-                next = rx.recv().await;
+                next = tokio::select! {
+                    next = rx.recv() => next,
+                    () = events.client_gone() => return,
+                };
             }
             let final_message = task.await.unwrap_or_else(|e| join_failure(&id, &e));
             events.message(&final_message).await;
@@ -217,20 +231,15 @@ fn join_failure(id: &Value, err: &tokio::task::JoinError) -> Value {
     error_response(id, &RpcError::new(INTERNAL_ERROR, "internal error while handling the request"))
 }
 
-async fn batch(
-    state: &AppState,
-    session: Option<&Arc<Session>>,
-    version: ProtocolVersion,
-    request_id: &Arc<str>,
-    items: Vec<Value>,
-) -> Response {
-    if !version.allows_batches() {
-        let message = format!("JSON-RPC batches are not part of protocol version {}", version.as_str());
+async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
+    if !ex.version.allows_batches() {
+        let message = format!("JSON-RPC batches are not part of protocol version {}", ex.version.as_str());
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(INVALID_REQUEST, message));
     }
     if items.is_empty() {
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(INVALID_REQUEST, "empty batch"));
     }
+    let session = ex.session.as_ref();
     let mut responses = Vec::new();
     for item in &items {
         match Incoming::parse(item) {
@@ -244,8 +253,21 @@ async fn batch(
             Ok(Incoming::Request { id, method, .. }) if method == "initialize" => responses
                 .push(error_response(&id, &RpcError::new(INVALID_REQUEST, "initialize cannot be part of a batch"))),
             Ok(Incoming::Request { id, method, params }) => {
-                let scope = RequestScope { state, session, request_id, link: None, cancel: CancellationToken::new() };
-                responses.push(dispatch::outcome_message(&id, dispatch::request(&scope, &method, params).await));
+                let outcome = match dispatch::authorize(&ex.caller, &method) {
+                    Err(err) => Err(RpcError::from_gateway(&err, &ex.request_id)),
+                    Ok(()) => {
+                        let scope = RequestScope {
+                            state: &ex.state,
+                            session,
+                            caller: &ex.caller,
+                            request_id: &ex.request_id,
+                            link: None,
+                            cancel: CancellationToken::new(),
+                        };
+                        dispatch::request(&scope, &method, params).await
+                    }
+                };
+                responses.push(dispatch::outcome_message(&id, outcome));
             }
         }
     }
@@ -257,12 +279,12 @@ async fn batch(
 }
 
 /// GET /mcp: the session's stream of server notifications (tool list changes, broadcasts).
-pub async fn get(state: AppState, headers: &HeaderMap) -> Response {
+pub async fn get(state: AppState, headers: &HeaderMap, caller: &Caller) -> Response {
     if !accepts_event_stream(headers) {
         let error = RpcError::new(INVALID_REQUEST, "GET /mcp opens an event stream: send Accept: text/event-stream");
         return rpc_error(StatusCode::NOT_ACCEPTABLE, &Value::Null, &error);
     }
-    let session = match session_of(&state, headers) {
+    let session = match session_of(&state, headers, caller) {
         Ok(Some(session)) => session,
         Ok(None) => {
             let error = RpcError::new(INVALID_REQUEST, "GET /mcp needs the Mcp-Session-Id header from initialize");
@@ -270,7 +292,10 @@ pub async fn get(state: AppState, headers: &HeaderMap) -> Response {
         }
         Err(UnknownSession) => return UnknownSession::response(),
     };
-    let (events, response) = sse::open(&state.metrics, state.config.sse_keepalive);
+    let (events, response) = match sse::open(&state) {
+        Ok(stream) => stream,
+        Err(err) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, "")),
+    };
     let mut broadcasts = session.subscribe();
     let mut tools_changed = state.engine.registry().subscribe();
     tokio::spawn(async move {
@@ -302,13 +327,13 @@ pub async fn get(state: AppState, headers: &HeaderMap) -> Response {
     response
 }
 
-/// DELETE /mcp: end the session.
-pub fn delete(state: &AppState, headers: &HeaderMap) -> Response {
+/// DELETE /mcp: end the caller's session.
+pub fn delete(state: &AppState, headers: &HeaderMap, caller: &Caller) -> Response {
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         let error = RpcError::new(INVALID_REQUEST, "DELETE /mcp needs the Mcp-Session-Id header");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
     };
-    if state.sessions.remove(id) {
+    if state.sessions.get(id, caller.id()).is_some() && state.sessions.remove(id) {
         tracing::info!(session = id, "MCP session ended by the client");
         StatusCode::NO_CONTENT.into_response()
     } else {

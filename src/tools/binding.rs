@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::builtins::Builtin;
+use super::http_binding::HttpBinding;
 use super::spec::{PathError, reject_unknown_keys};
 
 /// A checked binding.
@@ -15,6 +16,8 @@ pub enum Binding {
     Builtin(Builtin),
     /// Fixed content blocks: stubs, demos, protocol fixtures.
     Static(StaticBinding),
+    /// Any REST call, declared with templates.
+    Http(Box<HttpBinding>),
 }
 
 impl Binding {
@@ -24,6 +27,7 @@ impl Binding {
         match self {
             Self::Builtin(_) => "builtin",
             Self::Static(_) => "static",
+            Self::Http(_) => "http",
         }
     }
 
@@ -47,9 +51,11 @@ impl Binding {
                 Builtin::parse(name, &options, input_schema).map(Self::Builtin)
             }
             "static" => StaticBinding::parse(obj).map(Self::Static),
-            other => {
-                Err(PathError::new("$.binding.kind", format!("unknown binding kind `{other}`; known: builtin, static")))
-            }
+            "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
+            other => Err(PathError::new(
+                "$.binding.kind",
+                format!("unknown binding kind `{other}`; known: builtin, static, http"),
+            )),
         }
     }
 }

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
 
 use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
 use super::output::ToolOutput;
 use super::spec::PathError;
 use crate::error::GatewayError;
+use crate::timestamp::now_rfc3339;
 
 /// The known builtins with their checked options.
 #[derive(Debug)]
@@ -255,10 +255,4 @@ impl Builtin {
             }
         }
     }
-}
-
-/// The current UTC time as RFC 3339.
-#[must_use]
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Caller;
 use crate::error::{ErrorCode, GatewayError};
 
 /// MCP log levels (RFC 5424 order).
@@ -139,6 +140,8 @@ impl ClientLink {
 #[derive(Clone, Debug)]
 pub struct CallCtx {
     pub request_id: Arc<str>,
+    /// Who is calling: decides which tools exist for this call, and names the audit entry.
+    pub caller: Caller,
     pub cancel: CancellationToken,
     pub client: Option<ClientLink>,
     pub progress_token: Option<Value>,
@@ -147,8 +150,14 @@ pub struct CallCtx {
 impl CallCtx {
     /// A context with no client link: REST endpoints, the CLI, tests.
     #[must_use]
-    pub fn detached(request_id: impl Into<Arc<str>>) -> Self {
-        Self { request_id: request_id.into(), cancel: CancellationToken::new(), client: None, progress_token: None }
+    pub fn detached(request_id: impl Into<Arc<str>>, caller: Caller) -> Self {
+        Self {
+            request_id: request_id.into(),
+            caller,
+            cancel: CancellationToken::new(),
+            client: None,
+            progress_token: None,
+        }
     }
 
     /// Report progress, when the caller asked for it with a progress token.
@@ -228,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn progress_is_sent_only_with_a_token() {
         let (tx, mut rx) = mpsc::channel(4);
-        let mut ctx = CallCtx::detached("r");
+        let mut ctx = CallCtx::detached("r", Caller::Anonymous);
         ctx.client = Some(ClientLink::new(tx, None));
         ctx.progress(1.0, Some(2.0), None).await;
         assert!(rx.try_recv().is_err());
@@ -245,7 +254,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let peer = Arc::new(Peer::new(json!({})));
         peer.set_log_level(LogLevel::Error);
-        let mut ctx = CallCtx::detached("r");
+        let mut ctx = CallCtx::detached("r", Caller::Anonymous);
         ctx.client = Some(ClientLink::new(tx, Some(peer)));
         ctx.log(LogLevel::Info, "t", json!("quiet")).await;
         ctx.log(LogLevel::Critical, "t", json!("loud")).await;
@@ -257,7 +266,7 @@ mod tests {
     async fn ask_client_round_trips_through_resolve() {
         let (tx, mut rx) = mpsc::channel(4);
         let peer = Arc::new(Peer::new(json!({"sampling": {}})));
-        let mut ctx = CallCtx::detached("r");
+        let mut ctx = CallCtx::detached("r", Caller::Anonymous);
         ctx.client = Some(ClientLink::new(tx, Some(peer.clone())));
         let ask = tokio::spawn(async move { ctx.ask_client("sampling/createMessage", json!({}), "sampling").await });
         let request = rx.recv().await.unwrap();
@@ -268,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn ask_client_without_capability_is_unsupported() {
         let (tx, _rx) = mpsc::channel(4);
-        let mut ctx = CallCtx::detached("r");
+        let mut ctx = CallCtx::detached("r", Caller::Anonymous);
         ctx.client = Some(ClientLink::new(tx, Some(Arc::new(Peer::new(json!({}))))));
         let err = ctx.ask_client("elicitation/create", json!({}), "elicitation").await.unwrap_err();
         assert_eq!(err.code, ErrorCode::Unsupported);

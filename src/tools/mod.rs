@@ -8,13 +8,15 @@ pub mod context;
 pub mod engine;
 pub mod executor;
 pub mod handle;
+pub mod http_binding;
 pub mod output;
 pub mod registry;
 pub mod spec;
+pub mod template;
 pub mod watch;
 
 pub use context::{CallCtx, ClientLink, LogLevel, Peer};
-pub use engine::Engine;
+pub use engine::{Engine, EngineOptions};
 pub use handle::RegistryHandle;
 pub use output::ToolOutput;
 pub use registry::{Registry, Tool};

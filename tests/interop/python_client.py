@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Interop check: the official MCP Python SDK (mcp==2.3.0) against a running mcp-gateway.
 
-Usage: python tests/interop/python_client.py http://127.0.0.1:PORT
-           [--invalid-tool NAME] [--invalid-args JSON] [--timeout SECONDS]
+Usage: python tests/interop/python_client.py BASE [--invalid-tool NAME] [--invalid-args JSON]
+           [--timeout SECONDS]
 
-BASE is the server root, without /mcp. Three suites, each on its own connection:
+BASE is the server root without /mcp, e.g. http://127.0.0.1:8080. Three suites, each on its own connection:
   legacy  Streamable HTTP {BASE}/mcp, Client(mode="legacy"): initialize handshake only
   auto    Streamable HTTP {BASE}/mcp, Client(mode="auto"): server/discover probe at
           2026-07-28, which the gateway rejects, then fallback to initialize
@@ -44,6 +44,11 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}{f' {code}' if code is not None else ''}: {text}"[:300]
 
 
+def ensure(ok: bool, message: str) -> None:
+    if not ok:  # not `assert`: must also hold under python -O
+        raise AssertionError(message)
+
+
 def texts(result: Any) -> list[str]:
     return [block.text for block in result.content if getattr(block, "type", None) == "text"]
 
@@ -81,20 +86,20 @@ async def suite(prefix: str, opener: Any, args: argparse.Namespace, invalid: boo
     async def list_tools(sess: Any) -> None:
         names = {tool.name for tool in (await sess.list_tools()).tools}
         missing = {"ping", "list_tools"} - names
-        assert not missing, f"missing tools {sorted(missing)}; got {sorted(names)}"
+        ensure(not missing, f"missing tools {sorted(missing)}; got {sorted(names)}")
 
     async def call_ping(sess: Any) -> None:
         result = await sess.call_tool("ping")  # no "arguments" key, as SDK callers usually send
-        assert not result.is_error, f"is_error set: {texts(result)}"
+        ensure(not result.is_error, f"is_error set: {texts(result)}")
         structured = result.structured_content if isinstance(result.structured_content, dict) else {}
-        assert structured.get("pong") is True or any("pong" in s for s in texts(result)), (
-            f"no pong in structured_content={result.structured_content!r} text={texts(result)!r}"
-        )
+        pong = structured.get("pong") is True or any("pong" in s for s in texts(result))
+        ensure(pong, f"no pong in structured_content={result.structured_content!r} text={texts(result)!r}")
 
     async def invalid_args(sess: Any) -> None:
         result = await sess.call_tool(args.invalid_tool, args.invalid_args)
-        assert result.is_error, f"expected is_error for {args.invalid_tool}({args.invalid_args}), got {texts(result)}"
-        assert any(s.strip() for s in texts(result)), "is_error result has no message text"
+        call = f"{args.invalid_tool}({json.dumps(args.invalid_args)})"
+        ensure(result.is_error, f"expected is_error for {call}, got {texts(result)}")
+        ensure(any(s.strip() for s in texts(result)), "is_error result has no message text")
 
     try:
         with anyio.fail_after(t * (len(pending) + 1)):  # bounds the whole connection, teardown included

@@ -1,0 +1,296 @@
+//! The audit log: every tool call recorded in SQLite (`{data_dir}/audit.db`): time, request id, key id, tool,
+//! category, outcome, duration, upstream status, a SHA-256 of the arguments (the arguments themselves only when
+//! configured), with retention.
+//!
+//! Writes never block a request: entries go through a bounded channel to one writer thread that commits them in
+//! batches. A full channel drops the entry with a warning and a metric rather than stall calls. `close` drains
+//! the channel and joins the writer, so a graceful shutdown loses nothing. Reads open their own read-only
+//! connection (WAL mode lets them run beside the writer).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, params_from_iter};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const QUEUE: usize = 10_000;
+const BATCH: usize = 256;
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// One recorded tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub time: String,
+    pub request_id: String,
+    pub key_id: String,
+    pub tool: String,
+    pub category: Option<String>,
+    pub outcome: String,
+    pub duration_ms: f64,
+    pub upstream_status: Option<u16>,
+    pub args_hash: String,
+    pub args: Option<String>,
+}
+
+/// Filters for reading the log; every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub tool: Option<String>,
+    pub key_id: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    pub until: Option<String>,
+    pub limit: usize,
+}
+
+/// Handle to the audit log.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    sender: Mutex<Option<SyncSender<AuditEntry>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// SHA-256 (hex) of a JSON value with object keys sorted, so equal arguments hash equally.
+#[must_use]
+pub fn hash_arguments(args: &Value) -> String {
+    hex::encode(Sha256::digest(canonical(args).to_string().as_bytes()))
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&map[k]))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+impl AuditLog {
+    /// Open (creating if needed) the log at `path` and start its writer thread.
+    pub fn open(path: &Path, retention_days: u32) -> Result<Self, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS audit (
+                 id INTEGER PRIMARY KEY,
+                 time TEXT NOT NULL,
+                 request_id TEXT NOT NULL,
+                 key_id TEXT NOT NULL,
+                 tool TEXT NOT NULL,
+                 category TEXT,
+                 outcome TEXT NOT NULL,
+                 duration_ms REAL NOT NULL,
+                 upstream_status INTEGER,
+                 args_hash TEXT NOT NULL,
+                 args TEXT
+             );
+             CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+             CREATE INDEX IF NOT EXISTS audit_tool ON audit(tool, time);",
+        )
+        .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
+        let (sender, receiver) = sync_channel(QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_loop(&conn, &receiver, retention_days))
+            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
+        Ok(Self { path: path.to_path_buf(), sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) })
+    }
+
+    /// Queue an entry. Returns false when it had to be dropped (queue full or log closed).
+    pub fn record(&self, entry: AuditEntry) -> bool {
+        let guard = self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(sender) = guard.as_ref() else { return false };
+        match sender.try_send(entry) {
+            Ok(()) => true,
+            Err(TrySendError::Full(entry)) => {
+                tracing::warn!(tool = %entry.tool, request_id = %entry.request_id, "audit queue full; entry dropped");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Flush everything queued and stop the writer. Idempotent.
+    pub fn close(&self) {
+        drop(self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        if let Some(writer) = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            if writer.join().is_err() {
+                tracing::error!("the audit writer panicked while flushing");
+            }
+        }
+    }
+
+    /// Read entries, newest first (blocking I/O: call from a blocking context).
+    pub fn query(&self, query: &AuditQuery) -> Result<Vec<Value>, String> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open the audit log: {e}"))?;
+        let mut sql = String::from(
+            "SELECT time, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, args_hash, args \
+             FROM audit WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        for (column, op, value) in [
+            ("tool", "=", &query.tool),
+            ("key_id", "=", &query.key_id),
+            ("outcome", "=", &query.outcome),
+            ("time", ">=", &query.since),
+            ("time", "<", &query.until),
+        ] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} {op} ?"));
+                args.push(value.clone());
+            }
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", query.limit.clamp(1, 1000)));
+        let mut statement = conn.prepare(&sql).map_err(|e| format!("cannot query the audit log: {e}"))?;
+        let rows = statement
+            .query_map(params_from_iter(args.iter()), |row| {
+                Ok(json!({
+                    "time": row.get::<_, String>(0)?,
+                    "request_id": row.get::<_, String>(1)?,
+                    "key_id": row.get::<_, String>(2)?,
+                    "tool": row.get::<_, String>(3)?,
+                    "category": row.get::<_, Option<String>>(4)?,
+                    "outcome": row.get::<_, String>(5)?,
+                    "duration_ms": row.get::<_, f64>(6)?,
+                    "upstream_status": row.get::<_, Option<u16>>(7)?,
+                    "args_hash": row.get::<_, String>(8)?,
+                    "args": row.get::<_, Option<String>>(9)?.and_then(|a| serde_json::from_str::<Value>(&a).ok()),
+                }))
+            })
+            .map_err(|e| format!("cannot query the audit log: {e}"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| format!("cannot read the audit log: {e}"))
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(conn: &Connection, receiver: &Receiver<AuditEntry>, retention_days: u32) {
+    let mut last_retention: Option<Instant> = None;
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match receiver.try_recv() {
+                Ok(entry) => batch.push(entry),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = write_batch(conn, &batch) {
+            tracing::error!(error = %e, lost = batch.len(), "audit entries could not be written");
+        }
+        if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
+            apply_retention(conn, retention_days);
+            last_retention = Some(Instant::now());
+        }
+    }
+}
+
+fn write_batch(conn: &Connection, batch: &[AuditEntry]) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO audit (time, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, \
+             args_hash, args) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for e in batch {
+            insert.execute(rusqlite::params![
+                e.time,
+                e.request_id,
+                e.key_id,
+                e.tool,
+                e.category,
+                e.outcome,
+                e.duration_ms,
+                e.upstream_status,
+                e.args_hash,
+                e.args
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+fn apply_retention(conn: &Connection, days: u32) {
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    let cutoff = cutoff.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    match conn.execute("DELETE FROM audit WHERE time < ?1", [cutoff]) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, days, "audit retention applied"),
+        Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tool: &str, time: &str, outcome: &str) -> AuditEntry {
+        AuditEntry {
+            time: time.into(),
+            request_id: "r".into(),
+            key_id: "k".into(),
+            tool: tool.into(),
+            category: Some("read".into()),
+            outcome: outcome.into(),
+            duration_ms: 1.5,
+            upstream_status: None,
+            args_hash: hash_arguments(&json!({"b": 1, "a": 2})),
+            args: None,
+        }
+    }
+
+    #[test]
+    fn entries_are_flushed_on_close_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.db"), 3650).unwrap();
+        assert!(log.record(entry("ping", "2026-01-01T00:00:00Z", "ok")));
+        assert!(log.record(entry("search", "2026-01-02T00:00:00Z", "upstream_error")));
+        log.close();
+        assert!(!log.record(entry("late", "2026-01-03T00:00:00Z", "ok")), "closed logs refuse entries");
+        let all = log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0]["tool"], "search", "newest first");
+        let failures =
+            log.query(&AuditQuery { outcome: Some("upstream_error".into()), limit: 10, ..AuditQuery::default() });
+        assert_eq!(failures.unwrap().len(), 1);
+        let since =
+            log.query(&AuditQuery { since: Some("2026-01-02T00:00:00Z".into()), limit: 10, ..AuditQuery::default() });
+        assert_eq!(since.unwrap()[0]["tool"], "search");
+    }
+
+    #[test]
+    fn retention_deletes_old_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.db"), 1).unwrap();
+        log.record(entry("old", "2000-01-01T00:00:00Z", "ok"));
+        log.close();
+        assert!(log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).unwrap().is_empty());
+    }
+
+    #[test]
+    fn argument_hash_ignores_key_order() {
+        assert_eq!(
+            hash_arguments(&json!({"a": 1, "b": [1, {"y": 2, "x": 1}]})),
+            hash_arguments(&json!({"b": [1, {"x": 1, "y": 2}], "a": 1}))
+        );
+        assert_ne!(hash_arguments(&json!({"a": 1})), hash_arguments(&json!({"a": 2})));
+    }
+}

@@ -1,0 +1,198 @@
+//! API keys, the key ring that recognises them, and the caller a request runs as.
+//!
+//! Keys are kept only as SHA-256 digests; a presented key is hashed and compared against every digest in
+//! constant time, without stopping at the first match, so timing reveals neither which key nor how much of it
+//! matched.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::scope::{NamePattern, Scope};
+
+/// One configured key: an id for logs and audit, its digest, scopes, and tool-name patterns.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    digest: [u8; 32],
+    scopes: Vec<Scope>,
+    allow: Vec<NamePattern>,
+    deny: Vec<NamePattern>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the digest: it is as good as the key for an offline guess.
+        f.debug_struct("ApiKey").field("id", &self.id).field("scopes", &self.scopes).finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a key, as used for storage and comparison.
+#[must_use]
+pub fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl ApiKey {
+    #[must_use]
+    pub fn new(
+        id: String,
+        digest: [u8; 32],
+        scopes: Vec<Scope>,
+        allow: Vec<NamePattern>,
+        deny: Vec<NamePattern>,
+    ) -> Self {
+        Self { id, digest, scopes, allow, deny }
+    }
+
+    /// Holds `scope` (directly, or through `admin`; `tools:call` covers every `tools:call:<category>`).
+    #[must_use]
+    pub fn has(&self, scope: &Scope) -> bool {
+        self.scopes.iter().any(|s| {
+            s == &Scope::Admin || s == scope || (s == &Scope::ToolsCall && matches!(scope, Scope::ToolsCallCategory(_)))
+        })
+    }
+
+    fn admits(&self, tool: &str) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(|p| p.matches(tool)))
+            && !self.deny.iter().any(|p| p.matches(tool))
+    }
+
+    fn can_call_category(&self, category: Option<&str>) -> bool {
+        self.has(&Scope::ToolsCall) || category.is_some_and(|c| self.has(&Scope::ToolsCallCategory(c.to_owned())))
+    }
+
+    fn has_any_call_scope(&self) -> bool {
+        self.scopes.iter().any(|s| matches!(s, Scope::Admin | Scope::ToolsCall | Scope::ToolsCallCategory(_)))
+    }
+}
+
+/// All configured keys.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    keys: Vec<Arc<ApiKey>>,
+}
+
+impl KeyRing {
+    #[must_use]
+    pub fn new(keys: Vec<ApiKey>) -> Self {
+        Self { keys: keys.into_iter().map(Arc::new).collect() }
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key matching `presented`, compared in constant time against every key.
+    #[must_use]
+    pub fn authenticate(&self, presented: &str) -> Option<Arc<ApiKey>> {
+        let presented = digest(presented);
+        let mut found = None;
+        for key in &self.keys {
+            if bool::from(key.digest.ct_eq(&presented)) {
+                found = Some(key.clone());
+            }
+        }
+        found
+    }
+}
+
+/// Who a request runs as.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No keys are configured (loopback, or `allow_anonymous`): everything is allowed.
+    Anonymous,
+    Key(Arc<ApiKey>),
+}
+
+impl Caller {
+    /// For logs, audit and rate-limit buckets.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::Key(key) => &key.id,
+        }
+    }
+
+    #[must_use]
+    pub fn has(&self, scope: &Scope) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key(key) => key.has(scope),
+        }
+    }
+
+    /// May call `tool` (of `category`): a call scope for it, admitted by allow/deny.
+    #[must_use]
+    pub fn may_call(&self, tool: &str, category: Option<&str>) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key(key) => key.can_call_category(category) && key.admits(tool),
+        }
+    }
+
+    /// Holds some scope that lets it call tools (`tools:call`, `tools:call:<category>` or `admin`).
+    #[must_use]
+    pub fn may_call_some_tool(&self) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key(key) => key.has_any_call_scope(),
+        }
+    }
+
+    /// May see `tool` in listings: what it may call; a list-only key sees what its patterns admit.
+    #[must_use]
+    pub fn may_see(&self, tool: &str, category: Option<&str>) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key(key) if key.has_any_call_scope() => self.may_call(tool, category),
+            Self::Key(key) => key.admits(tool),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scopes: &[&str], allow: &[&str], deny: &[&str]) -> ApiKey {
+        ApiKey::new(
+            "k".into(),
+            digest("secret"),
+            scopes.iter().map(|s| Scope::parse(s).unwrap()).collect(),
+            allow.iter().map(|p| NamePattern::new(p)).collect(),
+            deny.iter().map(|p| NamePattern::new(p)).collect(),
+        )
+    }
+
+    #[test]
+    fn ring_finds_the_matching_key_only() {
+        let ring = KeyRing::new(vec![key(&["admin"], &[], &[])]);
+        assert!(ring.authenticate("secret").is_some());
+        assert!(ring.authenticate("secreT").is_none());
+        assert!(ring.authenticate("").is_none());
+    }
+
+    #[test]
+    fn category_scopes_and_patterns_decide_calls() {
+        let caller = Caller::Key(Arc::new(key(&["tools:list", "tools:call:read"], &[], &["*_secret"])));
+        assert!(caller.may_call("search", Some("read")));
+        assert!(!caller.may_call("upsert", Some("write")));
+        assert!(!caller.may_call("get_secret", Some("read")));
+        assert!(!caller.may_see("upsert", Some("write")));
+        let lister = Caller::Key(Arc::new(key(&["tools:list"], &["search_*"], &[])));
+        assert!(lister.may_see("search_x", Some("write")));
+        assert!(!lister.may_see("delete_x", Some("write")));
+        assert!(!lister.may_call("search_x", Some("write")));
+    }
+
+    #[test]
+    fn admin_implies_everything() {
+        let admin = key(&["admin"], &[], &[]);
+        assert!(admin.has(&Scope::Workers) && admin.has(&Scope::ToolsCallCategory("x".into())));
+        assert!(format!("{admin:?}").contains("\"k\"") && !format!("{admin:?}").contains("digest"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Who may do what: API keys (kept as SHA-256 digests, compared in constant time), scopes, tool-name patterns,
+//! and the [`Caller`] a request runs as. Pure logic: no HTTP, no configuration loading.
+
+pub mod keys;
+pub mod scope;
+
+pub use keys::{ApiKey, Caller, KeyRing, digest};
+pub use scope::{NamePattern, Scope};

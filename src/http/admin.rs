@@ -1,0 +1,62 @@
+//! Administration endpoints (scope `admin`): `GET /admin/audit` reads the audit log with filters
+//! `tool`, `key`, `outcome`, `since`, `until` (RFC 3339) and `limit` (default 100, at most 1000).
+
+use std::collections::HashMap;
+
+use axum::extract::{Extension, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use super::body::rest_error;
+use super::request_id::RequestId;
+use crate::audit::AuditQuery;
+use crate::error::{ErrorCode, GatewayError};
+use crate::state::AppState;
+
+/// `GET /admin/audit`
+pub async fn audit(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(audit) = state.audit.clone() else {
+        let err = GatewayError::new(ErrorCode::NotConfigured, "the audit log is disabled (audit = false)");
+        return rest_error(&err, &request_id);
+    };
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => return rest_error(&GatewayError::invalid_params("`limit` must be 1 to 1000"), &request_id),
+    };
+    // Stored times are UTC RFC 3339, so bounds are normalised to UTC to compare as text.
+    let mut bounds = [None, None];
+    for (slot, name) in bounds.iter_mut().zip(["since", "until"]) {
+        if let Some(value) = params.get(name) {
+            match time::OffsetDateTime::parse(value, &Rfc3339)
+                .ok()
+                .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok())
+            {
+                Some(utc) => *slot = Some(utc),
+                None => {
+                    let err = GatewayError::invalid_params(format!("`{name}` must be an RFC 3339 time, not `{value}`"));
+                    return rest_error(&err, &request_id);
+                }
+            }
+        }
+    }
+    let [since, until] = bounds;
+    let query = AuditQuery {
+        tool: params.get("tool").cloned(),
+        key_id: params.get("key").cloned(),
+        outcome: params.get("outcome").cloned(),
+        since,
+        until,
+        limit,
+    };
+    match tokio::task::spawn_blocking(move || audit.query(&query)).await {
+        Ok(Ok(entries)) => axum::Json(json!({"count": entries.len(), "entries": entries})).into_response(),
+        Ok(Err(e)) => rest_error(&GatewayError::internal("reading the audit log", &e), &request_id),
+        Err(e) => rest_error(&GatewayError::internal("reading the audit log", &e), &request_id),
+    }
+}

@@ -1,0 +1,313 @@
+//! Authentication and admission for every route family.
+//!
+//! [`authenticate`] runs on every request: it finds the presented key (`Authorization: Bearer`, `X-Proxy-Key`,
+//! `X-API-Key`, or `?key=` for connector URLs that cannot set headers), recognises it in constant time, and
+//! records the outcome as an extension. With no keys configured every request runs as
+//! [`Caller::Anonymous`] (start-up only allows that on loopback or with `allow_anonymous`).
+//!
+//! [`gate`] guards one route family: it enforces authentication and the family's requirement (answering 401 with
+//! `WWW-Authenticate`, or 403, in the family's format) and applies the per-caller rate limit (429 with
+//! `Retry-After`). `POST /mcp` defers the authentication answer to its handler, which alone knows whether the
+//! body is JSON-RPC or an action envelope; the rate limit still applies there.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::body::rest_error;
+use super::request_id::RequestId;
+use crate::auth::{Caller, KeyRing, Scope};
+use crate::error::{ErrorCode, GatewayError};
+use crate::limits::KeyedLimit;
+use crate::mcp::jsonrpc::RpcError;
+use crate::mcp::streamable::rpc_error;
+
+/// The outcome of authentication, attached to every request.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    Ok(Caller),
+    Missing,
+    Invalid,
+}
+
+/// What a route family requires of its caller.
+#[derive(Debug, Clone)]
+pub enum Requirement {
+    /// Any recognised key.
+    Authenticated,
+    /// A scope (or `admin`).
+    Scope(Scope),
+    /// Some scope that allows calling tools (per-tool checks happen in the pipeline).
+    AnyCallScope,
+}
+
+/// How a family answers refusals.
+#[derive(Debug, Clone, Copy)]
+pub enum ErrorFormat {
+    JsonRpc,
+    Rest,
+}
+
+/// The guard of one route family.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub requirement: Requirement,
+    pub format: ErrorFormat,
+    pub rate_limit: Option<Arc<KeyedLimit>>,
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+}
+
+/// The presented key, if any, from the accepted places.
+fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<std::borrow::Cow<'a, str>> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(bearer) =
+        header("authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    {
+        return Some(bearer.trim().into());
+    }
+    if let Some(key) = header("x-proxy-key").or_else(|| header("x-api-key")) {
+        return Some(key.into());
+    }
+    query.and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == "key" && !value.is_empty()).then(|| percent_decode(value))
+        })
+    })
+}
+
+/// Decode `%XX` escapes and `+` in a query value; malformed escapes are kept as written.
+fn percent_decode(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['%', '+']) {
+        return value.into();
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (_, Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, None) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned().into()
+}
+
+/// Resolve who is calling; attached to every request as an [`Auth`] extension.
+pub async fn authenticate(State(keys): State<Arc<KeyRing>>, mut request: Request, next: Next) -> Response {
+    let auth = if keys.is_empty() {
+        Auth::Ok(Caller::Anonymous)
+    } else {
+        match presented_key(request.headers(), request.uri().query()) {
+            None => Auth::Missing,
+            Some(key) => keys.authenticate(&key).map_or(Auth::Invalid, |k| Auth::Ok(Caller::Key(k))),
+        }
+    };
+    request.extensions_mut().insert(auth);
+    next.run(request).await
+}
+
+/// The authenticated caller of a gated route (the gate has already refused everyone else).
+#[derive(Debug, Clone)]
+pub struct Authed(pub Caller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Response> {
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        check(parts.extensions.get::<Auth>(), &Requirement::Authenticated)
+            .map(Authed)
+            .map_err(|err| refusal(&err, ErrorFormat::Rest, &request_id))
+    }
+}
+
+/// Check the request's authentication against a requirement.
+pub fn check(auth: Option<&Auth>, requirement: &Requirement) -> Result<Caller, GatewayError> {
+    let caller = match auth {
+        Some(Auth::Ok(caller)) => caller.clone(),
+        Some(Auth::Invalid) => {
+            return Err(GatewayError::new(ErrorCode::Unauthorized, "the API key is not valid")
+                .with_details(json!({"reason": "invalid_token"})));
+        }
+        Some(Auth::Missing) | None => {
+            return Err(GatewayError::new(
+                ErrorCode::Unauthorized,
+                "an API key is required: send Authorization: Bearer <key>, X-API-Key, X-Proxy-Key, or ?key=",
+            ));
+        }
+    };
+    let allowed = match requirement {
+        Requirement::Authenticated => true,
+        Requirement::Scope(scope) => caller.has(scope),
+        Requirement::AnyCallScope => caller.may_call_some_tool(),
+    };
+    if allowed {
+        Ok(caller)
+    } else {
+        let scope = match requirement {
+            Requirement::Scope(scope) => scope_name(scope),
+            _ => "tools:call".into(),
+        };
+        Err(GatewayError::new(ErrorCode::Forbidden, format!("this key lacks the `{scope}` scope"))
+            .with_details(json!({"required_scope": scope})))
+    }
+}
+
+fn scope_name(scope: &Scope) -> String {
+    match scope {
+        Scope::ToolsList => "tools:list".into(),
+        Scope::ToolsCall => "tools:call".into(),
+        Scope::ToolsCallCategory(c) => format!("tools:call:{c}"),
+        Scope::Proxy => "proxy".into(),
+        Scope::Workers => "workers".into(),
+        Scope::Metrics => "metrics".into(),
+        Scope::Admin => "admin".into(),
+    }
+}
+
+/// Encode a refusal in a family's format, with the headers its code calls for.
+#[must_use]
+pub fn refusal(err: &GatewayError, format: ErrorFormat, request_id: &str) -> Response {
+    let mut response = match format {
+        ErrorFormat::Rest => rest_error(err, request_id),
+        ErrorFormat::JsonRpc => {
+            let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            rpc_error(status, &Value::Null, &RpcError::from_gateway(err, request_id))
+        }
+    };
+    add_refusal_headers(err, response.headers_mut());
+    response
+}
+
+/// `WWW-Authenticate` on 401/403, `Retry-After` on 429.
+pub fn add_refusal_headers(err: &GatewayError, headers: &mut HeaderMap) {
+    let value = match err.code {
+        ErrorCode::Unauthorized if err.details.get("reason").is_some() => {
+            Some(r#"Bearer realm="mcp-gateway", error="invalid_token""#.to_owned())
+        }
+        ErrorCode::Unauthorized => Some(r#"Bearer realm="mcp-gateway""#.to_owned()),
+        ErrorCode::Forbidden => {
+            let scope = err.details.get("required_scope").and_then(Value::as_str).unwrap_or("");
+            Some(format!(r#"Bearer realm="mcp-gateway", error="insufficient_scope", scope="{scope}""#))
+        }
+        _ => None,
+    };
+    if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(secs) = err.details.get("retry_after_secs").and_then(Value::as_u64) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+}
+
+/// The client's address: the peer, or the nearest untrusted hop of `X-Forwarded-For` when the peer is a
+/// trusted proxy.
+#[must_use]
+pub fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    // Several X-Forwarded-For lines form one list, in order; a client may have sent the first ones.
+    let hops: Vec<IpAddr> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    Some(hops.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip))).unwrap_or(peer))
+}
+
+/// Guard a family: authentication, its requirement, and the per-caller rate limit.
+pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let auth = request.extensions().get::<Auth>().cloned();
+    let defer = request.method() == Method::POST && request.uri().path() == "/mcp";
+    let caller = match check(auth.as_ref(), &gate.requirement) {
+        Ok(caller) => Some(caller),
+        Err(_) if defer => None,
+        Err(err) => {
+            tracing::info!(code = err.code.as_str(), "request refused");
+            return refusal(&err, gate.format, &request_id);
+        }
+    };
+    if let Some(limit) = &gate.rate_limit {
+        let bucket = match &caller {
+            Some(Caller::Key(key)) => format!("key:{}", key.id),
+            _ => format!(
+                "ip:{}",
+                client_ip(&request, &gate.trusted_proxies).map_or_else(|| "unknown".into(), |ip| ip.to_string())
+            ),
+        };
+        if let Err(wait) = limit.check(&bucket) {
+            let rate = limit.rate();
+            let secs = wait.as_secs() + 1;
+            let err = GatewayError::new(
+                ErrorCode::RateLimited,
+                format!("rate limit of {} per {} s exceeded; retry in {secs} s", rate.count, rate.period.as_secs()),
+            )
+            .with_details(json!({"retry_after_secs": secs}));
+            tracing::info!(bucket, "rate limited");
+            return refusal(&err, gate.format, &request_id);
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_uses_the_nearest_untrusted_hop_across_header_lines() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut request = Request::builder()
+            .header("x-forwarded-for", "198.51.100.7")
+            .header("x-forwarded-for", "203.0.113.5, 10.0.0.3")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000))));
+        assert_eq!(client_ip(&request, &trusted), Some(IpAddr::from([203, 0, 113, 5])));
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 4000))));
+        assert_eq!(
+            client_ip(&request, &trusted),
+            Some(IpAddr::from([192, 0, 2, 1])),
+            "untrusted peers are believed as-is"
+        );
+    }
+
+    #[test]
+    fn keys_are_found_in_every_accepted_place() {
+        let mut h = HeaderMap::new();
+        assert!(presented_key(&h, Some("a=1&key=q%2Bk")).is_some_and(|k| k == "q+k"));
+        h.insert("x-api-key", HeaderValue::from_static("api"));
+        assert_eq!(presented_key(&h, None).unwrap(), "api");
+        h.insert("authorization", HeaderValue::from_static("Bearer tok"));
+        assert_eq!(presented_key(&h, Some("key=q")).unwrap(), "tok", "the header wins over the query");
+        assert!(presented_key(&HeaderMap::new(), Some("key=")).is_none());
+        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+    }
+}

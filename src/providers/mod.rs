@@ -1,0 +1,4 @@
+//! Back-ends the gateway calls. `upstream` is the shared client (request id, timeouts, retries, error
+//! mapping); provider modules build on it.
+
+pub mod upstream;

@@ -1,0 +1,277 @@
+//! The shared upstream client every provider and the `http` binding use: one pooled `reqwest::Client`,
+//! `X-Request-ID` forwarded, per-attempt timeouts bounded by the call's deadline, and the retry policy.
+//!
+//! Retry policy: a request that never reached the upstream (connection refused or failed) is always safe to
+//! send again. Otherwise only idempotent requests are retried, on timeouts and on 408/429/502/503/504, with
+//! exponential backoff and jitter, honouring `Retry-After`, and never past the call's deadline. A write is
+//! never sent twice once it may have arrived. Errors keep the upstream's status and message in `details`,
+//! never the credentials the gateway sent.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Value, json};
+
+use crate::error::{ErrorCode, GatewayError};
+use crate::metrics::Metrics;
+
+/// How many attempts and how long to wait between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) }
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+    /// Safe to send twice (reads). Decides whether anything but connection failures is retried.
+    pub idempotent: bool,
+    /// Per-attempt timeout (further bounded by the deadline).
+    pub timeout: Duration,
+}
+
+/// What the upstream answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The body as JSON; an empty body is `null`; text that is not JSON is returned as a string.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
+    }
+
+    /// `Err` with a mapped [`GatewayError`] for 4xx/5xx answers.
+    pub fn error_for_status(&self, provider: &str) -> Result<(), GatewayError> {
+        if self.status < 400 {
+            return Ok(());
+        }
+        Err(map_status(provider, self.status, &self.value(), retry_after(&self.headers)))
+    }
+}
+
+/// The upstream client of one provider.
+pub struct Upstream<'a> {
+    pub client: &'a reqwest::Client,
+    pub metrics: &'a Metrics,
+    /// For metrics and messages.
+    pub provider: &'a str,
+    pub policy: RetryPolicy,
+}
+
+impl Upstream<'_> {
+    /// Send with retries, until `deadline`. `Ok` carries any HTTP answer (check [`Answer::error_for_status`]).
+    pub async fn send(&self, request: &Outgoing, request_id: &str, deadline: Instant) -> Result<Answer, GatewayError> {
+        let mut attempt = 1;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(self.timeout_error(request));
+            }
+            let outcome = self.attempt(request, request_id, request.timeout.min(remaining)).await;
+            let retry_in = match &outcome {
+                Ok(answer) if request.idempotent && matches!(answer.status, 408 | 429 | 502 | 503 | 504) => {
+                    Some(retry_after(&answer.headers).unwrap_or_else(|| self.backoff(attempt)))
+                }
+                Err(e) if e.is_connect() => Some(self.backoff(attempt)),
+                Err(e) if e.is_timeout() && request.idempotent => Some(self.backoff(attempt)),
+                _ => None,
+            };
+            let can_retry =
+                attempt < self.policy.max_attempts && retry_in.is_some_and(|wait| Instant::now() + wait < deadline);
+            if let (true, Some(wait)) = (can_retry, retry_in) {
+                self.metrics.record_upstream_retry(self.provider);
+                tracing::info!(
+                    provider = self.provider,
+                    attempt,
+                    wait_ms = wait.as_millis(),
+                    "retrying upstream request"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            return outcome.map_err(|e| self.transport_error(&e, request));
+        }
+    }
+
+    async fn attempt(&self, request: &Outgoing, request_id: &str, timeout: Duration) -> Result<Answer, reqwest::Error> {
+        let mut builder = self.client.request(request.method.clone(), &request.url).timeout(timeout);
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            headers.insert("x-request-id", value);
+        }
+        for (name, value) in &request.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                headers.insert(name, value);
+            }
+        }
+        builder = builder.headers(headers);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let result = async {
+            let response = builder.send().await?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>(Answer { status, headers, body })
+        }
+        .await;
+        let label = match &result {
+            Ok(answer) => answer.status.to_string(),
+            Err(e) if e.is_connect() => "connect_error".into(),
+            Err(e) if e.is_timeout() => "timeout".into(),
+            Err(_) => "transport_error".into(),
+        };
+        self.metrics.record_upstream(self.provider, &label);
+        result
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self.policy.base_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let capped = exponential.min(self.policy.max_delay);
+        // Full jitter between half and all of the delay, so retrying clients spread out.
+        let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
+        capped / 2 + capped / 2 * random / 1000
+    }
+
+    fn timeout_error(&self, request: &Outgoing) -> GatewayError {
+        GatewayError::new(
+            ErrorCode::UpstreamTimeout,
+            format!("{} did not answer {} {} in time", self.provider, request.method, redact_url(&request.url)),
+        )
+        .with_details(json!({"provider": self.provider}))
+    }
+
+    fn transport_error(&self, err: &reqwest::Error, request: &Outgoing) -> GatewayError {
+        if err.is_timeout() {
+            return self.timeout_error(request);
+        }
+        let (code, what) = if err.is_connect() {
+            (ErrorCode::UpstreamUnavailable, "could not be reached")
+        } else {
+            (ErrorCode::UpstreamError, "failed while answering")
+        };
+        // reqwest's own text names the URL, query included; log the cause chain instead.
+        let cause = std::error::Error::source(err).map_or_else(|| "no detail".to_owned(), ToString::to_string);
+        tracing::warn!(provider = self.provider, cause, "upstream transport failure");
+        GatewayError::new(code, format!("{} {what} ({} {})", self.provider, request.method, redact_url(&request.url)))
+            .with_details(json!({"provider": self.provider}))
+            .retryable(true)
+    }
+}
+
+/// Drop the query string (it may carry keys) and any userinfo from a URL shown in messages.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.split_once('@').filter(|(user, _)| !user.contains('/')).map_or(rest, |(_, host)| host);
+            format!("{scheme}://{rest}")
+        }
+        None => without_query.to_owned(),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// The upstream's own message, from the usual error shapes.
+fn upstream_message(body: &Value) -> Option<String> {
+    let candidates = [
+        body.get("message"),
+        body.get("error").and_then(|e| e.get("message")),
+        body.get("error").filter(|e| e.is_string()),
+        body.get("detail").and_then(|d| d.get("message")),
+        body.get("detail").filter(|d| d.is_string()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| body.as_str().map(|text| text.chars().take(300).collect()))
+}
+
+/// Map an upstream HTTP failure to the gateway's error, keeping the upstream's status and body in `details`.
+#[must_use]
+pub fn map_status(provider: &str, status: u16, body: &Value, retry_after: Option<Duration>) -> GatewayError {
+    let said = upstream_message(body).map_or_else(String::new, |m| format!(": {m}"));
+    let (code, message, retryable) = match status {
+        400 | 422 => (ErrorCode::InvalidParams, format!("{provider} rejected the request ({status}){said}"), false),
+        401 | 403 => (
+            ErrorCode::UpstreamError,
+            format!("{provider} refused the gateway's credentials ({status}){said}; check the provider's key"),
+            false,
+        ),
+        404 => (ErrorCode::NotFound, format!("{provider} found nothing there (404){said}"), false),
+        408 | 504 => (ErrorCode::UpstreamTimeout, format!("{provider} timed out ({status}){said}"), true),
+        429 => (ErrorCode::RateLimited, format!("{provider} is rate limiting the gateway (429){said}"), true),
+        502 | 503 => (ErrorCode::UpstreamUnavailable, format!("{provider} is unavailable ({status}){said}"), true),
+        _ => (ErrorCode::UpstreamError, format!("{provider} failed ({status}){said}"), status >= 500),
+    };
+    let mut details = json!({"provider": provider, "upstream_status": status, "upstream": body});
+    if let Some(wait) = retry_after {
+        details["retry_after_secs"] = json!(wait.as_secs().max(1));
+    }
+    GatewayError::new(code, message).with_details(details).retryable(retryable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_messages_lose_query_and_userinfo() {
+        assert_eq!(redact_url("https://user:pw@api.example.com/v1/x?key=secret"), "https://api.example.com/v1/x");
+        assert_eq!(redact_url("http://127.0.0.1:9/a#frag"), "http://127.0.0.1:9/a");
+    }
+
+    #[test]
+    fn statuses_map_to_their_meaning_with_upstream_details() {
+        let err = map_status("supabase", 404, &json!({"code": "PGRST202", "message": "no function"}), None);
+        assert_eq!(err.code, ErrorCode::NotFound);
+        assert!(err.message.contains("no function"));
+        assert_eq!(err.details["upstream"]["code"], "PGRST202");
+        let err = map_status(
+            "elevenlabs",
+            429,
+            &json!({"detail": {"status": "system_busy", "message": "busy"}}),
+            Some(Duration::from_secs(3)),
+        );
+        assert_eq!(err.code, ErrorCode::RateLimited);
+        assert!(err.retryable);
+        assert_eq!(err.details["retry_after_secs"], 3);
+        assert!(!map_status("x", 401, &Value::Null, None).retryable);
+        assert!(map_status("x", 503, &json!("down"), None).message.contains("down"));
+    }
+}

@@ -1,0 +1,195 @@
+//! The `http` binding: any REST call declared in a spec, with no Rust code.
+//!
+//! ```json
+//! {"kind": "http", "method": "GET", "url": "{{env.INVENTORY_URL}}/items/{{args.id}}",
+//!  "headers": {"Authorization": "Bearer {{env.INVENTORY_TOKEN}}"}, "query": {"limit": "{{args.limit ?? 10}}"},
+//!  "body": {"name": "{{args.name}}"}, "timeout_secs": 10, "idempotent": true, "result": "/data"}
+//! ```
+//!
+//! Every template is checked when the spec loads. A setting the environment lacks makes the call answer
+//! `not_configured` naming it, without stopping start-up. Retries follow the upstream client's policy:
+//! `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says otherwise.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::context::CallCtx;
+use super::engine::Engine;
+use super::output::ToolOutput;
+use super::spec::{PathError, reject_unknown_keys};
+use super::template::{Bindings, Known, MissingSetting, Template};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::upstream::{Outgoing, RetryPolicy, Upstream};
+
+/// A checked `http` binding.
+#[derive(Debug)]
+pub struct HttpBinding {
+    method: reqwest::Method,
+    url: Template,
+    headers: Vec<(String, Template)>,
+    query: Vec<(String, Template)>,
+    body: Option<Template>,
+    idempotent: bool,
+    timeout: Duration,
+    result: Option<String>,
+    attempts: u32,
+}
+
+impl HttpBinding {
+    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+        reject_unknown_keys(
+            obj,
+            &[
+                "kind",
+                "method",
+                "url",
+                "headers",
+                "query",
+                "body",
+                "timeout_secs",
+                "idempotent",
+                "result",
+                "max_attempts",
+            ],
+            "$.binding",
+        )?;
+        let args: Vec<&str> = input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let known = Known { args, steps: Vec::new() };
+        let method_text = obj.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+        let method = match method_text.as_str() {
+            "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+                reqwest::Method::from_bytes(method_text.as_bytes()).unwrap_or(reqwest::Method::GET)
+            }
+            other => return Err(PathError::new("$.binding.method", format!("`{other}` is not an HTTP method"))),
+        };
+        let url_value = obj.get("url").ok_or_else(|| PathError::new("$.binding.url", "an http binding needs a url"))?;
+        if !url_value.is_string() {
+            return Err(PathError::new("$.binding.url", "must be a string"));
+        }
+        let url = Template::parse(url_value, "$.binding.url", &known)?;
+        if let Template::Literal(Value::String(literal)) = &url {
+            let parsed = reqwest::Url::parse(literal)
+                .map_err(|e| PathError::new("$.binding.url", format!("`{literal}` is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(PathError::new("$.binding.url", "only http and https URLs are supported"));
+            }
+        }
+        let pairs = |key: &str| -> Result<Vec<(String, Template)>, PathError> {
+            match obj.get(key) {
+                None => Ok(Vec::new()),
+                Some(Value::Object(map)) => map
+                    .iter()
+                    .map(|(name, value)| {
+                        let path = format!("$.binding.{key}.{name}");
+                        Ok((name.clone(), Template::parse(value, &path, &known)?))
+                    })
+                    .collect(),
+                Some(_) => Err(PathError::new(format!("$.binding.{key}"), "must be an object of name: value")),
+            }
+        };
+        let headers = pairs("headers")?;
+        for (name, _) in &headers {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| PathError::new(format!("$.binding.headers.{name}"), "is not a valid header name"))?;
+        }
+        let query = pairs("query")?;
+        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", &known)).transpose()?;
+        let idempotent = match obj.get("idempotent") {
+            None => !matches!(method_text.as_str(), "POST" | "PATCH"),
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(PathError::new("$.binding.idempotent", "must be a boolean")),
+        };
+        let timeout = match obj.get("timeout_secs") {
+            None => Duration::from_secs(30),
+            Some(v) => v
+                .as_f64()
+                .filter(|s| *s > 0.0 && *s <= 3600.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| PathError::new("$.binding.timeout_secs", "must be seconds between 0 and 3600"))?,
+        };
+        let result = match obj.get("result") {
+            None => None,
+            Some(Value::String(p)) if p.is_empty() || p.starts_with('/') => Some(p.clone()),
+            Some(_) => return Err(PathError::new("$.binding.result", "must be a JSON pointer such as /data/items")),
+        };
+        let attempts = match obj.get("max_attempts") {
+            None => RetryPolicy::default().max_attempts,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=10).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| PathError::new("$.binding.max_attempts", "must be 1 to 10"))?,
+        };
+        Ok(Self { method, url, headers, query, body, idempotent, timeout, result, attempts })
+    }
+
+    /// Send the request and shape the answer.
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        args: &Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let steps = HashMap::new();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let bindings = Bindings { args, steps: &steps, env: &env };
+        let request = self.build(&bindings).map_err(|MissingSetting(name)| {
+            GatewayError::new(
+                ErrorCode::NotConfigured,
+                format!("this tool needs the `{name}` setting, which is not set"),
+            )
+            .with_details(serde_json::json!({"missing": name}))
+        })?;
+        let upstream = Upstream {
+            client: engine.http(),
+            metrics: engine.metrics(),
+            provider: "http",
+            policy: RetryPolicy { max_attempts: self.attempts, ..RetryPolicy::default() },
+        };
+        let answer = upstream.send(&request, &ctx.request_id, deadline).await?;
+        answer.error_for_status("the upstream")?;
+        let value = answer.value();
+        let selected = match &self.result {
+            None => value,
+            Some(pointer) => value.pointer(pointer).cloned().ok_or_else(|| {
+                GatewayError::new(ErrorCode::UpstreamError, format!("the upstream's answer has nothing at `{pointer}`"))
+                    .with_details(serde_json::json!({"upstream": value}))
+            })?,
+        };
+        Ok(ToolOutput::json(selected))
+    }
+
+    fn build(&self, bindings: &Bindings<'_>) -> Result<Outgoing, MissingSetting> {
+        let url = match self.url.render_value(bindings)? {
+            Value::String(url) => url,
+            other => other.to_string(),
+        };
+        let text_pairs = |pairs: &[(String, Template)]| -> Result<Vec<(String, String)>, MissingSetting> {
+            let mut out = Vec::new();
+            for (name, template) in pairs {
+                match template.render(bindings)? {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => out.push((name.clone(), s)),
+                    Some(other) => out.push((name.clone(), other.to_string())),
+                }
+            }
+            Ok(out)
+        };
+        Ok(Outgoing {
+            method: self.method.clone(),
+            url,
+            headers: text_pairs(&self.headers)?,
+            query: text_pairs(&self.query)?,
+            body: self.body.as_ref().map(|b| b.render_value(bindings)).transpose()?,
+            idempotent: self.idempotent,
+            timeout: self.timeout,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! Operations surface: request ids, `/health`, `/ready` and `/metrics`.
+
+mod common;
+
+use common::{TestApp, header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const REQUEST_ID: &str = "x-request-id";
+
+fn assert_fresh_uuid_v7(id: &str) {
+    assert_eq!(id.len(), 36, "{id}");
+    let uuid = uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("`{id}` is not a UUID: {e}"));
+    assert_eq!(uuid.get_version_num(), 7, "{id}");
+}
+
+#[tokio::test]
+async fn a_valid_request_id_is_echoed() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").header(REQUEST_ID, "client-req_123.abc").send().await.unwrap();
+    assert_eq!(header(&response, REQUEST_ID).as_deref(), Some("client-req_123.abc"));
+}
+
+#[tokio::test]
+async fn a_missing_request_id_gets_a_fresh_uuid_v7() {
+    let app = TestApp::spawn().await;
+    let first = header(&app.get("/health").send().await.unwrap(), REQUEST_ID).unwrap();
+    let second = header(&app.get("/health").send().await.unwrap(), REQUEST_ID).unwrap();
+    assert_fresh_uuid_v7(&first);
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn a_request_id_with_spaces_is_replaced_by_a_uuid_v7() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").header(REQUEST_ID, "has spaces in it").send().await.unwrap();
+    let id = header(&response, REQUEST_ID).unwrap();
+    assert_ne!(id, "has spaces in it");
+    assert_fresh_uuid_v7(&id);
+}
+
+#[tokio::test]
+async fn a_200_character_request_id_is_replaced_by_a_uuid_v7() {
+    let app = TestApp::spawn().await;
+    let long = "r".repeat(200);
+    let response = app.get("/health").header(REQUEST_ID, &long).send().await.unwrap();
+    assert_fresh_uuid_v7(&header(&response, REQUEST_ID).unwrap());
+}
+
+#[tokio::test]
+async fn the_request_id_appears_in_rest_error_bodies() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post("/mcp/tools/call")
+        .header(REQUEST_ID, "trace-me-7")
+        .json(&json!({"tool_name": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header(&response, REQUEST_ID).as_deref(), Some("trace-me-7"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["request_id"], "trace-me-7");
+}
+
+#[tokio::test]
+async fn the_request_id_appears_in_tool_error_results() {
+    let app = TestApp::spawn().await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "list_tools", "arguments": {"category": 1}}});
+    let response = app.mcp(None, &body).header(REQUEST_ID, "trace-me-8").send().await.unwrap();
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["result"]["_meta"]["mcp-gateway/error"]["request_id"], "trace-me-8", "{message}");
+}
+
+#[tokio::test]
+async fn health_reports_status_environment_version_and_features() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/health").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["environment"], "test");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    let features = body["features"].as_array().unwrap();
+    assert!(features.contains(&json!("mcp_streamable_http")), "{body}");
+    assert!(features.contains(&json!("mcp_legacy_sse")), "{body}");
+    assert!(!features.contains(&json!("hot_reload")), "reload is off in tests by default: {body}");
+}
+
+#[tokio::test]
+async fn ready_counts_what_the_registry_serves() {
+    let app = TestApp::fixtures().await;
+    let response = app.get("/ready").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    let registry = app.state.engine.registry().snapshot();
+    assert_eq!(body["tools"], registry.tools().len());
+    assert_eq!(body["prompts"], 4);
+    assert_eq!(body["reload_problems"], json!([]));
+}
+
+#[tokio::test]
+async fn metrics_count_http_requests_by_route_and_tool_calls_by_outcome() {
+    let app = TestApp::spawn().await;
+    let result = app.call_tool(None, "ping", json!({})).await;
+    assert_eq!(result["isError"], false);
+    app.get("/mcp/tools/nope/schema").send().await.unwrap();
+
+    let response = app.get("/metrics").send().await.unwrap();
+    assert!(header(&response, "content-type").unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#"gateway_http_requests_total{route="/mcp",method="POST",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"gateway_http_requests_total{route="/mcp/tools/{name}/schema",method="GET",status="404"} 1"#),
+        "routes are templates, not raw paths: {text}"
+    );
+    assert!(text.contains(r#"gateway_tool_calls_total{tool="ping",outcome="ok"} 1"#), "{text}");
+    assert!(text.contains("gateway_tool_call_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_label_unknown_tools_without_their_name() {
+    let app = TestApp::spawn().await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "made_up_1"}});
+    app.mcp(None, &body).send().await.unwrap();
+    let text = app.metrics().await;
+    assert!(text.contains(r#"gateway_tool_calls_total{tool="(unknown)",outcome="unknown_tool"} 1"#), "{text}");
+    assert!(!text.contains("made_up_1"), "{text}");
+}
