@@ -55,6 +55,7 @@ pub struct Metrics {
     tool_duration: HistogramFamily,
     upstream_requests: Family<UpstreamLabels, Counter>,
     upstream_retries: Family<ProviderLabels, Counter>,
+    audit_dropped: Counter,
     sessions: Gauge,
     streams: Gauge,
 }
@@ -74,6 +75,7 @@ impl Metrics {
         let tool_duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let upstream_requests = Family::<UpstreamLabels, Counter>::default();
         let upstream_retries = Family::<ProviderLabels, Counter>::default();
+        let audit_dropped = Counter::default();
         let sessions = Gauge::default();
         let streams = Gauge::default();
         registry.register("gateway_http_requests", "HTTP requests by route, method and status", http_requests.clone());
@@ -85,6 +87,11 @@ impl Metrics {
             upstream_requests.clone(),
         );
         registry.register("gateway_upstream_retries", "Upstream requests sent again", upstream_retries.clone());
+        registry.register(
+            "gateway_audit_dropped",
+            "Audit entries dropped because the queue was full",
+            audit_dropped.clone(),
+        );
         registry.register("gateway_mcp_sessions", "Live MCP sessions", sessions.clone());
         registry.register("gateway_sse_streams", "Open SSE streams", streams.clone());
         Self {
@@ -94,6 +101,7 @@ impl Metrics {
             tool_duration,
             upstream_requests,
             upstream_retries,
+            audit_dropped,
             sessions,
             streams,
         }
@@ -116,6 +124,10 @@ impl Metrics {
 
     pub fn record_upstream_retry(&self, provider: &str) {
         self.upstream_retries.get_or_create(&ProviderLabels { provider: provider.into() }).inc();
+    }
+
+    pub fn record_audit_dropped(&self) {
+        self.audit_dropped.inc();
     }
 
     /// Live-session gauge, moved by the session store.

@@ -3,28 +3,35 @@
 //! configured), with retention.
 //!
 //! Writes never block a request: entries go through a bounded channel to one writer thread that commits them in
-//! batches. A full channel drops the entry with a warning and a metric rather than stall calls. `close` drains
+//! batches gathered over up to 50 ms. A full channel drops the entry with a warning and a metric rather than stall calls. `close` drains
 //! the channel and joins the writer, so a graceful shutdown loses nothing. Reads open their own read-only
 //! connection (WAL mode lets them run beside the writer).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender, channel};
 
+/// Entries waiting for the writer at most (the channel allocates as it fills, not up front).
 const QUEUE: usize = 10_000;
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
+/// After a partial batch the writer waits this long, so busy periods commit a few large transactions rather than
+/// thousands of tiny ones (each one takes file locks and writes the WAL).
+const GATHER: Duration = Duration::from_millis(50);
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// One recorded tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
-    pub time: String,
+    /// Milliseconds since the Unix epoch (formatted as RFC 3339 when read).
+    pub time_ms: i64,
     pub request_id: String,
     pub key_id: String,
     pub tool: String,
@@ -42,10 +49,10 @@ pub struct AuditQuery {
     pub tool: Option<String>,
     pub key_id: Option<String>,
     pub outcome: Option<String>,
-    /// RFC 3339, inclusive.
-    pub since: Option<String>,
-    /// RFC 3339, exclusive.
-    pub until: Option<String>,
+    /// Milliseconds since the Unix epoch, inclusive.
+    pub since_ms: Option<i64>,
+    /// Milliseconds since the Unix epoch, exclusive.
+    pub until_ms: Option<i64>,
     pub limit: usize,
 }
 
@@ -53,8 +60,30 @@ pub struct AuditQuery {
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
-    sender: Mutex<Option<SyncSender<AuditEntry>>>,
+    sender: Mutex<Option<Sender<AuditEntry>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The current time in milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC).
+#[must_use]
+pub fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// An RFC 3339 time as milliseconds since the epoch.
+#[must_use]
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// SHA-256 (hex) of a JSON value with object keys sorted, so equal arguments hash equally.
@@ -87,7 +116,7 @@ impl AuditLog {
              PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS audit (
                  id INTEGER PRIMARY KEY,
-                 time TEXT NOT NULL,
+                 time_ms INTEGER NOT NULL,
                  request_id TEXT NOT NULL,
                  key_id TEXT NOT NULL,
                  tool TEXT NOT NULL,
@@ -98,14 +127,14 @@ impl AuditLog {
                  args_hash TEXT NOT NULL,
                  args TEXT
              );
-             CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
-             CREATE INDEX IF NOT EXISTS audit_tool ON audit(tool, time);",
+             CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
+             CREATE INDEX IF NOT EXISTS audit_tool ON audit(tool, time_ms);",
         )
         .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
-        let (sender, receiver) = sync_channel(QUEUE);
+        let (sender, receiver) = channel(QUEUE);
         let writer = std::thread::Builder::new()
             .name("audit-writer".into())
-            .spawn(move || write_loop(&conn, &receiver, retention_days))
+            .spawn(move || write_loop(&conn, receiver, retention_days))
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         Ok(Self { path: path.to_path_buf(), sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) })
     }
@@ -120,7 +149,7 @@ impl AuditLog {
                 tracing::warn!(tool = %entry.tool, request_id = %entry.request_id, "audit queue full; entry dropped");
                 false
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Closed(_)) => false,
         }
     }
 
@@ -139,20 +168,20 @@ impl AuditLog {
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("cannot open the audit log: {e}"))?;
         let mut sql = String::from(
-            "SELECT time, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, args_hash, args \
+            "SELECT time_ms, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, args_hash, args \
              FROM audit WHERE 1 = 1",
         );
-        let mut args: Vec<String> = Vec::new();
-        for (column, op, value) in [
-            ("tool", "=", &query.tool),
-            ("key_id", "=", &query.key_id),
-            ("outcome", "=", &query.outcome),
-            ("time", ">=", &query.since),
-            ("time", "<", &query.until),
-        ] {
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        for (column, value) in [("tool", &query.tool), ("key_id", &query.key_id), ("outcome", &query.outcome)] {
             if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} {op} ?"));
-                args.push(value.clone());
+                sql.push_str(&format!(" AND {column} = ?"));
+                args.push(value.clone().into());
+            }
+        }
+        for (op, value) in [(">=", query.since_ms), ("<", query.until_ms)] {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND time_ms {op} ?"));
+                args.push(value.into());
             }
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", query.limit.clamp(1, 1000)));
@@ -160,7 +189,7 @@ impl AuditLog {
         let rows = statement
             .query_map(params_from_iter(args.iter()), |row| {
                 Ok(json!({
-                    "time": row.get::<_, String>(0)?,
+                    "time": format_ms(row.get::<_, i64>(0)?),
                     "request_id": row.get::<_, String>(1)?,
                     "key_id": row.get::<_, String>(2)?,
                     "tool": row.get::<_, String>(3)?,
@@ -183,10 +212,12 @@ impl Drop for AuditLog {
     }
 }
 
-fn write_loop(conn: &Connection, receiver: &Receiver<AuditEntry>, retention_days: u32) {
+fn write_loop(conn: &Connection, mut receiver: Receiver<AuditEntry>, retention_days: u32) {
     let mut last_retention: Option<Instant> = None;
-    while let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.clear();
+        batch.push(first);
         while batch.len() < BATCH {
             match receiver.try_recv() {
                 Ok(entry) => batch.push(entry),
@@ -195,6 +226,9 @@ fn write_loop(conn: &Connection, receiver: &Receiver<AuditEntry>, retention_days
         }
         if let Err(e) = write_batch(conn, &batch) {
             tracing::error!(error = %e, lost = batch.len(), "audit entries could not be written");
+        }
+        if batch.len() < BATCH && !receiver.is_closed() {
+            std::thread::sleep(GATHER);
         }
         if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
             apply_retention(conn, retention_days);
@@ -207,12 +241,12 @@ fn write_batch(conn: &Connection, batch: &[AuditEntry]) -> rusqlite::Result<()> 
     let tx = conn.unchecked_transaction()?;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO audit (time, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, \
+            "INSERT INTO audit (time_ms, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, \
              args_hash, args) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for e in batch {
             insert.execute(rusqlite::params![
-                e.time,
+                e.time_ms,
                 e.request_id,
                 e.key_id,
                 e.tool,
@@ -229,9 +263,8 @@ fn write_batch(conn: &Connection, batch: &[AuditEntry]) -> rusqlite::Result<()> 
 }
 
 fn apply_retention(conn: &Connection, days: u32) {
-    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
-    let cutoff = cutoff.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    match conn.execute("DELETE FROM audit WHERE time < ?1", [cutoff]) {
+    let cutoff = now_ms() - i64::from(days) * 86_400_000;
+    match conn.execute("DELETE FROM audit WHERE time_ms < ?1", [cutoff]) {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, days, "audit retention applied"),
         Err(e) => tracing::warn!(error = %e, "audit retention failed"),
@@ -244,7 +277,7 @@ mod tests {
 
     fn entry(tool: &str, time: &str, outcome: &str) -> AuditEntry {
         AuditEntry {
-            time: time.into(),
+            time_ms: parse_rfc3339_ms(time).unwrap(),
             request_id: "r".into(),
             key_id: "k".into(),
             tool: tool.into(),
@@ -271,9 +304,11 @@ mod tests {
         let failures =
             log.query(&AuditQuery { outcome: Some("upstream_error".into()), limit: 10, ..AuditQuery::default() });
         assert_eq!(failures.unwrap().len(), 1);
-        let since =
-            log.query(&AuditQuery { since: Some("2026-01-02T00:00:00Z".into()), limit: 10, ..AuditQuery::default() });
-        assert_eq!(since.unwrap()[0]["tool"], "search");
+        let since = parse_rfc3339_ms("2026-01-02T00:00:00Z");
+        let since = log.query(&AuditQuery { since_ms: since, limit: 10, ..AuditQuery::default() }).unwrap();
+        assert_eq!(since.len(), 1);
+        assert_eq!(since[0]["tool"], "search");
+        assert_eq!(since[0]["time"], "2026-01-02T00:00:00Z");
     }
 
     #[test]

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 
 use super::body::rest_error;
 use super::request_id::RequestId;
-use crate::audit::AuditQuery;
+use crate::audit::{AuditQuery, parse_rfc3339_ms};
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
 
@@ -29,15 +28,11 @@ pub async fn audit(
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         Some(_) => return rest_error(&GatewayError::invalid_params("`limit` must be 1 to 1000"), &request_id),
     };
-    // Stored times are UTC RFC 3339, so bounds are normalised to UTC to compare as text.
     let mut bounds = [None, None];
     for (slot, name) in bounds.iter_mut().zip(["since", "until"]) {
         if let Some(value) = params.get(name) {
-            match time::OffsetDateTime::parse(value, &Rfc3339)
-                .ok()
-                .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).ok())
-            {
-                Some(utc) => *slot = Some(utc),
+            match parse_rfc3339_ms(value) {
+                Some(ms) => *slot = Some(ms),
                 None => {
                     let err = GatewayError::invalid_params(format!("`{name}` must be an RFC 3339 time, not `{value}`"));
                     return rest_error(&err, &request_id);
@@ -45,13 +40,13 @@ pub async fn audit(
             }
         }
     }
-    let [since, until] = bounds;
+    let [since_ms, until_ms] = bounds;
     let query = AuditQuery {
         tool: params.get("tool").cloned(),
         key_id: params.get("key").cloned(),
         outcome: params.get("outcome").cloned(),
-        since,
-        until,
+        since_ms,
+        until_ms,
         limit,
     };
     match tokio::task::spawn_blocking(move || audit.query(&query)).await {

@@ -63,13 +63,9 @@ pub async fn flowchat_call(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = async {
-        let body = read_rest_body(&state, &headers, body).await?;
-        let name = required_name(&body, "tool_name")?;
-        let result = call(&state, &request_id, caller, &name, body.get("params")).await?;
-        Ok::<_, GatewayError>(json!({"success": true, "tool_name": name, "result": result}))
-    };
-    respond(outcome.await, &request_id)
+    let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool_name").await;
+    let outcome = outcome.map(|(name, result)| json!({"success": true, "tool_name": name, "result": result}));
+    respond(outcome, &request_id)
 }
 
 /// `GET /tools` (`?reload=1` reloads the specs first)
@@ -118,13 +114,24 @@ pub async fn dragonfly_execute(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let outcome = async {
-        let body = read_rest_body(&state, &headers, body).await?;
-        let name = required_name(&body, "tool")?;
-        let result = call(&state, &request_id, caller, &name, body.get("params")).await?;
-        Ok::<_, GatewayError>(json!({"tool": name, "result": result, "request_id": &*request_id}))
-    };
-    respond(outcome.await, &request_id)
+    let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool").await;
+    let outcome = outcome.map(|(name, result)| json!({"tool": name, "result": result, "request_id": &*request_id}));
+    respond(outcome, &request_id)
+}
+
+/// Read `{<name_key>: tool, params}` and call the tool; returns the tool's name and its REST result.
+async fn call_from_body(
+    state: &AppState,
+    request_id: &Arc<str>,
+    caller: Caller,
+    headers: &HeaderMap,
+    body: Body,
+    name_key: &str,
+) -> Result<(String, Value), GatewayError> {
+    let body = read_rest_body(state, headers, body).await?;
+    let name = required_name(&body, name_key)?;
+    let result = call(state, request_id, caller, &name, body.get("params")).await?;
+    Ok((name, result))
 }
 
 async fn read_rest_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, GatewayError> {

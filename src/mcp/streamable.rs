@@ -159,8 +159,11 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     // A dropped connection is not a cancellation (MCP: disconnection SHOULD NOT be read as cancelling): the call
     // runs to its end or its deadline, so a write is never abandoned half-done by a network blip. Clients cancel
     // with notifications/cancelled; deleting the session cancels its calls.
-    let (tx, mut rx) = mpsc::channel(64);
-    let link = ex.can_stream.then(|| ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone())));
+    // Without a session only progress can reach the client, and only with a progress token: other stateless
+    // requests (the common curl and load-balancer case) get no channel and always answer plain JSON.
+    let may_notify = ex.can_stream && (ex.session.is_some() || has_progress_token(&params));
+    let (tx, mut rx) = mpsc::channel(if may_notify { 64 } else { 1 });
+    let link = may_notify.then(|| ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone())));
     let task_ex = ex.clone();
     let task_id = id.clone();
     let mut task = tokio::spawn(
@@ -178,7 +181,7 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
         }
         .instrument(tracing::Span::current()),
     );
-    if !ex.can_stream {
+    if !may_notify {
         return finish_json(task.await, &id);
     }
     // Notifications before the response turn this response into a stream; otherwise it stays plain JSON.
@@ -219,6 +222,10 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
         .instrument(tracing::Span::current()),
     );
     response
+}
+
+fn has_progress_token(params: &Value) -> bool {
+    params.get("_meta").and_then(|m| m.get("progressToken")).is_some_and(|t| !t.is_null())
 }
 
 fn finish_json(done: Result<Value, tokio::task::JoinError>, id: &Value) -> Response {

@@ -14,12 +14,11 @@ use super::executor;
 use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
-use crate::audit::{AuditEntry, AuditLog, hash_arguments};
+use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::Rate;
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit};
 use crate::metrics::Metrics;
-use crate::timestamp::now_rfc3339;
 
 /// How the engine admits, times and records calls.
 #[derive(Debug)]
@@ -123,8 +122,8 @@ impl Engine {
                 .and_then(|e| e.details.get("upstream_status"))
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok());
-            audit.record(AuditEntry {
-                time: now_rfc3339(),
+            let recorded = audit.record(AuditEntry {
+                time_ms: now_ms(),
                 request_id: ctx.request_id.to_string(),
                 key_id: caller.to_owned(),
                 tool: name.chars().take(128).collect(),
@@ -135,6 +134,9 @@ impl Engine {
                 args_hash,
                 args,
             });
+            if !recorded {
+                self.metrics.record_audit_dropped();
+            }
         }
         outcome
     }
