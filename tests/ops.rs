@@ -129,3 +129,36 @@ async fn metrics_label_unknown_tools_without_their_name() {
     assert!(text.contains(r#"gateway_tool_calls_total{tool="(unknown)",outcome="unknown_tool"} 1"#), "{text}");
     assert!(!text.contains("made_up_1"), "{text}");
 }
+
+#[tokio::test]
+async fn ready_is_503_when_the_data_dir_cannot_be_written() {
+    let not_a_dir = tempfile::NamedTempFile::new().expect("a temp file");
+    let path = not_a_dir.path().to_path_buf();
+    let app = TestApp::spawn_with(&common::shipped_specs(), move |config| {
+        config.audit = false;
+        config.data_dir = path;
+    })
+    .await;
+    let response = app.get("/ready").send().await.expect("GET /ready");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["data_dir"]["writable"], false);
+    assert!(body["data_dir"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn ready_names_the_settings_tools_need_and_the_tools_that_lack_them() {
+    let specs = tempfile::tempdir().expect("a temp dir");
+    let spec = json!({
+        "name": "inventory", "description": "Needs a base URL",
+        "binding": {"kind": "http", "url": "{{env.GATEWAY_TEST_INVENTORY_URL_UNSET}}/items",
+                    "headers": {"X-Opt": "{{env.GATEWAY_TEST_OPTIONAL ?? \"none\"}}"}}
+    });
+    common::write_spec(specs.path(), "inventory.json", &spec.to_string());
+    let app = TestApp::spawn_with(specs.path(), |_| {}).await;
+    let body: Value = app.get("/ready").send().await.expect("GET /ready").json().await.expect("a JSON body");
+    assert_eq!(body["status"], "ready", "a missing setting does not make the gateway unready: {body}");
+    assert_eq!(body["settings"], json!({"GATEWAY_TEST_INVENTORY_URL_UNSET": false}));
+    assert_eq!(body["unconfigured_tools"], json!(["inventory"]));
+}

@@ -1,5 +1,8 @@
 //! Liveness (`/health`), readiness (`/ready`) and Prometheus (`/metrics`).
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,20 +26,51 @@ pub async fn health(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /ready`: 200 while the gateway can serve tools; a failed hot reload is reported (the previous registry
-/// keeps serving) as `degraded`.
+/// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
+/// there); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
+/// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
 pub async fn ready(State(state): State<AppState>) -> Response {
     let registry = state.engine.registry().snapshot();
     let problems = state.engine.registry().status().problems;
-    let status = if problems.is_empty() { "ready" } else { "degraded" };
+    let data_dir = state.config.data_dir.clone();
+    let writable =
+        tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
+    let mut settings: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut unconfigured = Vec::new();
+    for tool in registry.tools() {
+        let required = tool.spec.binding.required_settings();
+        let missing = required.iter().any(|name| std::env::var(name).map_or(true, |v| v.is_empty()));
+        for name in required {
+            settings.insert(name, std::env::var(name).is_ok_and(|v| !v.is_empty()));
+        }
+        if missing {
+            unconfigured.push(tool.name());
+        }
+    }
+    let (code, status) = match (&writable, problems.is_empty()) {
+        (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (Ok(()), false) => (StatusCode::OK, "degraded"),
+        (Ok(()), true) => (StatusCode::OK, "ready"),
+    };
     let body = json!({
         "status": status,
         "tools": registry.tools().len(),
         "resources": registry.resources().len(),
         "prompts": registry.prompts().len(),
         "reload_problems": problems,
+        "data_dir": {"writable": writable.is_ok(), "error": writable.err()},
+        "settings": settings,
+        "unconfigured_tools": unconfigured,
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    (code, axum::Json(body)).into_response()
+}
+
+/// Create, write and remove a probe file in the data dir.
+fn probe_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let probe = dir.join(format!(".ready-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&probe, b"ok").map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    std::fs::remove_file(&probe).map_err(|e| format!("cannot remove {}: {e}", probe.display()))
 }
 
 /// `GET /metrics`: Prometheus text exposition.

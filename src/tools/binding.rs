@@ -31,6 +31,15 @@ impl Binding {
         }
     }
 
+    /// Environment settings a call needs; an unset one makes the call answer `not_configured`.
+    #[must_use]
+    pub fn required_settings(&self) -> Vec<&str> {
+        match self {
+            Self::Builtin(_) | Self::Static(_) => Vec::new(),
+            Self::Http(http) => http.required_settings(),
+        }
+    }
+
     /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments.
     pub fn parse(value: &Value, input_schema: &Value) -> Result<Self, PathError> {
         let Value::Object(obj) = value else {

@@ -129,6 +129,21 @@ impl HttpBinding {
         Ok(Self { method, url, headers, query, body, idempotent, timeout, result, attempts })
     }
 
+    /// Environment settings the call needs (no default given).
+    #[must_use]
+    pub fn required_settings(&self) -> Vec<&str> {
+        let mut out = self.url.required_settings();
+        for (_, template) in self.headers.iter().chain(&self.query) {
+            out.extend(template.required_settings());
+        }
+        if let Some(body) = &self.body {
+            out.extend(body.required_settings());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Send the request and shape the answer.
     pub async fn run(
         &self,

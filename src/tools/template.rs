@@ -135,12 +135,12 @@ impl Template {
         self.render(bindings).map(|v| v.unwrap_or(Value::Null))
     }
 
-    /// Every environment setting this template reads.
+    /// The environment settings this template cannot do without (references with no default).
     #[must_use]
-    pub fn env_names(&self) -> Vec<&str> {
+    pub fn required_settings(&self) -> Vec<&str> {
         let mut out = Vec::new();
         self.visit(&mut |r| {
-            if r.source == Source::Env {
+            if r.source == Source::Env && r.default.is_none() {
                 out.extend(r.path.first().map(String::as_str));
             }
         });
@@ -327,6 +327,8 @@ mod tests {
         let steps = HashMap::new();
         let bindings = Bindings { args: &json!({}), steps: &steps, env: &env };
         assert_eq!(template.render(&bindings).unwrap_err(), MissingSetting("MISSING_URL".into()));
-        assert_eq!(template.env_names(), ["MISSING_URL"]);
+        assert_eq!(template.required_settings(), ["MISSING_URL"]);
+        let with_default = Template::parse(&json!("{{env.OPTIONAL ?? \"x\"}}"), "$", &known()).unwrap();
+        assert!(with_default.required_settings().is_empty());
     }
 }
