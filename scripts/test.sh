@@ -50,18 +50,24 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# start_gateway LOGFILE [ENV=VALUE...]: start the binary on a free port, wait for /health (bounded), echo the port.
+# start_gateway NAME LOGFILE [ENV=VALUE...]: start $bin (or $TEST_GATEWAY_BIN) on a free port and wait for /health
+# (bounded). Sets ${NAME}_port and ${NAME}_pid in this shell, so the cleanup trap can stop it.
 start_gateway() {
-  local log=$1; shift
-  local port; port=$(free_port)
-  env "$@" GATEWAY_BIND="127.0.0.1:$port" LOG_LEVEL=info "$bin" serve >"$log" 2>&1 &
-  pids+=($!)
+  local name=$1 log=$2; shift 2
+  local port pid; port=$(free_port)
+  env "$@" GATEWAY_BIND="127.0.0.1:$port" LOG_LEVEL=info "${TEST_GATEWAY_BIN:-$bin}" serve >"$log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
   for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then echo "$port"; return 0; fi
+    if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then
+      printf -v "${name}_port" '%s' "$port"
+      printf -v "${name}_pid" '%s' "$pid"
+      return 0
+    fi
     sleep 0.1
   done
   cat "$log" >&2
-  die "the gateway did not become healthy on port $port"
+  die "the gateway ($name) did not become healthy on port $port"
 }
 
 mkdir -p target/interop
@@ -74,7 +80,7 @@ tally() { # tally LOGFILE: add the "N passed, M failed" line a client printed
   failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 }
 
-shipped_port=$(start_gateway target/interop/gateway-shipped.log)
+start_gateway shipped target/interop/gateway-shipped.log
 base="http://127.0.0.1:$shipped_port"
 
 step "official Python SDK (mcp==2.3.0) against $base"
@@ -85,10 +91,28 @@ step "official TypeScript SDK against $base"
 "$node" tests/interop/ts_client.mjs "$base" | tee target/interop/ts.log
 tally target/interop/ts.log
 
-fixture_port=$(start_gateway target/interop/gateway-conformance.log GATEWAY_CONFIG=tests/fixtures/conformance/gateway.toml)
+start_gateway fixture target/interop/gateway-conformance.log GATEWAY_CONFIG=tests/fixtures/conformance/gateway.toml
 step "MCP conformance suite (fixture profile) against http://127.0.0.1:$fixture_port/mcp"
 bash tests/interop/conformance.sh "http://127.0.0.1:$fixture_port/mcp" | tee target/interop/conformance.log
 tally target/interop/conformance.log
+
+step "OTLP export (cargo feature otlp) to a local receiver"
+cargo build --locked --features otlp --target-dir target/otlp --bin mcp-gateway
+receiver_port=$(free_port)
+rm -f target/interop/otlp.bin
+"$venv/bin/python" tests/interop/otlp_receiver.py "$receiver_port" target/interop/otlp.bin &
+pids+=($!)
+TEST_GATEWAY_BIN=target/otlp/debug/mcp-gateway start_gateway otlp target/interop/gateway-otlp.log \
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" OTEL_SERVICE_NAME=mcp-gateway-otlp-check
+curl -fsS "http://127.0.0.1:$otlp_port/mcp" -H 'content-type: application/json' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{}}}' >/dev/null
+kill -TERM "$otlp_pid"   # the gateway flushes its spans on shutdown
+for _ in $(seq 1 100); do grep -qa 'mcp-gateway-otlp-check' target/interop/otlp.bin 2>/dev/null && break; sleep 0.1; done
+if grep -qa '/v1/traces' target/interop/otlp.bin && grep -qa 'mcp-gateway-otlp-check' target/interop/otlp.bin; then
+  echo "PASS otlp: spans exported to /v1/traces"; passed=$((passed + 1))
+else
+  echo "FAIL otlp: no spans reached the receiver"; failed=$((failed + 1))
+fi
 
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || exit 1

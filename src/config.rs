@@ -258,6 +258,8 @@ pub struct Config {
     pub audit_arguments: bool,
     pub audit_retention_days: u32,
     pub shutdown_grace: Duration,
+    /// `GATEWAY_*` environment variables that name no setting; reported at start, otherwise ignored.
+    pub ignored_env: Vec<String>,
 }
 
 impl Config {
@@ -275,11 +277,22 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]));
+        // Unknown keys in a file are typos and fail; unknown GATEWAY_* variables are ignored (and reported), since
+        // platforms inject variables of their own (Kubernetes adds <SERVICE>_PORT and friends for every Service).
+        let known = known_keys();
+        let ignored_env: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| name.starts_with("GATEWAY_") && name != "GATEWAY_CONFIG")
+            .filter(|name| !known.iter().any(|k| k.eq_ignore_ascii_case(&name["GATEWAY_".len()..])))
+            .collect();
+        let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+        figment = figment.merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]).only(&known_refs));
         for (env, key) in SEED_ALIASES {
             figment = figment.merge(Env::raw().only(&[env]).map(move |_| (*key).into()));
         }
-        Self::from_figment(&figment)
+        let mut config = Self::from_figment(&figment)?;
+        config.ignored_env = ignored_env;
+        Ok(config)
     }
 
     fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
@@ -418,6 +431,7 @@ impl RawConfig {
             audit_arguments: self.audit_arguments,
             audit_retention_days: self.audit_retention_days,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            ignored_env: Vec::new(),
         })
     }
 
@@ -467,6 +481,14 @@ impl RawConfig {
             keys.push(ApiKey::new(k.id.clone(), digest, scopes, patterns(&k.allow), patterns(&k.deny)));
         }
         Ok(keys)
+    }
+}
+
+/// The names of every setting, from the raw struct itself (so the list cannot drift).
+fn known_keys() -> Vec<String> {
+    match serde_json::to_value(RawConfig::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -606,6 +628,14 @@ mod tests {
         assert_eq!(Rate::parse("off").unwrap(), None);
         assert!(Rate::parse("fast").is_err());
         assert!(Rate::parse("0/minute").is_err());
+    }
+
+    #[test]
+    fn every_setting_is_a_known_key() {
+        let known = known_keys();
+        for key in ["bind", "tool_specs", "keys", "instructions", "shutdown_grace_secs", "category_rate_limits"] {
+            assert!(known.iter().any(|k| k == key), "{key} missing from {known:?}");
+        }
     }
 
     #[test]

@@ -63,6 +63,9 @@ fn main() -> ExitCode {
 }
 
 fn check(config: &Config) -> ExitCode {
+    for name in &config.ignored_env {
+        eprintln!("warning: {name} names no setting; it is ignored");
+    }
     match Registry::load(&config.tool_specs) {
         Ok(registry) => {
             println!(
@@ -177,7 +180,10 @@ async fn healthcheck(config: &Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    telemetry::init(&config);
+    let _telemetry = telemetry::init(&config);
+    for name in &config.ignored_env {
+        tracing::warn!(variable = %name, "environment variable names no setting; ignored");
+    }
     let bind = config.bind;
     let state = match AppState::new(config) {
         Ok(state) => state,

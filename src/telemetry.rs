@@ -1,18 +1,81 @@
 //! Tracing set-up: readable lines by default, JSON lines with `LOG_FORMAT=json`; the filter comes from
 //! `LOG_LEVEL`. Span fields (the request id) appear on every line logged inside a request.
+//!
+//! With the `otlp` cargo feature, spans are also exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+//! set (service name from `OTEL_SERVICE_NAME`, default `mcp-gateway`). Spans carry the request id, routes and
+//! tool names, never keys or arguments.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{Config, LogFormat};
 
-/// Install the global subscriber. Safe to call once; later calls are ignored.
-pub fn init(config: &Config) {
+/// Keeps exporters alive; dropping it flushes what they hold.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(provider) = self.provider.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("OTLP exporter did not flush: {e}");
+            }
+        }
+    }
+}
+
+/// Install the global subscriber. Later calls are ignored (the first subscriber stays).
+#[must_use]
+pub fn init(config: &Config) -> Telemetry {
     // The filter was validated when the config loaded.
     let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = match config.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    let lines: Box<dyn Layer<Registry> + Send + Sync> = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
+    #[cfg(feature = "otlp")]
+    let (export, telemetry) = match otlp::layer() {
+        Some((layer, provider)) => (Some(layer), Telemetry { provider: Some(provider) }),
+        None => (None, Telemetry::default()),
+    };
+    #[cfg(not(feature = "otlp"))]
+    let (export, telemetry): (Option<Box<dyn Layer<Registry> + Send + Sync>>, _) = (None, Telemetry::default());
+    let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = std::iter::once(lines).chain(export).collect();
+    let _ = tracing_subscriber::registry().with(layers).with(filter).try_init();
+    telemetry
+}
+
+#[cfg(feature = "otlp")]
+mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::{Layer, Registry};
+
+    /// The OTLP layer, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set and the exporter can be built.
+    pub fn layer() -> Option<(Box<dyn Layer<Registry> + Send + Sync>, SdkTracerProvider)> {
+        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+        let exporter = match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+            Ok(exporter) => exporter,
+            Err(e) => {
+                eprintln!("OTLP export disabled: {e}");
+                return None;
+            }
+        };
+        let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "mcp-gateway".into());
+        let resource = opentelemetry_sdk::Resource::builder().with_service_name(service).build();
+        let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
+        let tracer = provider.tracer("mcp-gateway");
+        Some((tracing_opentelemetry::layer().with_tracer(tracer).boxed(), provider))
+    }
 }

@@ -217,3 +217,17 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     };
     assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
 }
+
+#[test]
+fn platform_injected_gateway_variables_are_ignored_with_a_warning() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = run(gateway(cwd.path())
+        .arg("check")
+        .env("GATEWAY_TOOL_SPECS", shipped_specs())
+        .env("GATEWAY_PORT", "tcp://10.0.0.1:8080")
+        .env("GATEWAY_SERVICE_HOST", "10.0.0.1"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("GATEWAY_PORT names no setting"), "{stderr}");
+    assert!(stderr.contains("GATEWAY_SERVICE_HOST names no setting"), "{stderr}");
+}
