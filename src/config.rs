@@ -29,6 +29,8 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("RATE_LIMIT", "rate_limit"),
     ("X_PROXY_KEY", "proxy_key"),
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
+    ("SUPABASE_URL", "supabase_url"),
+    ("SUPABASE_API_KEY", "supabase_api_key"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -131,6 +133,10 @@ struct RawConfig {
     audit_retention_days: u32,
     /// `GATEWAY_SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may finish, default 30.
     shutdown_grace_secs: u64,
+    /// `SUPABASE_URL`: the Supabase project URL for `supabase_rpc` tools, default none.
+    supabase_url: Option<String>,
+    /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
+    supabase_api_key: Option<String>,
 }
 
 /// One key as written in configuration.
@@ -210,6 +216,8 @@ impl Default for RawConfig {
             audit_arguments: false,
             audit_retention_days: 30,
             shutdown_grace_secs: 30,
+            supabase_url: None,
+            supabase_api_key: None,
         }
     }
 }
@@ -260,6 +268,25 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `GATEWAY_*` environment variables that name no setting; reported at start, otherwise ignored.
     pub ignored_env: Vec<String>,
+    /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
+    pub supabase: SupabaseSettings,
+}
+
+/// Supabase settings; either may be missing (the tools then say which).
+#[derive(Clone, Default)]
+pub struct SupabaseSettings {
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for SupabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("SupabaseSettings")
+            .field("url", &self.url)
+            .field("api_key_set", &self.api_key.is_some())
+            .finish()
+    }
 }
 
 impl Config {
@@ -432,6 +459,20 @@ impl RawConfig {
             audit_retention_days: self.audit_retention_days,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ignored_env: Vec::new(),
+            supabase: SupabaseSettings {
+                url: match self.supabase_url.filter(|u| !u.trim().is_empty()) {
+                    Some(url) => {
+                        let parsed = reqwest::Url::parse(url.trim())
+                            .map_err(|e| ConfigError::key("supabase_url", format!("`{url}` is not a URL: {e}")))?;
+                        if !matches!(parsed.scheme(), "http" | "https") {
+                            return Err(ConfigError::key("supabase_url", "must be an http or https URL"));
+                        }
+                        Some(url.trim().trim_end_matches('/').to_owned())
+                    }
+                    None => None,
+                },
+                api_key: self.supabase_api_key.filter(|k| !k.trim().is_empty()),
+            },
         })
     }
 
@@ -628,6 +669,17 @@ mod tests {
         assert_eq!(Rate::parse("off").unwrap(), None);
         assert!(Rate::parse("fast").is_err());
         assert!(Rate::parse("0/minute").is_err());
+    }
+
+    #[test]
+    fn supabase_settings_are_checked_and_the_key_is_never_printed() {
+        let config =
+            load_with(base().merge(("supabase_url", "https://xyz.supabase.co/")).merge(("supabase_api_key", "k-123")))
+                .unwrap();
+        assert_eq!(config.supabase.url.as_deref(), Some("https://xyz.supabase.co"));
+        assert!(!format!("{config:?}").contains("k-123"));
+        let err = load_with(base().merge(("supabase_url", "xyz.supabase.co"))).unwrap_err();
+        assert!(err.message.contains("SUPABASE_URL"), "{}", err.message);
     }
 
     #[test]

@@ -87,6 +87,7 @@ impl AppState {
             category_rate_limits: config.category_rate_limits.clone(),
             audit: audit.clone(),
             audit_arguments: config.audit_arguments,
+            supabase: config.supabase.clone(),
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();

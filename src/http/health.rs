@@ -39,9 +39,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let mut unconfigured = Vec::new();
     for tool in registry.tools() {
         let required = tool.spec.binding.required_settings();
-        let missing = required.iter().any(|name| std::env::var(name).map_or(true, |v| v.is_empty()));
+        let missing = required.iter().any(|name| !state.engine.setting_is_set(name));
         for name in required {
-            settings.insert(name, std::env::var(name).is_ok_and(|v| !v.is_empty()));
+            settings.insert(name, state.engine.setting_is_set(name));
         }
         if missing {
             unconfigured.push(tool.name());

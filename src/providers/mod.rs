@@ -1,4 +1,5 @@
 //! Back-ends the gateway calls. `upstream` is the shared client (request id, timeouts, retries, error
 //! mapping); provider modules build on it.
 
+pub mod supabase;
 pub mod upstream;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::builtins::Builtin;
 use super::http_binding::HttpBinding;
 use super::spec::{PathError, reject_unknown_keys};
+use super::supabase_binding::SupabaseBinding;
 
 /// A checked binding.
 #[derive(Debug)]
@@ -18,6 +19,8 @@ pub enum Binding {
     Static(StaticBinding),
     /// Any REST call, declared with templates.
     Http(Box<HttpBinding>),
+    /// A Postgres function through Supabase's PostgREST.
+    SupabaseRpc(Box<SupabaseBinding>),
 }
 
 impl Binding {
@@ -28,6 +31,7 @@ impl Binding {
             Self::Builtin(_) => "builtin",
             Self::Static(_) => "static",
             Self::Http(_) => "http",
+            Self::SupabaseRpc(_) => "supabase_rpc",
         }
     }
 
@@ -37,6 +41,7 @@ impl Binding {
         match self {
             Self::Builtin(_) | Self::Static(_) => Vec::new(),
             Self::Http(http) => http.required_settings(),
+            Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
         }
     }
 
@@ -61,9 +66,10 @@ impl Binding {
             }
             "static" => StaticBinding::parse(obj).map(Self::Static),
             "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
+            "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
-                format!("unknown binding kind `{other}`; known: builtin, static, http"),
+                format!("unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc"),
             )),
         }
     }

@@ -15,7 +15,7 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::Rate;
+use crate::config::{Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit};
 use crate::metrics::Metrics;
@@ -31,6 +31,7 @@ pub struct EngineOptions {
     pub audit: Option<Arc<AuditLog>>,
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
+    pub supabase: SupabaseSettings,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -44,6 +45,7 @@ pub struct Engine {
     category_limits: Vec<(String, KeyedLimit)>,
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
+    supabase: SupabaseSettings,
 }
 
 impl Engine {
@@ -63,7 +65,24 @@ impl Engine {
             category_limits: options.category_rate_limits.into_iter().map(|(c, r)| (c, KeyedLimit::new(r))).collect(),
             audit: options.audit,
             audit_arguments: options.audit_arguments,
+            supabase: options.supabase,
         }
+    }
+
+    /// Whether a setting a binding needs is available (typed provider settings, else the environment).
+    #[must_use]
+    pub fn setting_is_set(&self, name: &str) -> bool {
+        match name {
+            "SUPABASE_URL" => self.supabase.url.is_some(),
+            "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
+            other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
+        }
+    }
+
+    /// Supabase settings, for `supabase_rpc` bindings.
+    #[must_use]
+    pub fn supabase(&self) -> &SupabaseSettings {
+        &self.supabase
     }
 
     /// The live registry handle.

@@ -22,6 +22,7 @@ pub async fn execute(
     match &tool.spec.binding {
         Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
         Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
+        Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
         Binding::Static(fixed) => Ok(ToolOutput {
             value: fixed.result.clone().unwrap_or(Value::Null),
             content: fixed.content.clone(),

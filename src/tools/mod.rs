@@ -12,6 +12,7 @@ pub mod http_binding;
 pub mod output;
 pub mod registry;
 pub mod spec;
+pub mod supabase_binding;
 pub mod template;
 pub mod watch;
 

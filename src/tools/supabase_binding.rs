@@ -1,0 +1,112 @@
+//! The `supabase_rpc` binding: a Postgres function through PostgREST, arguments mapped with templates.
+//!
+//! ```json
+//! {"kind": "supabase_rpc", "function": "search_entreprise_with_stats",
+//!  "args": {"p_search_term": "{{args.search_term}}", "p_limit": "{{args.limit ?? 10}}"},
+//!  "idempotent": true, "schema": "public", "timeout_secs": 15}
+//! ```
+//!
+//! `idempotent` (default false) lets a read function be retried on transient failures; an RPC that writes must
+//! not set it. Missing `SUPABASE_URL` / `SUPABASE_API_KEY` make calls answer `not_configured`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::context::CallCtx;
+use super::engine::Engine;
+use super::output::ToolOutput;
+use super::spec::{PathError, reject_unknown_keys};
+use super::template::{Bindings, Known, Template};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::supabase::{self, Rpc};
+use crate::providers::upstream::{RetryPolicy, Upstream};
+
+/// A checked `supabase_rpc` binding.
+#[derive(Debug)]
+pub struct SupabaseBinding {
+    function: String,
+    args: Template,
+    schema: Option<String>,
+    idempotent: bool,
+    timeout: Duration,
+}
+
+fn identifier(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 63 && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl SupabaseBinding {
+    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+        reject_unknown_keys(obj, &["kind", "function", "args", "schema", "idempotent", "timeout_secs"], "$.binding")?;
+        let function = obj
+            .get("function")
+            .and_then(Value::as_str)
+            .filter(|f| identifier(f))
+            .ok_or_else(|| PathError::new("$.binding.function", "must name a Postgres function (letters, digits, _)"))?
+            .to_owned();
+        let args_value = obj.get("args").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        if !args_value.is_object() {
+            return Err(PathError::new("$.binding.args", "must be an object of named function arguments"));
+        }
+        let names: Vec<&str> = input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let args = Template::parse(&args_value, "$.binding.args", &Known { args: names, steps: Vec::new() })?;
+        let schema = match obj.get("schema") {
+            None => None,
+            Some(Value::String(s)) if identifier(s) => Some(s.clone()),
+            Some(_) => return Err(PathError::new("$.binding.schema", "must be a schema name (letters, digits, _)")),
+        };
+        let idempotent = match obj.get("idempotent") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(PathError::new("$.binding.idempotent", "must be a boolean")),
+        };
+        let timeout = match obj.get("timeout_secs") {
+            None => Duration::from_secs(30),
+            Some(v) => v
+                .as_f64()
+                .filter(|s| *s > 0.0 && *s <= 3600.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| PathError::new("$.binding.timeout_secs", "must be seconds between 0 and 3600"))?,
+        };
+        Ok(Self { function, args, schema, idempotent, timeout })
+    }
+
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        args: &Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let steps = HashMap::new();
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let bindings = Bindings { args, steps: &steps, env: &env };
+        let rpc_args = self.args.render_value(&bindings).map_err(|missing| {
+            GatewayError::new(
+                ErrorCode::NotConfigured,
+                format!("this tool needs the `{}` setting, which is not set", missing.0),
+            )
+        })?;
+        let upstream = Upstream {
+            client: engine.http(),
+            metrics: engine.metrics(),
+            provider: "supabase",
+            policy: RetryPolicy::default(),
+        };
+        let rpc = Rpc {
+            function: &self.function,
+            args: rpc_args,
+            schema: self.schema.as_deref(),
+            idempotent: self.idempotent,
+            timeout: self.timeout,
+        };
+        let value = supabase::call(engine.supabase(), &upstream, rpc, &ctx.request_id, deadline).await?;
+        Ok(ToolOutput::json(value))
+    }
+}
