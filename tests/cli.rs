@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ping_like_tool, shipped_specs, write_spec};
+use common::{core_specs, ping_like_tool, shipped_tool_specs, write_spec};
 use serde_json::Value;
 
 /// The binary with a clean environment, run from `cwd`.
@@ -41,9 +41,10 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn check_on_the_shipped_specs_exits_0() {
     let cwd = tempfile::tempdir().unwrap();
-    let output = run(gateway(cwd.path()).arg("check").env("GATEWAY_TOOL_SPECS", shipped_specs()));
+    let output = run(gateway(cwd.path()).arg("check").env("GATEWAY_TOOL_SPECS", shipped_tool_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).starts_with("ok: 2 tools"), "{}", text(&output.stdout));
+    // ping, list_tools and the 11 FlowChat read tools.
+    assert!(text(&output.stdout).starts_with("ok: 13 tools"), "{}", text(&output.stdout));
 }
 
 #[test]
@@ -65,8 +66,7 @@ fn check_on_a_folder_with_problems_exits_1_listing_file_path_and_message() {
 #[test]
 fn a_bad_bind_address_exits_2_naming_the_key_and_env_var() {
     let cwd = tempfile::tempdir().unwrap();
-    let output =
-        run(gateway(cwd.path()).env("GATEWAY_BIND", "not-an-address").env("GATEWAY_TOOL_SPECS", shipped_specs()));
+    let output = run(gateway(cwd.path()).env("GATEWAY_BIND", "not-an-address").env("GATEWAY_TOOL_SPECS", core_specs()));
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("`bind`") && stderr.contains("GATEWAY_BIND"), "{stderr}");
@@ -75,7 +75,7 @@ fn a_bad_bind_address_exits_2_naming_the_key_and_env_var() {
 #[test]
 fn tools_lists_the_shipped_tools() {
     let cwd = tempfile::tempdir().unwrap();
-    let output = run(gateway(cwd.path()).arg("tools").env("GATEWAY_TOOL_SPECS", shipped_specs()));
+    let output = run(gateway(cwd.path()).arg("tools").env("GATEWAY_TOOL_SPECS", core_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
     let names: Vec<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
@@ -85,7 +85,7 @@ fn tools_lists_the_shipped_tools() {
 #[test]
 fn call_ping_prints_json_with_pong() {
     let cwd = tempfile::tempdir().unwrap();
-    let output = run(gateway(cwd.path()).args(["call", "ping"]).env("GATEWAY_TOOL_SPECS", shipped_specs()));
+    let output = run(gateway(cwd.path()).args(["call", "ping"]).env("GATEWAY_TOOL_SPECS", core_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let result: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
     assert_eq!(result["pong"], true);
@@ -95,7 +95,7 @@ fn call_ping_prints_json_with_pong() {
 #[test]
 fn call_with_arguments_validates_them() {
     let cwd = tempfile::tempdir().unwrap();
-    let specs = shipped_specs();
+    let specs = core_specs();
     let ok = run(gateway(cwd.path())
         .args(["call", "list_tools", "--args", r#"{"category": "system"}"#])
         .env("GATEWAY_TOOL_SPECS", &specs));
@@ -115,7 +115,7 @@ fn call_with_arguments_validates_them() {
 #[test]
 fn call_of_an_unknown_tool_exits_1_with_the_error() {
     let cwd = tempfile::tempdir().unwrap();
-    let output = run(gateway(cwd.path()).args(["call", "nope"]).env("GATEWAY_TOOL_SPECS", shipped_specs()));
+    let output = run(gateway(cwd.path()).args(["call", "nope"]).env("GATEWAY_TOOL_SPECS", core_specs()));
     assert_eq!(output.status.code(), Some(1));
     let error: Value = serde_json::from_slice(&output.stderr).expect("stderr is the JSON error");
     assert_eq!(error["code"], "unknown_tool");
@@ -137,7 +137,7 @@ fn config_file_sets_values_and_env_overrides_it() {
     assert!(text(&output.stdout).starts_with("only_tool"), "{}", text(&output.stdout));
 
     let output =
-        run(gateway(dir.path()).arg("tools").env("GATEWAY_CONFIG", &config).env("GATEWAY_TOOL_SPECS", shipped_specs()));
+        run(gateway(dir.path()).arg("tools").env("GATEWAY_CONFIG", &config).env("GATEWAY_TOOL_SPECS", core_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("list_tools"), "env beats the file: {}", text(&output.stdout));
 }
@@ -166,7 +166,7 @@ fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let mut child = gateway(cwd.path())
         .args(["serve"])
         .env("GATEWAY_BIND", "127.0.0.1:0")
-        .env("GATEWAY_TOOL_SPECS", shipped_specs())
+        .env("GATEWAY_TOOL_SPECS", core_specs())
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -223,7 +223,7 @@ fn platform_injected_gateway_variables_are_ignored_with_a_warning() {
     let cwd = tempfile::tempdir().unwrap();
     let output = run(gateway(cwd.path())
         .arg("check")
-        .env("GATEWAY_TOOL_SPECS", shipped_specs())
+        .env("GATEWAY_TOOL_SPECS", core_specs())
         .env("GATEWAY_PORT", "tcp://10.0.0.1:8080")
         .env("GATEWAY_SERVICE_HOST", "10.0.0.1"));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));

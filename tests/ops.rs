@@ -134,7 +134,7 @@ async fn metrics_label_unknown_tools_without_their_name() {
 async fn ready_is_503_when_the_data_dir_cannot_be_written() {
     let not_a_dir = tempfile::NamedTempFile::new().expect("a temp file");
     let path = not_a_dir.path().to_path_buf();
-    let app = TestApp::spawn_with(&common::shipped_specs(), move |config| {
+    let app = TestApp::spawn_with(&common::core_specs(), move |config| {
         config.audit = false;
         config.data_dir = path;
     })

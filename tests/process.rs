@@ -127,7 +127,7 @@ async fn sigterm_lets_an_in_flight_call_finish_and_exits_zero() {
 async fn a_key_given_in_the_query_string_never_reaches_the_logs() {
     let secret = "qs-secret-7f3a9c1e5b";
     let wrong = "qs-wrong-2d8e6a4c0f";
-    let mut gateway = Gateway::start(&common::shipped_specs(), &[("FLOWCHAT_MCP_KEY", secret), ("LOG_LEVEL", "trace")]);
+    let mut gateway = Gateway::start(&common::core_specs(), &[("FLOWCHAT_MCP_KEY", secret), ("LOG_LEVEL", "trace")]);
     let client = reqwest::Client::new();
     for key in [secret, wrong] {
         let _ = client.get(format!("{}/mcp/tools/list?key={key}", gateway.base)).send().await.unwrap();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    SESSION_HEADER, SseStream, TestApp, copy_of_shipped_specs, eventually, ping_like_tool, poll_until, write_spec,
+    SESSION_HEADER, SseStream, TestApp, copy_of_core_specs, eventually, ping_like_tool, poll_until, write_spec,
 };
 use mcp_gateway::AppState;
 use mcp_gateway::config::Config;
@@ -16,7 +16,7 @@ const BROKEN_BINDING: &str = r#"{"name": "broken", "description": "d", "binding"
 
 #[test]
 fn a_broken_spec_stops_start_up_naming_file_and_json_path() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     write_spec(specs.path(), "broken.json", BROKEN_BINDING);
     write_spec(specs.path(), "truncated.json", r#"{"name": "half"#);
     let data = tempfile::tempdir().unwrap();
@@ -37,7 +37,7 @@ fn a_missing_specs_folder_stops_start_up() {
 
 #[tokio::test]
 async fn a_new_spec_file_appears_in_tools_list_after_hot_reload() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     let app = TestApp::spawn_with(specs.path(), |c| c.reload = true).await;
     assert_eq!(app.tool_names().await, ["list_tools", "ping"]);
 
@@ -55,7 +55,7 @@ async fn a_new_spec_file_appears_in_tools_list_after_hot_reload() {
 
 #[tokio::test]
 async fn a_deleted_spec_file_disappears_after_hot_reload() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     write_spec(specs.path(), "extra.json", &ping_like_tool("extra"));
     let app = TestApp::spawn_with(specs.path(), |c| c.reload = true).await;
     assert_eq!(app.tool_names().await, ["extra", "list_tools", "ping"]);
@@ -68,7 +68,7 @@ async fn a_deleted_spec_file_disappears_after_hot_reload() {
 
 #[tokio::test]
 async fn a_broken_edit_keeps_the_previous_registry_and_ready_reports_degraded() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     write_spec(specs.path(), "extra.json", &ping_like_tool("extra"));
     let app = TestApp::spawn_with(specs.path(), |c| c.reload = true).await;
     assert_eq!(app.tool_names().await, ["extra", "list_tools", "ping"]);
@@ -96,7 +96,7 @@ async fn a_broken_edit_keeps_the_previous_registry_and_ready_reports_degraded() 
 
 #[tokio::test]
 async fn tools_reload_query_with_a_broken_file_is_422_naming_the_problem() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
     write_spec(specs.path(), "broken.json", BROKEN_BINDING);
 
@@ -115,7 +115,7 @@ async fn tools_reload_query_with_a_broken_file_is_422_naming_the_problem() {
 
 #[tokio::test]
 async fn tools_reload_query_picks_up_new_files() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
     write_spec(specs.path(), "added.json", &ping_like_tool("added"));
     let before: Value = app.get("/tools").send().await.unwrap().json().await.unwrap();
@@ -127,7 +127,7 @@ async fn tools_reload_query_picks_up_new_files() {
 
 #[tokio::test]
 async fn an_open_get_stream_receives_tools_list_changed_after_a_reload() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
     let session = app.initialize("2025-06-18").await;
     let response =
@@ -145,7 +145,7 @@ async fn an_open_get_stream_receives_tools_list_changed_after_a_reload() {
 
 #[tokio::test]
 async fn a_legacy_stream_receives_tools_list_changed_after_a_watched_reload() {
-    let specs = copy_of_shipped_specs();
+    let specs = copy_of_core_specs();
     let app = TestApp::spawn_with(specs.path(), |c| c.reload = true).await;
     let mut stream = SseStream::new(app.get("/sse").send().await.unwrap());
     assert_eq!(stream.next_event().await.event.as_deref(), Some("endpoint"));

@@ -91,7 +91,7 @@ async fn every_scope_meets_every_endpoint_family_as_documented() {
     let scopes =
         ["admin", "tools:list", "tools:call", "tools:call:system", "tools:call:read", "proxy", "workers", "metrics"];
     let keys = scopes.iter().map(|s| key(&s.replace(':', "-"), &[s])).collect();
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(keys)).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(keys)).await;
     use Family::*;
     // Which families each scope opens (ping is a `system` tool). Everything else must be 403 (or, for an
     // MCP call of a tool the key may not call, the tool does not exist for it: -32602 inside a 200).
@@ -131,7 +131,7 @@ async fn every_scope_meets_every_endpoint_family_as_documented() {
 
 #[tokio::test]
 async fn missing_and_invalid_keys_get_401_with_www_authenticate_in_the_callers_format() {
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(vec![key("ops", &["admin"])])).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(vec![key("ops", &["admin"])])).await;
     let response = app.get("/mcp/tools/list").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&response, "www-authenticate").unwrap(), r#"Bearer realm="mcp-gateway""#);
@@ -158,7 +158,7 @@ async fn missing_and_invalid_keys_get_401_with_www_authenticate_in_the_callers_f
 
 #[tokio::test]
 async fn a_key_is_accepted_from_each_documented_place() {
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(vec![key("ops", &["tools:list"])])).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(vec![key("ops", &["tools:list"])])).await;
     for (name, value) in
         [("authorization", "Bearer secret-ops"), ("x-proxy-key", "secret-ops"), ("x-api-key", "secret-ops")]
     {
@@ -172,7 +172,7 @@ async fn a_key_is_accepted_from_each_documented_place() {
 #[tokio::test]
 async fn allow_and_deny_patterns_decide_what_a_key_sees_and_calls() {
     let keys = vec![key_with("narrow", &["tools:list", "tools:call"], &["*"], &["list_*"])];
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(keys)).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(keys)).await;
     let listed: Value = app
         .get("/mcp/tools/list")
         .header("authorization", bearer("narrow"))
@@ -194,7 +194,7 @@ async fn allow_and_deny_patterns_decide_what_a_key_sees_and_calls() {
 #[tokio::test]
 async fn a_session_belongs_to_the_key_that_created_it() {
     let keys = vec![key("alice", &["tools:list", "tools:call"]), key("bob", &["tools:list", "tools:call"])];
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(keys)).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(keys)).await;
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                       "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
     let response = app.mcp(None, &init).header("authorization", bearer("alice")).send().await.unwrap();
@@ -208,7 +208,7 @@ async fn a_session_belongs_to_the_key_that_created_it() {
 
 #[tokio::test]
 async fn over_the_rate_limit_callers_get_429_with_retry_after_in_their_format() {
-    let app = TestApp::spawn_with(&common::shipped_specs(), |config| {
+    let app = TestApp::spawn_with(&common::core_specs(), |config| {
         config.keys = vec![key("ops", &["admin"])];
         config.rate_limit = Some(Rate { count: NonZeroU32::new(2).unwrap(), period: Duration::from_secs(60) });
     })
@@ -239,7 +239,7 @@ async fn over_the_rate_limit_callers_get_429_with_retry_after_in_their_format() 
 
 #[tokio::test]
 async fn a_category_rate_limit_fails_the_call_as_a_retryable_tool_error() {
-    let app = TestApp::spawn_with(&common::shipped_specs(), |config| {
+    let app = TestApp::spawn_with(&common::core_specs(), |config| {
         config.category_rate_limits =
             vec![("system".into(), Rate { count: NonZeroU32::new(1).unwrap(), period: Duration::from_secs(3600) })];
     })
@@ -302,7 +302,7 @@ async fn beyond_the_concurrency_cap_and_queue_calls_are_refused_with_503() {
 
 #[tokio::test]
 async fn every_call_is_audited_with_its_key_and_an_argument_hash() {
-    let app = TestApp::spawn_with(&common::shipped_specs(), with_keys(vec![key("ops", &["admin"])])).await;
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(vec![key("ops", &["admin"])])).await;
     let response = app
         .post("/mcp/tools/call")
         .header("authorization", bearer("ops"))

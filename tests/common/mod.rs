@@ -24,9 +24,16 @@ pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
 /// How long any single wait (an SSE event, a polled condition) may take before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The tools the gateway ships (`ping`, `list_tools`).
+/// The core fixture: the two builtin tools the gateway ships (`ping`, `list_tools`) and nothing else, so core
+/// tests see a stable tool list whatever else `tool_specs/` ships.
 #[must_use]
-pub fn shipped_specs() -> PathBuf {
+pub fn core_specs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/core")
+}
+
+/// The real `tool_specs/` folder, with everything the gateway ships.
+#[must_use]
+pub fn shipped_tool_specs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tool_specs")
 }
 
@@ -46,9 +53,9 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// The app over the shipped specs.
+    /// The app over the core specs (`ping`, `list_tools`).
     pub async fn spawn() -> Self {
-        Self::spawn_with(&shipped_specs(), |_| {}).await
+        Self::spawn_with(&core_specs(), |_| {}).await
     }
 
     /// The app over the conformance fixture profile.
@@ -246,14 +253,14 @@ pub fn ping_like_tool(name: &str) -> String {
     .to_string()
 }
 
-/// A temp specs folder holding a copy of the shipped specs.
+/// A temp specs folder holding a copy of the core specs.
 #[must_use]
-pub fn copy_of_shipped_specs() -> TempDir {
+pub fn copy_of_core_specs() -> TempDir {
     let dir = tempfile::tempdir().expect("create a temp specs dir");
-    for entry in std::fs::read_dir(shipped_specs()).expect("list tool_specs") {
+    for entry in std::fs::read_dir(core_specs()).expect("list the core specs") {
         let path = entry.expect("a dir entry").path();
         let name = path.file_name().expect("a file name").to_owned();
-        std::fs::copy(&path, dir.path().join(name)).expect("copy a shipped spec");
+        std::fs::copy(&path, dir.path().join(name)).expect("copy a core spec");
     }
     dir
 }
