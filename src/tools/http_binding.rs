@@ -10,7 +10,6 @@
 //! `not_configured` naming it, without stopping start-up. Retries follow the upstream client's policy:
 //! `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says otherwise.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -18,8 +17,8 @@ use serde_json::{Map, Value};
 use super::context::CallCtx;
 use super::engine::Engine;
 use super::output::ToolOutput;
-use super::spec::{PathError, reject_unknown_keys};
-use super::template::{Bindings, Known, MissingSetting, Template};
+use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
+use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::upstream::{Outgoing, RetryPolicy, Upstream};
 
@@ -100,19 +99,8 @@ impl HttpBinding {
         }
         let query = pairs("query")?;
         let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", &known)).transpose()?;
-        let idempotent = match obj.get("idempotent") {
-            None => !matches!(method_text.as_str(), "POST" | "PATCH"),
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(PathError::new("$.binding.idempotent", "must be a boolean")),
-        };
-        let timeout = match obj.get("timeout_secs") {
-            None => Duration::from_secs(30),
-            Some(v) => v
-                .as_f64()
-                .filter(|s| *s > 0.0 && *s <= 3600.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| PathError::new("$.binding.timeout_secs", "must be seconds between 0 and 3600"))?,
-        };
+        let idempotent = binding_idempotent(obj, !matches!(method_text.as_str(), "POST" | "PATCH"))?;
+        let timeout = binding_timeout(obj)?;
         let result = match obj.get("result") {
             None => None,
             Some(Value::String(p)) if p.is_empty() || p.starts_with('/') => Some(p.clone()),
@@ -152,16 +140,7 @@ impl HttpBinding {
         args: &Value,
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
-        let steps = HashMap::new();
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let bindings = Bindings { args, steps: &steps, env: &env };
-        let request = self.build(&bindings).map_err(|MissingSetting(name)| {
-            GatewayError::new(
-                ErrorCode::NotConfigured,
-                format!("this tool needs the `{name}` setting, which is not set"),
-            )
-            .with_details(serde_json::json!({"missing": name}))
-        })?;
+        let request = render_for_call(args, |bindings| self.build(bindings))?;
         let upstream = Upstream {
             client: engine.http(),
             metrics: engine.metrics(),

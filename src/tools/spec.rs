@@ -302,6 +302,27 @@ fn string_array(value: Option<&Value>, path: &str) -> Result<Vec<String>, PathEr
     }
 }
 
+/// An upstream binding's per-request `timeout_secs`: seconds in (0, 3600], 30 when absent.
+pub fn binding_timeout(obj: &Map<String, Value>) -> Result<Duration, PathError> {
+    match obj.get("timeout_secs") {
+        None => Ok(Duration::from_secs(30)),
+        Some(v) => v
+            .as_f64()
+            .filter(|s| *s > 0.0 && *s <= 3600.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| PathError::new("$.binding.timeout_secs", "must be seconds between 0 and 3600")),
+    }
+}
+
+/// A binding's `idempotent` flag (may a request be sent again), `default` when absent.
+pub fn binding_idempotent(obj: &Map<String, Value>, default: bool) -> Result<bool, PathError> {
+    match obj.get("idempotent") {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(PathError::new("$.binding.idempotent", "must be a boolean")),
+    }
+}
+
 /// Reject keys outside `allowed`, naming the first unknown one.
 pub fn reject_unknown_keys(obj: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), PathError> {
     let allowed: HashSet<&str> = allowed.iter().copied().collect();

@@ -9,7 +9,6 @@
 //! `idempotent` (default false) lets a read function be retried on transient failures; an RPC that writes must
 //! not set it. Missing `SUPABASE_URL` / `SUPABASE_API_KEY` make calls answer `not_configured`.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -17,9 +16,9 @@ use serde_json::{Map, Value};
 use super::context::CallCtx;
 use super::engine::Engine;
 use super::output::ToolOutput;
-use super::spec::{PathError, reject_unknown_keys};
-use super::template::{Bindings, Known, Template};
-use crate::error::{ErrorCode, GatewayError};
+use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
+use super::template::{Known, Template, render_for_call};
+use crate::error::GatewayError;
 use crate::providers::supabase::{self, Rpc};
 use crate::providers::upstream::{RetryPolicy, Upstream};
 
@@ -61,19 +60,8 @@ impl SupabaseBinding {
             Some(Value::String(s)) if identifier(s) => Some(s.clone()),
             Some(_) => return Err(PathError::new("$.binding.schema", "must be a schema name (letters, digits, _)")),
         };
-        let idempotent = match obj.get("idempotent") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(PathError::new("$.binding.idempotent", "must be a boolean")),
-        };
-        let timeout = match obj.get("timeout_secs") {
-            None => Duration::from_secs(30),
-            Some(v) => v
-                .as_f64()
-                .filter(|s| *s > 0.0 && *s <= 3600.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| PathError::new("$.binding.timeout_secs", "must be seconds between 0 and 3600"))?,
-        };
+        let idempotent = binding_idempotent(obj, false)?;
+        let timeout = binding_timeout(obj)?;
         Ok(Self { function, args, schema, idempotent, timeout })
     }
 
@@ -84,15 +72,7 @@ impl SupabaseBinding {
         args: &Value,
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
-        let steps = HashMap::new();
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let bindings = Bindings { args, steps: &steps, env: &env };
-        let rpc_args = self.args.render_value(&bindings).map_err(|missing| {
-            GatewayError::new(
-                ErrorCode::NotConfigured,
-                format!("this tool needs the `{}` setting, which is not set", missing.0),
-            )
-        })?;
+        let rpc_args = render_for_call(args, |bindings| self.args.render_value(bindings))?;
         let upstream = Upstream {
             client: engine.http(),
             metrics: engine.metrics(),

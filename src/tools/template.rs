@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::spec::PathError;
+use crate::error::{ErrorCode, GatewayError};
 
 /// Where a reference points.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +72,20 @@ pub struct Bindings<'a> {
 /// A setting a template needs but the environment lacks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingSetting(pub String);
+
+/// Render a binding's templates at call time, with the call's arguments and the process environment; a missing
+/// setting becomes the `not_configured` error naming it.
+pub fn render_for_call<T>(
+    args: &Value,
+    render: impl FnOnce(&Bindings<'_>) -> Result<T, MissingSetting>,
+) -> Result<T, GatewayError> {
+    let steps = HashMap::new();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    render(&Bindings { args, steps: &steps, env: &env }).map_err(|MissingSetting(name)| {
+        GatewayError::new(ErrorCode::NotConfigured, format!("this tool needs the `{name}` setting, which is not set"))
+            .with_details(serde_json::json!({"missing": name}))
+    })
+}
 
 impl Template {
     /// Parse and check a template found at `path` in the spec.
