@@ -19,6 +19,7 @@ use crate::config::{Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit};
 use crate::metrics::Metrics;
+use crate::providers::upstream::{RetryPolicy, Upstream};
 
 /// How the engine admits, times and records calls.
 #[derive(Debug)]
@@ -69,6 +70,12 @@ impl Engine {
         }
     }
 
+    /// The upstream client of one provider, on the pooled HTTP client and the gateway's metrics.
+    #[must_use]
+    pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
+        Upstream { client: &self.http, metrics: &self.metrics, provider, policy }
+    }
+
     /// Whether a setting a binding needs is available (typed provider settings, else the environment).
     #[must_use]
     pub fn setting_is_set(&self, name: &str) -> bool {
@@ -89,18 +96,6 @@ impl Engine {
     #[must_use]
     pub fn registry(&self) -> &Arc<RegistryHandle> {
         &self.registry
-    }
-
-    /// The pooled HTTP client, for bindings that call upstreams.
-    #[must_use]
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
-    /// The metrics, for bindings that record upstream traffic.
-    #[must_use]
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
     }
 
     /// Forget idle rate-limit buckets (called periodically).

@@ -20,7 +20,7 @@ use super::output::ToolOutput;
 use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
 use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
 use crate::error::{ErrorCode, GatewayError};
-use crate::providers::upstream::{Outgoing, RetryPolicy, Upstream};
+use crate::providers::upstream::{Outgoing, RetryPolicy};
 
 /// A checked `http` binding.
 #[derive(Debug)]
@@ -141,12 +141,7 @@ impl HttpBinding {
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
         let request = render_for_call(args, |bindings| self.build(bindings))?;
-        let upstream = Upstream {
-            client: engine.http(),
-            metrics: engine.metrics(),
-            provider: "http",
-            policy: RetryPolicy { max_attempts: self.attempts, ..RetryPolicy::default() },
-        };
+        let upstream = engine.upstream("http", RetryPolicy { max_attempts: self.attempts, ..RetryPolicy::default() });
         let answer = upstream.send(&request, &ctx.request_id, deadline).await?;
         answer.error_for_status("the upstream")?;
         let value = answer.value();

@@ -20,7 +20,7 @@ use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown
 use super::template::{Known, Template, render_for_call};
 use crate::error::GatewayError;
 use crate::providers::supabase::{self, Rpc};
-use crate::providers::upstream::{RetryPolicy, Upstream};
+use crate::providers::upstream::RetryPolicy;
 
 /// A checked `supabase_rpc` binding.
 #[derive(Debug)]
@@ -73,12 +73,7 @@ impl SupabaseBinding {
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
         let rpc_args = render_for_call(args, |bindings| self.args.render_value(bindings))?;
-        let upstream = Upstream {
-            client: engine.http(),
-            metrics: engine.metrics(),
-            provider: "supabase",
-            policy: RetryPolicy::default(),
-        };
+        let upstream = engine.upstream("supabase", RetryPolicy::default());
         let rpc = Rpc {
             function: &self.function,
             args: rpc_args,
