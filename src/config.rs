@@ -133,6 +133,11 @@ struct RawConfig {
     audit_retention_days: u32,
     /// `GATEWAY_SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may finish, default 30.
     shutdown_grace_secs: u64,
+    /// `GATEWAY_PROVIDER_CONCURRENCY`: requests in flight per upstream provider, default 64.
+    provider_concurrency: usize,
+    /// TOML `[provider_concurrency_overrides]` (env `GATEWAY_PROVIDER_CONCURRENCY_OVERRIDES="{elevenlabs=4}"`):
+    /// per-provider caps replacing the default, default none.
+    provider_concurrency_overrides: BTreeMap<String, usize>,
     /// `SUPABASE_URL`: the Supabase project URL for `supabase_rpc` tools, default none.
     supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
@@ -216,6 +221,8 @@ impl Default for RawConfig {
             audit_arguments: false,
             audit_retention_days: 30,
             shutdown_grace_secs: 30,
+            provider_concurrency: 64,
+            provider_concurrency_overrides: BTreeMap::new(),
             supabase_url: None,
             supabase_api_key: None,
         }
@@ -268,6 +275,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `GATEWAY_*` environment variables that name no setting; reported at start, otherwise ignored.
     pub ignored_env: Vec<String>,
+    /// Requests in flight per upstream provider, and per-provider overrides.
+    pub provider_concurrency: usize,
+    pub provider_concurrency_overrides: BTreeMap<String, usize>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
 }
@@ -382,6 +392,15 @@ impl RawConfig {
         if self.page_size == 0 {
             return Err(ConfigError::key("page_size", "must be greater than 0"));
         }
+        if self.provider_concurrency == 0 {
+            return Err(ConfigError::key("provider_concurrency", "must be greater than 0"));
+        }
+        if let Some((provider, _)) = self.provider_concurrency_overrides.iter().find(|(_, cap)| **cap == 0) {
+            return Err(ConfigError::key(
+                "provider_concurrency_overrides",
+                format!("{provider}: must be greater than 0"),
+            ));
+        }
         if self.max_sessions == 0 {
             return Err(ConfigError::key("max_sessions", "must be greater than 0"));
         }
@@ -459,6 +478,8 @@ impl RawConfig {
             audit_retention_days: self.audit_retention_days,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ignored_env: Vec::new(),
+            provider_concurrency: self.provider_concurrency,
+            provider_concurrency_overrides: self.provider_concurrency_overrides,
             supabase: SupabaseSettings {
                 url: match self.supabase_url.filter(|u| !u.trim().is_empty()) {
                     Some(url) => {

@@ -17,7 +17,7 @@ use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
-use crate::limits::{CallGate, KeyedLimit};
+use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
 
@@ -33,6 +33,8 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
+    /// Requests in flight per upstream provider.
+    pub provider_caps: ProviderCaps,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -47,6 +49,7 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
+    provider_caps: ProviderCaps,
 }
 
 impl Engine {
@@ -67,13 +70,16 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
+            provider_caps: options.provider_caps,
         }
     }
 
-    /// The upstream client of one provider, on the pooled HTTP client and the gateway's metrics.
+    /// The upstream client of one provider, on the pooled HTTP client and the gateway's metrics, under the
+    /// provider's concurrency cap.
     #[must_use]
     pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
-        Upstream { client: &self.http, metrics: &self.metrics, provider, policy }
+        let cap = self.provider_caps.cap(provider);
+        Upstream { client: &self.http, metrics: &self.metrics, provider, policy, cap }
     }
 
     /// Whether a setting a binding needs is available (typed provider settings, else the environment).

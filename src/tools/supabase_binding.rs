@@ -73,7 +73,7 @@ impl SupabaseBinding {
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
         let rpc_args = render_for_call(args, |bindings| self.args.render_value(bindings))?;
-        let upstream = engine.upstream("supabase", RetryPolicy::default());
+        let upstream = engine.upstream("supabase", RetryPolicy::retrying(supabase::TRANSIENT));
         let rpc = Rpc {
             function: &self.function,
             args: rpc_args,
