@@ -31,6 +31,12 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
     ("SUPABASE_URL", "supabase_url"),
     ("SUPABASE_API_KEY", "supabase_api_key"),
+    ("DATABASE_WORKER_URL", "database_worker_url"),
+    ("DOCUMENT_WORKER_URL", "document_worker_url"),
+    ("STORAGE_WORKER_URL", "storage_worker_url"),
+    ("EMAIL_WORKER_URL", "email_worker_url"),
+    ("WORKER_AUTH_KEY", "worker_auth_key"),
+    ("WORKER_AUTH_HEADER", "worker_auth_header"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -142,6 +148,18 @@ struct RawConfig {
     supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
     supabase_api_key: Option<String>,
+    /// `DATABASE_WORKER_URL`: the FlowChat database worker (validation + persistence), default none.
+    database_worker_url: Option<String>,
+    /// `DOCUMENT_WORKER_URL`: the FlowChat document worker (PDF generation), default none.
+    document_worker_url: Option<String>,
+    /// `STORAGE_WORKER_URL`: the FlowChat storage worker (uploads), default none.
+    storage_worker_url: Option<String>,
+    /// `EMAIL_WORKER_URL`: the FlowChat email worker, default none.
+    email_worker_url: Option<String>,
+    /// `WORKER_AUTH_KEY`: the shared secret sent to every worker, default none.
+    worker_auth_key: Option<String>,
+    /// `WORKER_AUTH_HEADER`: the header that carries it, default `X-FlowChat-Worker-Auth`.
+    worker_auth_header: String,
 }
 
 /// One key as written in configuration.
@@ -225,6 +243,12 @@ impl Default for RawConfig {
             provider_concurrency_overrides: BTreeMap::new(),
             supabase_url: None,
             supabase_api_key: None,
+            database_worker_url: None,
+            document_worker_url: None,
+            storage_worker_url: None,
+            email_worker_url: None,
+            worker_auth_key: None,
+            worker_auth_header: "X-FlowChat-Worker-Auth".into(),
         }
     }
 }
@@ -280,6 +304,33 @@ pub struct Config {
     pub provider_concurrency_overrides: BTreeMap<String, usize>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
+    /// The FlowChat worker services for `worker` tools.
+    pub workers: WorkerSettings,
+}
+
+/// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
+#[derive(Clone, Default)]
+pub struct WorkerSettings {
+    pub database: Option<String>,
+    pub document: Option<String>,
+    pub storage: Option<String>,
+    pub email: Option<String>,
+    pub auth_key: Option<String>,
+    pub auth_header: String,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The shared secret is never printed.
+        f.debug_struct("WorkerSettings")
+            .field("database", &self.database)
+            .field("document", &self.document)
+            .field("storage", &self.storage)
+            .field("email", &self.email)
+            .field("auth_key_set", &self.auth_key.is_some())
+            .field("auth_header", &self.auth_header)
+            .finish()
+    }
 }
 
 /// Supabase settings; either may be missing (the tools then say which).
@@ -481,18 +532,22 @@ impl RawConfig {
             provider_concurrency: self.provider_concurrency,
             provider_concurrency_overrides: self.provider_concurrency_overrides,
             supabase: SupabaseSettings {
-                url: match self.supabase_url.filter(|u| !u.trim().is_empty()) {
-                    Some(url) => {
-                        let parsed = reqwest::Url::parse(url.trim())
-                            .map_err(|e| ConfigError::key("supabase_url", format!("`{url}` is not a URL: {e}")))?;
-                        if !matches!(parsed.scheme(), "http" | "https") {
-                            return Err(ConfigError::key("supabase_url", "must be an http or https URL"));
-                        }
-                        Some(url.trim().trim_end_matches('/').to_owned())
+                url: base_url("supabase_url", self.supabase_url)?,
+                api_key: secret(self.supabase_api_key),
+            },
+            workers: WorkerSettings {
+                database: base_url("database_worker_url", self.database_worker_url)?,
+                document: base_url("document_worker_url", self.document_worker_url)?,
+                storage: base_url("storage_worker_url", self.storage_worker_url)?,
+                email: base_url("email_worker_url", self.email_worker_url)?,
+                auth_key: secret(self.worker_auth_key),
+                auth_header: {
+                    let name = self.worker_auth_header.trim();
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(ConfigError::key("worker_auth_header", format!("`{name}` is not a header name")));
                     }
-                    None => None,
+                    name.to_owned()
                 },
-                api_key: self.supabase_api_key.filter(|k| !k.trim().is_empty()),
             },
         })
     }
@@ -552,6 +607,23 @@ fn known_keys() -> Vec<String> {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
     }
+}
+
+/// An optional http(s) base URL, without its trailing slash; empty means unset.
+fn base_url(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = value.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = reqwest::Url::parse(&url).map_err(|e| ConfigError::key(key, format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::key(key, "must be an http or https URL"));
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// An optional secret; empty or blank means unset.
+fn secret(value: Option<String>) -> Option<String> {
+    value.filter(|k| !k.trim().is_empty())
 }
 
 fn lowercase_all(items: Vec<String>) -> Vec<String> {
@@ -701,6 +773,25 @@ mod tests {
         assert!(!format!("{config:?}").contains("k-123"));
         let err = load_with(base().merge(("supabase_url", "xyz.supabase.co"))).unwrap_err();
         assert!(err.message.contains("SUPABASE_URL"), "{}", err.message);
+    }
+
+    #[test]
+    fn worker_settings_are_checked_and_the_secret_is_never_printed() {
+        let config = load_with(
+            base()
+                .merge(("database_worker_url", "http://db-worker:8001/"))
+                .merge(("worker_auth_key", "shh-42"))
+                .merge(("email_worker_url", "  ")),
+        )
+        .unwrap();
+        assert_eq!(config.workers.database.as_deref(), Some("http://db-worker:8001"));
+        assert_eq!(config.workers.email, None, "blank means unset");
+        assert_eq!(config.workers.auth_header, "X-FlowChat-Worker-Auth");
+        assert!(!format!("{config:?}").contains("shh-42"));
+        let err = load_with(base().merge(("storage_worker_url", "ftp://x"))).unwrap_err();
+        assert!(err.message.contains("STORAGE_WORKER_URL"), "{}", err.message);
+        let err = load_with(base().merge(("worker_auth_header", "bad header"))).unwrap_err();
+        assert!(err.message.contains("WORKER_AUTH_HEADER"), "{}", err.message);
     }
 
     #[test]

@@ -3,3 +3,4 @@
 
 pub mod supabase;
 pub mod upstream;
+pub mod workers;

@@ -15,7 +15,7 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::{Rate, SupabaseSettings};
+use crate::config::{Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
@@ -33,6 +33,7 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
+    pub workers: WorkerSettings,
     /// Requests in flight per upstream provider.
     pub provider_caps: ProviderCaps,
 }
@@ -49,6 +50,7 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
+    workers: WorkerSettings,
     provider_caps: ProviderCaps,
 }
 
@@ -70,6 +72,7 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
+            workers: options.workers,
             provider_caps: options.provider_caps,
         }
     }
@@ -88,6 +91,11 @@ impl Engine {
         match name {
             "SUPABASE_URL" => self.supabase.url.is_some(),
             "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
+            "DATABASE_WORKER_URL" => self.workers.database.is_some(),
+            "DOCUMENT_WORKER_URL" => self.workers.document.is_some(),
+            "STORAGE_WORKER_URL" => self.workers.storage.is_some(),
+            "EMAIL_WORKER_URL" => self.workers.email.is_some(),
+            "WORKER_AUTH_KEY" => self.workers.auth_key.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -96,6 +104,12 @@ impl Engine {
     #[must_use]
     pub fn supabase(&self) -> &SupabaseSettings {
         &self.supabase
+    }
+
+    /// The FlowChat worker settings, for `worker` bindings.
+    #[must_use]
+    pub fn workers(&self) -> &WorkerSettings {
+        &self.workers
     }
 
     /// The live registry handle.
@@ -158,6 +172,47 @@ impl Engine {
                 self.metrics.record_audit_dropped();
             }
         }
+        outcome
+    }
+
+    /// Call a tool as a step of another call (a workflow step): the caller's permissions, argument and output
+    /// validation apply, under the parent's deadline and without taking another slot of the call gate (the
+    /// parent holds one, so nested calls cannot deadlock the gate). Recorded in metrics; the parent call is
+    /// the one audited.
+    pub async fn call_step(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        args: Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let started = Instant::now();
+        let registry = self.registry.snapshot();
+        let tool = registry
+            .tool(name)
+            .filter(|t| ctx.caller.may_call(name, t.spec.category.as_deref()))
+            .ok_or_else(|| GatewayError::unknown_tool(name))?
+            .clone();
+        let outcome = async {
+            tool.validate_arguments(&args)?;
+            let own = Instant::now() + tool.spec.timeout.unwrap_or(self.default_timeout);
+            let deadline = deadline.min(own);
+            let run = Box::pin(executor::execute(self, &tool, ctx, args, deadline));
+            let output = tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
+                GatewayError::new(ErrorCode::Timeout, format!("`{name}` did not finish before its deadline"))
+            })??;
+            if !output.is_error {
+                tool.validate_output(&output.value)?;
+            }
+            Ok::<_, GatewayError>(output)
+        }
+        .await;
+        let label = match &outcome {
+            Ok(out) if out.is_error => "tool_error",
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        self.metrics.record_tool_call(name, label, started.elapsed().as_secs_f64());
         outcome
     }
 
