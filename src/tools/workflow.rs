@@ -65,6 +65,16 @@ struct Compensation {
     action: Action,
 }
 
+/// Where a failed run stopped: step outputs, which steps completed (in order), which were running when it stopped
+/// (their effect unknown), the step that failed and why.
+struct Failure {
+    outputs: HashMap<String, Value>,
+    completed: Vec<usize>,
+    unknown: Vec<usize>,
+    failed: usize,
+    cause: GatewayError,
+}
+
 /// A checked `workflow` binding.
 #[derive(Debug)]
 pub struct WorkflowBinding {
@@ -207,23 +217,21 @@ impl WorkflowBinding {
             };
             return Ok(ToolOutput::json(value));
         };
-        Err(self.undo(engine, ctx, args, &outputs, &completed, &unknown, failed, cause, deadline).await)
+        let failure = Failure { outputs, completed, unknown, failed, cause };
+        Err(self.undo(engine, ctx, args, failure, deadline).await)
     }
 
     /// Compensate completed steps, newest first, and describe what happened.
-    #[allow(clippy::too_many_arguments)]
     async fn undo(
         &self,
         engine: &Engine,
         ctx: &CallCtx,
         args: &Value,
-        outputs: &HashMap<String, Value>,
-        completed: &[usize],
-        unknown: &[usize],
-        failed: usize,
-        cause: GatewayError,
+        failure: Failure,
         deadline: Instant,
     ) -> GatewayError {
+        let Failure { outputs, completed, unknown, failed, cause } = failure;
+        let outputs = &outputs;
         let mut compensated = Vec::new();
         let mut compensation_failed = Vec::new();
         let mut left_in_place = Vec::new();
