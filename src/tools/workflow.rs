@@ -13,8 +13,8 @@
 //!  "result": {"pdf": "{{steps.pdf}}"}}
 //! ```
 //!
-//! A step runs once every step it depends on has finished: those named in `after` and those its `args`
-//! reference. Steps may only refer to steps declared before them, so a workflow is acyclic by construction,
+//! A step runs once every step it depends on has finished: those named in `after` and those its `args` or
+//! `when` reference. A step whose `when` renders to null, false or nothing is skipped (its output is null). Steps may only refer to steps declared before them, so a workflow is acyclic by construction,
 //! and steps without a dependency between them run concurrently. A tool step goes through the engine (the
 //! caller's permissions and argument validation apply); an inline binding sees its step's rendered `args` as
 //! `{{args.*}}`. Each finished step is reported as MCP progress.
@@ -54,6 +54,8 @@ struct Step {
     id: String,
     /// Indices of the steps that must finish first.
     deps: Vec<usize>,
+    /// Run the step only when this renders to something other than null, false or absent.
+    when: Option<Template>,
     args: Template,
     action: Action,
     compensate: Option<Compensation>,
@@ -162,15 +164,33 @@ impl WorkflowBinding {
         let mut outputs: HashMap<String, Value> = HashMap::new();
         let mut started = vec![false; total];
         let mut completed: Vec<usize> = Vec::new();
+        let mut skipped: Vec<usize> = Vec::new();
         let mut failure: Option<(usize, GatewayError)> = None;
         let mut running = FuturesUnordered::new();
         loop {
             if failure.is_none() {
                 for (i, step) in self.steps.iter().enumerate() {
-                    if started[i] || !step.deps.iter().all(|d| completed.contains(d)) {
+                    if started[i] || !step.deps.iter().all(|d| completed.contains(d) || skipped.contains(d)) {
                         continue;
                     }
                     started[i] = true;
+                    if let Some(condition) = &step.when {
+                        match render_with_steps(args, &outputs, |b| condition.render(b)) {
+                            Ok(None | Some(Value::Null | Value::Bool(false))) => {
+                                skipped.push(i);
+                                outputs.insert(step.id.clone(), Value::Null);
+                                let done = completed.len() + skipped.len();
+                                let message = format!("step `{}` skipped ({done}/{total})", step.id);
+                                ctx.progress(done as f64, Some(total as f64), Some(&message)).await;
+                                continue;
+                            }
+                            Ok(Some(_)) => {}
+                            Err(e) => {
+                                failure = Some((i, e));
+                                break;
+                            }
+                        }
+                    }
                     match render_with_steps(args, &outputs, |b| step.args.render_value(b)) {
                         Ok(step_args) => running.push(async move {
                             (i, self.run_action(engine, ctx, &step.action, step_args, steps_deadline).await)
@@ -188,8 +208,9 @@ impl WorkflowBinding {
                 Ok(Some((i, Ok(value)))) => {
                     outputs.insert(self.steps[i].id.clone(), value);
                     completed.push(i);
-                    let message = format!("step `{}` done ({}/{total})", self.steps[i].id, completed.len());
-                    ctx.progress(completed.len() as f64, Some(total as f64), Some(&message)).await;
+                    let done = completed.len() + skipped.len();
+                    let message = format!("step `{}` done ({done}/{total})", self.steps[i].id);
+                    ctx.progress(done as f64, Some(total as f64), Some(&message)).await;
                 }
                 Ok(Some((i, Err(e)))) => {
                     if failure.is_none() {
@@ -197,7 +218,8 @@ impl WorkflowBinding {
                     }
                 }
                 Err(_elapsed) => {
-                    let unfinished = (0..total).find(|i| started[*i] && !completed.contains(i)).unwrap_or(0);
+                    let unfinished =
+                        (0..total).find(|i| started[*i] && !completed.contains(i) && !skipped.contains(i)).unwrap_or(0);
                     let err = GatewayError::new(
                         ErrorCode::Timeout,
                         "did not finish before the workflow's deadline; its effect is unknown",
@@ -208,7 +230,8 @@ impl WorkflowBinding {
                 }
             }
         }
-        let unknown: Vec<usize> = (0..total).filter(|i| started[*i] && !completed.contains(i)).collect();
+        let unknown: Vec<usize> =
+            (0..total).filter(|i| started[*i] && !completed.contains(i) && !skipped.contains(i)).collect();
         drop(running);
         let Some((failed, cause)) = failure else {
             let value = match &self.result {
@@ -313,7 +336,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
     let Value::Object(obj) = raw else {
         return Err(PathError::new(at, "a step is an object with an `id` and a `tool` or `binding`"));
     };
-    reject_unknown_keys(obj, &["id", "tool", "binding", "args", "after", "compensate"], at)?;
+    reject_unknown_keys(obj, &["id", "tool", "binding", "args", "after", "when", "compensate"], at)?;
     let id = obj
         .get("id")
         .and_then(Value::as_str)
@@ -338,7 +361,9 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
     }
     let known = Known { args: args.to_vec(), steps: earlier.to_vec() };
     let (step_args, action) = parse_action(obj, at, &known)?;
-    for referenced in step_args.referenced_steps() {
+    let when = obj.get("when").map(|w| Template::parse(w, &format!("{at}.when"), &known)).transpose()?;
+    let when_refs = when.iter().flat_map(Template::referenced_steps);
+    for referenced in step_args.referenced_steps().into_iter().chain(when_refs) {
         if let Some(index) = earlier.iter().position(|e| *e == referenced) {
             if !deps.contains(&index) {
                 deps.push(index);
@@ -358,7 +383,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
         }
         Some(_) => return Err(PathError::new(format!("{at}.compensate"), "must be an object with a tool or binding")),
     };
-    Ok(Step { id, deps, args: step_args, action, compensate })
+    Ok(Step { id, deps, when, args: step_args, action, compensate })
 }
 
 /// A step's or compensation's `args` template and its `tool` or inline `binding`.
