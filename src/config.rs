@@ -37,6 +37,10 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("EMAIL_WORKER_URL", "email_worker_url"),
     ("WORKER_AUTH_KEY", "worker_auth_key"),
     ("WORKER_AUTH_HEADER", "worker_auth_header"),
+    ("REALTIME_BASE_URL", "realtime_base_url"),
+    ("REALTIME_MODEL", "realtime_model"),
+    ("OPENAI_API_KEY", "openai_api_key"),
+    ("AI_PORTAL_TOKEN", "openai_api_key"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -160,6 +164,24 @@ struct RawConfig {
     worker_auth_key: Option<String>,
     /// `WORKER_AUTH_HEADER`: the header that carries it, default `X-FlowChat-Worker-Auth`.
     worker_auth_header: String,
+    /// `GATEWAY_WORKERS_DIR`: the folder scanned for `worker_*.db`, default `{data_dir}/sqlite3`.
+    workers_dir: Option<PathBuf>,
+    /// `GATEWAY_WORKERS_QUERY_TIMEOUT_MS`: deadline of one worker query, enforced inside SQLite, default 5000.
+    workers_query_timeout_ms: u64,
+    /// `GATEWAY_WORKERS_SUMMARY_LANGUAGE`: language of the spoken query summary, `fr` or `en`, default `fr`.
+    workers_summary_language: String,
+    /// `GATEWAY_REALTIME_BASE_URL` / `REALTIME_BASE_URL`: the Realtime provider, default `https://api.openai.com`.
+    realtime_base_url: String,
+    /// `GATEWAY_OPENAI_API_KEY` / `OPENAI_API_KEY` / `AI_PORTAL_TOKEN`: the long-lived key that mints Realtime
+    /// client secrets; it never leaves the server. Default none (the realtime config answers `not_configured`).
+    openai_api_key: Option<String>,
+    /// `GATEWAY_REALTIME_MODEL` / `REALTIME_MODEL`: the Realtime model, default `gpt-realtime`.
+    realtime_model: String,
+    /// `GATEWAY_REALTIME_SECRET_TTL_SECS`: lifetime of a minted client secret (10 to 7200), default 600.
+    realtime_secret_ttl_secs: u64,
+    /// `GATEWAY_REALTIME_TRANSCRIPTION_MODEL`: the model transcribing the caller's speech, default
+    /// `gpt-4o-mini-transcribe`.
+    realtime_transcription_model: String,
 }
 
 /// One key as written in configuration.
@@ -249,6 +271,14 @@ impl Default for RawConfig {
             email_worker_url: None,
             worker_auth_key: None,
             worker_auth_header: "X-FlowChat-Worker-Auth".into(),
+            workers_dir: None,
+            workers_query_timeout_ms: 5000,
+            workers_summary_language: "fr".into(),
+            realtime_base_url: "https://api.openai.com".into(),
+            openai_api_key: None,
+            realtime_model: "gpt-realtime".into(),
+            realtime_secret_ttl_secs: 600,
+            realtime_transcription_model: "gpt-4o-mini-transcribe".into(),
         }
     }
 }
@@ -305,7 +335,11 @@ pub struct Config {
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
-    pub workers: WorkerSettings,
+    pub flowchat_workers: WorkerSettings,
+    /// The voice workers: where their databases are and how queries run.
+    pub workers: WorkersSettings,
+    /// The Realtime provider that mints browser session secrets for the workers.
+    pub realtime: RealtimeSettings,
 }
 
 /// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
@@ -329,6 +363,47 @@ impl std::fmt::Debug for WorkerSettings {
             .field("email", &self.email)
             .field("auth_key_set", &self.auth_key.is_some())
             .field("auth_header", &self.auth_header)
+            .finish()
+    }
+}
+
+/// The language of spoken summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryLanguage {
+    French,
+    English,
+}
+
+/// Voice worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkersSettings {
+    /// The folder holding `worker_*.db`.
+    pub dir: PathBuf,
+    /// Deadline of one query, enforced by SQLite's progress handler.
+    pub query_timeout: Duration,
+    pub summary_language: SummaryLanguage,
+}
+
+/// Realtime provider settings; without a key the realtime config answers `not_configured`.
+#[derive(Clone)]
+pub struct RealtimeSettings {
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub secret_ttl: Duration,
+    pub transcription_model: String,
+}
+
+impl std::fmt::Debug for RealtimeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("RealtimeSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key_set", &self.api_key.is_some())
+            .field("model", &self.model)
+            .field("secret_ttl", &self.secret_ttl)
+            .field("transcription_model", &self.transcription_model)
             .finish()
     }
 }
@@ -497,6 +572,7 @@ impl RawConfig {
                 return Err(ConfigError::key(key, "must be greater than 0"));
             }
         }
+        let workers_dir = self.workers_dir.clone().unwrap_or_else(|| self.data_dir.join("sqlite3"));
         Ok(Config {
             bind,
             tool_specs: self.tool_specs,
@@ -535,7 +611,7 @@ impl RawConfig {
                 url: base_url("supabase_url", self.supabase_url)?,
                 api_key: secret(self.supabase_api_key),
             },
-            workers: WorkerSettings {
+            flowchat_workers: WorkerSettings {
                 database: base_url("database_worker_url", self.database_worker_url)?,
                 document: base_url("document_worker_url", self.document_worker_url)?,
                 storage: base_url("storage_worker_url", self.storage_worker_url)?,
@@ -548,6 +624,36 @@ impl RawConfig {
                     }
                     name.to_owned()
                 },
+            },
+            workers: WorkersSettings {
+                dir: workers_dir,
+                query_timeout: match self.workers_query_timeout_ms {
+                    0 => return Err(ConfigError::key("workers_query_timeout_ms", "must be greater than 0")),
+                    ms => Duration::from_millis(ms),
+                },
+                summary_language: match self.workers_summary_language.trim().to_ascii_lowercase().as_str() {
+                    "fr" | "french" | "francais" | "français" => SummaryLanguage::French,
+                    "en" | "english" => SummaryLanguage::English,
+                    other => {
+                        return Err(ConfigError::key(
+                            "workers_summary_language",
+                            format!("`{other}` is neither `fr` nor `en`"),
+                        ));
+                    }
+                },
+            },
+            realtime: RealtimeSettings {
+                base_url: http_url("realtime_base_url", &self.realtime_base_url)?,
+                api_key: secret(self.openai_api_key).map(|k| k.trim().to_owned()),
+                model: match self.realtime_model.trim() {
+                    "" => return Err(ConfigError::key("realtime_model", "must not be empty")),
+                    model => model.to_owned(),
+                },
+                secret_ttl: match self.realtime_secret_ttl_secs {
+                    10..=7200 => Duration::from_secs(self.realtime_secret_ttl_secs),
+                    _ => return Err(ConfigError::key("realtime_secret_ttl_secs", "must be 10 to 7200 seconds")),
+                },
+                transcription_model: self.realtime_transcription_model.trim().to_owned(),
             },
         })
     }
@@ -601,6 +707,16 @@ impl RawConfig {
     }
 }
 
+/// An http(s) URL without its trailing slash.
+fn http_url(key: &str, url: &str) -> Result<String, ConfigError> {
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| ConfigError::key(key, format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::key(key, "must be an http or https URL"));
+    }
+    Ok(url.trim().trim_end_matches('/').to_owned())
+}
+
 /// The names of every setting, from the raw struct itself (so the list cannot drift).
 fn known_keys() -> Vec<String> {
     match serde_json::to_value(RawConfig::default()) {
@@ -611,14 +727,7 @@ fn known_keys() -> Vec<String> {
 
 /// An optional http(s) base URL, without its trailing slash; empty means unset.
 fn base_url(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
-    let Some(url) = value.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
-        return Ok(None);
-    };
-    let parsed = reqwest::Url::parse(&url).map_err(|e| ConfigError::key(key, format!("`{url}` is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ConfigError::key(key, "must be an http or https URL"));
-    }
-    Ok(Some(url.trim_end_matches('/').to_owned()))
+    value.filter(|u| !u.trim().is_empty()).map(|u| http_url(key, &u)).transpose()
 }
 
 /// An optional secret; empty or blank means unset.
@@ -784,9 +893,9 @@ mod tests {
                 .merge(("email_worker_url", "  ")),
         )
         .unwrap();
-        assert_eq!(config.workers.database.as_deref(), Some("http://db-worker:8001"));
-        assert_eq!(config.workers.email, None, "blank means unset");
-        assert_eq!(config.workers.auth_header, "X-FlowChat-Worker-Auth");
+        assert_eq!(config.flowchat_workers.database.as_deref(), Some("http://db-worker:8001"));
+        assert_eq!(config.flowchat_workers.email, None, "blank means unset");
+        assert_eq!(config.flowchat_workers.auth_header, "X-FlowChat-Worker-Auth");
         assert!(!format!("{config:?}").contains("shh-42"));
         let err = load_with(base().merge(("storage_worker_url", "ftp://x"))).unwrap_err();
         assert!(err.message.contains("STORAGE_WORKER_URL"), "{}", err.message);

@@ -134,7 +134,7 @@ async fn gateway(office: &BackOffice) -> TestApp {
     let (supabase, workers) = office.clone().serve().await;
     TestApp::spawn_with(&shipped_tool_specs(), move |config| {
         config.supabase = supabase;
-        config.workers = workers;
+        config.flowchat_workers = workers;
     })
     .await
 }
@@ -187,9 +187,16 @@ async fn every_write_tool_reaches_the_database_worker_with_its_secret_over_rest_
         assert_eq!(mcp["isError"], false, "{tool} over MCP: {mcp}");
         assert_eq!(office.hits(route).len(), before + 1);
     }
-    let listed: Value = app.get("/mcp/tools/list").send().await.unwrap().json().await.unwrap();
-    let count =
-        |category: &str| listed["tools"].as_array().unwrap().iter().filter(|t| t["category"] == category).count();
+    // The Dragonfly listing carries tags: the FlowChat tools are the ones tagged `flowchat`.
+    let listed: Value = app.get("/tools").send().await.unwrap().json().await.unwrap();
+    let flowchat: Vec<&Value> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["function"])
+        .filter(|f| f["tags"].as_array().unwrap().contains(&json!("flowchat")))
+        .collect();
+    let count = |category: &str| flowchat.iter().filter(|f| f["category"] == category).count();
     assert_eq!((count("read"), count("write"), count("workflow")), (11, 6, 4), "the 21 FlowChat tools of seed 002");
 }
 
@@ -243,7 +250,7 @@ async fn unconfigured_workers_are_listed_and_answer_not_configured_naming_the_se
     workers.database = None;
     let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
         config.supabase = supabase;
-        config.workers = workers;
+        config.flowchat_workers = workers;
     })
     .await;
     assert!(app.tool_names().await.contains(&"create_facture".to_owned()));
@@ -362,7 +369,7 @@ async fn a_workflow_step_the_caller_may_not_call_fails_the_workflow() {
     let (supabase, workers) = office.clone().serve().await;
     let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
         config.supabase = supabase;
-        config.workers = workers;
+        config.flowchat_workers = workers;
         config.keys = vec![ApiKey::new(
             "ops".into(),
             digest("ops-key"),

@@ -14,3 +14,4 @@ pub mod origin;
 pub mod request_id;
 pub mod rest;
 pub mod router;
+pub mod workers;

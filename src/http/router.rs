@@ -5,6 +5,7 @@
 //! | MCP | `/mcp`, `/sse`, `/messages` | a key (per-method scopes inside) | JSON-RPC (envelope for actions) |
 //! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
+//! | workers | `/workers`, `/workers/{id}/query`, `/workers/{id}/realtime/config` | `workers` | REST |
 //! | admin | `/admin/audit` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
@@ -24,7 +25,7 @@ use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::request_id::RequestId;
-use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest};
+use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest, workers};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -63,6 +64,13 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/tools/call", post(rest::flowchat_call))
         .route("/execute", post(rest::dragonfly_execute))
         .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
+        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+    let workers = Router::new()
+        .route("/workers", get(workers::list))
+        .route("/workers/{id}/query", post(workers::query))
+        .route("/workers/{id}/realtime/config", get(workers::realtime_config))
+        .route_layer(timeout.clone())
+        .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest))
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
@@ -77,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mcp)
         .merge(tool_listings)
         .merge(tool_calls)
+        .merge(workers)
         .merge(admin)
         .merge(metrics)
         .merge(probes)

@@ -20,6 +20,7 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
+use crate::workers::Workers;
 
 /// How the engine admits, times and records calls.
 #[derive(Debug)]
@@ -33,9 +34,11 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
-    pub workers: WorkerSettings,
+    pub flowchat_workers: WorkerSettings,
     /// Requests in flight per upstream provider.
     pub provider_caps: ProviderCaps,
+    /// The voice workers, for the `worker_query` builtin.
+    pub workers: Arc<Workers>,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -50,8 +53,9 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
-    workers: WorkerSettings,
+    flowchat_workers: WorkerSettings,
     provider_caps: ProviderCaps,
+    workers: Arc<Workers>,
 }
 
 impl Engine {
@@ -72,8 +76,9 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
-            workers: options.workers,
+            flowchat_workers: options.flowchat_workers,
             provider_caps: options.provider_caps,
+            workers: options.workers,
         }
     }
 
@@ -91,11 +96,11 @@ impl Engine {
         match name {
             "SUPABASE_URL" => self.supabase.url.is_some(),
             "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
-            "DATABASE_WORKER_URL" => self.workers.database.is_some(),
-            "DOCUMENT_WORKER_URL" => self.workers.document.is_some(),
-            "STORAGE_WORKER_URL" => self.workers.storage.is_some(),
-            "EMAIL_WORKER_URL" => self.workers.email.is_some(),
-            "WORKER_AUTH_KEY" => self.workers.auth_key.is_some(),
+            "DATABASE_WORKER_URL" => self.flowchat_workers.database.is_some(),
+            "DOCUMENT_WORKER_URL" => self.flowchat_workers.document.is_some(),
+            "STORAGE_WORKER_URL" => self.flowchat_workers.storage.is_some(),
+            "EMAIL_WORKER_URL" => self.flowchat_workers.email.is_some(),
+            "WORKER_AUTH_KEY" => self.flowchat_workers.auth_key.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -108,7 +113,13 @@ impl Engine {
 
     /// The FlowChat worker settings, for `worker` bindings.
     #[must_use]
-    pub fn workers(&self) -> &WorkerSettings {
+    pub fn flowchat_workers(&self) -> &WorkerSettings {
+        &self.flowchat_workers
+    }
+
+    /// The voice workers, for the `worker_query` builtin.
+    #[must_use]
+    pub fn workers(&self) -> &Arc<Workers> {
         &self.workers
     }
 

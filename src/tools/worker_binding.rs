@@ -112,7 +112,7 @@ impl WorkerBinding {
             idempotent: self.idempotent,
             timeout: self.timeout,
         };
-        let value = workers::call(engine.workers(), &upstream, call, &ctx.request_id, deadline).await?;
+        let value = workers::call(engine.flowchat_workers(), &upstream, call, &ctx.request_id, deadline).await?;
         Ok(ToolOutput::json(value))
     }
 }
