@@ -6,6 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::builtins::Builtin;
+use super::elevenlabs_binding::ElevenLabsBinding;
+use super::higgsfield_binding::HiggsfieldBinding;
 use super::http_binding::HttpBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
@@ -21,6 +23,10 @@ pub enum Binding {
     Http(Box<HttpBinding>),
     /// A Postgres function through Supabase's PostgREST.
     SupabaseRpc(Box<SupabaseBinding>),
+    /// ElevenLabs audio (a media job) or JSON.
+    ElevenLabs(Box<ElevenLabsBinding>),
+    /// A Higgsfield generation, polled as a media job.
+    Higgsfield(Box<HiggsfieldBinding>),
 }
 
 impl Binding {
@@ -32,6 +38,8 @@ impl Binding {
             Self::Static(_) => "static",
             Self::Http(_) => "http",
             Self::SupabaseRpc(_) => "supabase_rpc",
+            Self::ElevenLabs(_) => "elevenlabs",
+            Self::Higgsfield(_) => "higgsfield",
         }
     }
 
@@ -42,6 +50,8 @@ impl Binding {
             Self::Builtin(_) | Self::Static(_) => Vec::new(),
             Self::Http(http) => http.required_settings(),
             Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
+            Self::ElevenLabs(binding) => binding.required_settings(),
+            Self::Higgsfield(binding) => binding.required_settings(),
         }
     }
 
@@ -67,9 +77,13 @@ impl Binding {
             "static" => StaticBinding::parse(obj).map(Self::Static),
             "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
             "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
+            "elevenlabs" => ElevenLabsBinding::parse(obj, input_schema).map(|b| Self::ElevenLabs(Box::new(b))),
+            "higgsfield" => HiggsfieldBinding::parse(obj, input_schema).map(|b| Self::Higgsfield(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
-                format!("unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc"),
+                format!(
+                    "unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc, elevenlabs, higgsfield"
+                ),
             )),
         }
     }

@@ -17,6 +17,7 @@ use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
+use crate::jobs::Jobs;
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
@@ -33,8 +34,10 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
-    /// Requests in flight per upstream provider.
-    pub provider_caps: ProviderCaps,
+    /// Requests in flight per upstream provider (shared with the job service).
+    pub provider_caps: Arc<ProviderCaps>,
+    /// Long media jobs and their storage.
+    pub jobs: Arc<Jobs>,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -49,7 +52,8 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
-    provider_caps: ProviderCaps,
+    provider_caps: Arc<ProviderCaps>,
+    jobs: Arc<Jobs>,
 }
 
 impl Engine {
@@ -71,6 +75,7 @@ impl Engine {
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
             provider_caps: options.provider_caps,
+            jobs: options.jobs,
         }
     }
 
@@ -88,6 +93,9 @@ impl Engine {
         match name {
             "SUPABASE_URL" => self.supabase.url.is_some(),
             "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
+            "ELEVENLABS_API_KEY" => self.jobs.elevenlabs().api_key.is_some(),
+            "HIGGSFIELD_API_KEY" => self.jobs.higgsfield().key_id.is_some(),
+            "HIGGSFIELD_API_SECRET" => self.jobs.higgsfield().key_secret.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -96,6 +104,12 @@ impl Engine {
     #[must_use]
     pub fn supabase(&self) -> &SupabaseSettings {
         &self.supabase
+    }
+
+    /// The media job service (ElevenLabs and Higgsfield bindings, `check_job_status`).
+    #[must_use]
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
     }
 
     /// The live registry handle.

@@ -23,6 +23,8 @@ pub async fn execute(
         Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
         Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
         Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
+        Binding::ElevenLabs(binding) => binding.run(engine, tool.name(), ctx, &args, deadline).await,
+        Binding::Higgsfield(binding) => binding.run(engine, tool.name(), ctx, &args, deadline).await,
         Binding::Static(fixed) => Ok(ToolOutput {
             value: fixed.result.clone().unwrap_or(Value::Null),
             content: fixed.content.clone(),
