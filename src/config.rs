@@ -41,6 +41,13 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("REALTIME_MODEL", "realtime_model"),
     ("OPENAI_API_KEY", "openai_api_key"),
     ("AI_PORTAL_TOKEN", "openai_api_key"),
+    ("ELEVENLABS_API_KEY", "elevenlabs_api_key"),
+    ("ELEVENLABS_BASE_URL", "elevenlabs_base_url"),
+    ("HIGGSFIELD_API_KEY", "higgsfield_api_key"),
+    ("HIGGSFIELD_API_SECRET", "higgsfield_api_secret"),
+    ("HF_KEY", "hf_key"),
+    ("HIGGSFIELD_BASE_URL", "higgsfield_base_url"),
+    ("STORAGE_DOWNLOAD_ENABLED", "storage_download_enabled"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -182,6 +189,36 @@ struct RawConfig {
     /// `GATEWAY_REALTIME_TRANSCRIPTION_MODEL`: the model transcribing the caller's speech, default
     /// `gpt-4o-mini-transcribe`.
     realtime_transcription_model: String,
+    /// `ELEVENLABS_API_KEY`: the key sent as `xi-api-key` to ElevenLabs, default none.
+    elevenlabs_api_key: Option<String>,
+    /// `ELEVENLABS_BASE_URL`: ElevenLabs' API host (regional hosts exist), default `https://api.elevenlabs.io`.
+    elevenlabs_base_url: String,
+    /// `HIGGSFIELD_API_KEY`: the Higgsfield key id, default none.
+    higgsfield_api_key: Option<String>,
+    /// `HIGGSFIELD_API_SECRET`: the Higgsfield key secret, default none.
+    higgsfield_api_secret: Option<String>,
+    /// `HF_KEY`: `{key id}:{key secret}` in one value (higgsfield-client's name), used when the two above are
+    /// unset, default none.
+    hf_key: Option<String>,
+    /// `HIGGSFIELD_BASE_URL`: Higgsfield's API host, default `https://platform.higgsfield.ai`.
+    higgsfield_base_url: String,
+    /// `STORAGE_DOWNLOAD_ENABLED` (seed 004): download finished media into `{data_dir}/Media`, default true;
+    /// false keeps the provider's URL instead.
+    #[serde(deserialize_with = "flexible_bool")]
+    storage_download_enabled: bool,
+    /// `GATEWAY_INLINE_MEDIA_MAX_BYTES`: media up to this size is also inlined as an MCP `image`/`audio`
+    /// block, default 1 MiB (0 never inlines).
+    inline_media_max_bytes: u64,
+    /// `GATEWAY_MEDIA_MAX_DOWNLOAD_BYTES`: largest media file downloaded or stored, default 512 MiB.
+    media_max_download_bytes: u64,
+    /// `GATEWAY_PUBLIC_BASE_URL`: the gateway's public URL, used in asset links, default `http://{bind}`.
+    public_base_url: Option<String>,
+    /// `GATEWAY_JOB_POLL_INITIAL_MS`: first wait between two polls of a media job, default 2000.
+    job_poll_initial_ms: u64,
+    /// `GATEWAY_JOB_POLL_MAX_MS`: longest wait between two polls (the wait doubles up to it), default 15000.
+    job_poll_max_ms: u64,
+    /// `GATEWAY_JOB_MAX_AGE_SECS`: a job unfinished this long after submission is marked failed, default 3600.
+    job_max_age_secs: u64,
 }
 
 /// One key as written in configuration.
@@ -279,6 +316,19 @@ impl Default for RawConfig {
             realtime_model: "gpt-realtime".into(),
             realtime_secret_ttl_secs: 600,
             realtime_transcription_model: "gpt-4o-mini-transcribe".into(),
+            elevenlabs_api_key: None,
+            elevenlabs_base_url: "https://api.elevenlabs.io".into(),
+            higgsfield_api_key: None,
+            higgsfield_api_secret: None,
+            hf_key: None,
+            higgsfield_base_url: "https://platform.higgsfield.ai".into(),
+            storage_download_enabled: true,
+            inline_media_max_bytes: 1024 * 1024,
+            media_max_download_bytes: 512 * 1024 * 1024,
+            public_base_url: None,
+            job_poll_initial_ms: 2000,
+            job_poll_max_ms: 15_000,
+            job_max_age_secs: 3600,
         }
     }
 }
@@ -340,6 +390,14 @@ pub struct Config {
     pub workers: WorkersSettings,
     /// The Realtime provider that mints browser session secrets for the workers.
     pub realtime: RealtimeSettings,
+    /// ElevenLabs for `elevenlabs` tools; without a key they answer `not_configured`.
+    pub elevenlabs: ElevenLabsSettings,
+    /// Higgsfield for `higgsfield` tools; without credentials they answer `not_configured`.
+    pub higgsfield: HiggsfieldSettings,
+    /// Where finished media goes and how it is linked.
+    pub media: MediaSettings,
+    /// How long media jobs are polled.
+    pub jobs: JobSettings,
 }
 
 /// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
@@ -406,6 +464,63 @@ impl std::fmt::Debug for RealtimeSettings {
             .field("transcription_model", &self.transcription_model)
             .finish()
     }
+}
+
+/// ElevenLabs settings; the key may be missing (the tools then say so).
+#[derive(Clone)]
+pub struct ElevenLabsSettings {
+    pub base_url: String,
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for ElevenLabsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("ElevenLabsSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key_set", &self.api_key.is_some())
+            .finish()
+    }
+}
+
+/// Higgsfield settings: a key id and secret (from `HIGGSFIELD_API_KEY` / `_SECRET` or `HF_KEY=id:secret`).
+#[derive(Clone)]
+pub struct HiggsfieldSettings {
+    pub base_url: String,
+    pub key_id: Option<String>,
+    pub key_secret: Option<String>,
+}
+
+impl std::fmt::Debug for HiggsfieldSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Both halves of the credentials are secret: never printed.
+        f.debug_struct("HiggsfieldSettings")
+            .field("base_url", &self.base_url)
+            .field("key_id_set", &self.key_id.is_some())
+            .field("key_secret_set", &self.key_secret.is_some())
+            .finish()
+    }
+}
+
+/// Media storage: downloads, inline size, links.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Download finished outputs into `{data_dir}/Media` (else keep the provider's URL).
+    pub download_enabled: bool,
+    /// Files up to this size are inlined as MCP `image` / `audio` blocks.
+    pub inline_max_bytes: u64,
+    /// Largest file downloaded or stored.
+    pub max_download_bytes: u64,
+    /// Base of asset links, without a trailing slash (`http://{bind}` when not configured).
+    pub public_base_url: String,
+}
+
+/// Polling of long media jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    pub max_age: Duration,
 }
 
 /// Supabase settings; either may be missing (the tools then say which).
@@ -534,6 +649,7 @@ impl RawConfig {
             return Err(ConfigError::key("environment", "must not be empty"));
         }
         let keys = self.api_keys()?;
+        let higgsfield = self.higgsfield_settings()?;
         if keys.is_empty() && !bind.ip().is_loopback() && !self.allow_anonymous {
             return Err(ConfigError::key(
                 "keys",
@@ -609,14 +725,14 @@ impl RawConfig {
             provider_concurrency_overrides: self.provider_concurrency_overrides,
             supabase: SupabaseSettings {
                 url: base_url("supabase_url", self.supabase_url)?,
-                api_key: secret(self.supabase_api_key),
+                api_key: non_empty(self.supabase_api_key),
             },
             flowchat_workers: WorkerSettings {
                 database: base_url("database_worker_url", self.database_worker_url)?,
                 document: base_url("document_worker_url", self.document_worker_url)?,
                 storage: base_url("storage_worker_url", self.storage_worker_url)?,
                 email: base_url("email_worker_url", self.email_worker_url)?,
-                auth_key: secret(self.worker_auth_key),
+                auth_key: non_empty(self.worker_auth_key),
                 auth_header: {
                     let name = self.worker_auth_header.trim();
                     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -644,7 +760,7 @@ impl RawConfig {
             },
             realtime: RealtimeSettings {
                 base_url: http_url("realtime_base_url", &self.realtime_base_url)?,
-                api_key: secret(self.openai_api_key).map(|k| k.trim().to_owned()),
+                api_key: non_empty(self.openai_api_key),
                 model: match self.realtime_model.trim() {
                     "" => return Err(ConfigError::key("realtime_model", "must not be empty")),
                     model => model.to_owned(),
@@ -655,6 +771,47 @@ impl RawConfig {
                 },
                 transcription_model: self.realtime_transcription_model.trim().to_owned(),
             },
+            elevenlabs: ElevenLabsSettings {
+                base_url: http_url("elevenlabs_base_url", &self.elevenlabs_base_url)?,
+                api_key: non_empty(self.elevenlabs_api_key),
+            },
+            higgsfield,
+            media: MediaSettings {
+                download_enabled: self.storage_download_enabled,
+                inline_max_bytes: self.inline_media_max_bytes,
+                max_download_bytes: match self.media_max_download_bytes {
+                    0 => return Err(ConfigError::key("media_max_download_bytes", "must be greater than 0")),
+                    n => n,
+                },
+                public_base_url: match non_empty(self.public_base_url) {
+                    Some(url) => http_url("public_base_url", &url)?,
+                    None => format!("http://{bind}"),
+                },
+            },
+            jobs: JobSettings {
+                poll_initial: Duration::from_millis(self.job_poll_initial_ms.max(1)),
+                poll_max: Duration::from_millis(self.job_poll_max_ms.max(self.job_poll_initial_ms).max(1)),
+                max_age: positive("job_max_age_secs", self.job_max_age_secs)?,
+            },
+        })
+    }
+
+    /// Higgsfield credentials from the two settings, else from `HF_KEY=id:secret`.
+    fn higgsfield_settings(&self) -> Result<HiggsfieldSettings, ConfigError> {
+        let mut key_id = non_empty(self.higgsfield_api_key.clone());
+        let mut key_secret = non_empty(self.higgsfield_api_secret.clone());
+        if let Some(combined) = non_empty(self.hf_key.clone()) {
+            let (id, secret) = combined
+                .split_once(':')
+                .filter(|(id, secret)| !id.trim().is_empty() && !secret.trim().is_empty())
+                .ok_or_else(|| ConfigError::key("hf_key", "must be `{key id}:{key secret}`"))?;
+            key_id = key_id.or_else(|| Some(id.trim().to_owned()));
+            key_secret = key_secret.or_else(|| Some(secret.trim().to_owned()));
+        }
+        Ok(HiggsfieldSettings {
+            base_url: http_url("higgsfield_base_url", &self.higgsfield_base_url)?,
+            key_id,
+            key_secret,
         })
     }
 
@@ -730,9 +887,9 @@ fn base_url(key: &str, value: Option<String>) -> Result<Option<String>, ConfigEr
     value.filter(|u| !u.trim().is_empty()).map(|u| http_url(key, &u)).transpose()
 }
 
-/// An optional secret; empty or blank means unset.
-fn secret(value: Option<String>) -> Option<String> {
-    value.filter(|k| !k.trim().is_empty())
+/// An optional value (a secret, a name), trimmed; empty or blank means unset.
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn lowercase_all(items: Vec<String>) -> Vec<String> {
@@ -901,6 +1058,32 @@ mod tests {
         assert!(err.message.contains("STORAGE_WORKER_URL"), "{}", err.message);
         let err = load_with(base().merge(("worker_auth_header", "bad header"))).unwrap_err();
         assert!(err.message.contains("WORKER_AUTH_HEADER"), "{}", err.message);
+    }
+
+    #[test]
+    fn media_provider_settings_are_checked_and_secrets_never_printed() {
+        let config = load_with(
+            base()
+                .merge(("elevenlabs_api_key", "xi-secret-1"))
+                .merge(("hf_key", "kid-7:ksecret-9"))
+                .merge(("elevenlabs_base_url", "https://api.eu.residency.elevenlabs.io/")),
+        )
+        .unwrap();
+        assert_eq!(config.elevenlabs.base_url, "https://api.eu.residency.elevenlabs.io");
+        assert_eq!(config.higgsfield.key_id.as_deref(), Some("kid-7"));
+        assert_eq!(config.higgsfield.key_secret.as_deref(), Some("ksecret-9"));
+        assert_eq!(config.media.public_base_url, "http://127.0.0.1:8080");
+        assert!(config.media.download_enabled);
+        let printed = format!("{config:?}");
+        for secret in ["xi-secret-1", "kid-7", "ksecret-9"] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        let err = load_with(base().merge(("hf_key", "no-colon"))).unwrap_err();
+        assert!(err.message.contains("HF_KEY"), "{}", err.message);
+        let err = load_with(base().merge(("higgsfield_base_url", "ftp://x"))).unwrap_err();
+        assert!(err.message.contains("HIGGSFIELD_BASE_URL"), "{}", err.message);
+        let off = load_with(base().merge(("storage_download_enabled", "false"))).unwrap();
+        assert!(!off.media.download_enabled);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;

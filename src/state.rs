@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::auth::KeyRing;
 use crate::config::Config;
+use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps};
 use crate::mcp::session::SessionStore;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ pub enum StartupError {
     Watch(String),
     #[error("cannot open the audit log: {0}")]
     Audit(String),
+    #[error("cannot open the job store: {0}")]
+    Jobs(String),
 }
 
 /// Everything the request handlers share.
@@ -81,6 +84,21 @@ impl AppState {
         } else {
             None
         };
+        let shutdown = CancellationToken::new();
+        let provider_caps =
+            Arc::new(ProviderCaps::new(config.provider_concurrency, config.provider_concurrency_overrides.clone()));
+        let jobs = Jobs::open(JobsOptions {
+            data_dir: config.data_dir.clone(),
+            elevenlabs: config.elevenlabs.clone(),
+            higgsfield: config.higgsfield.clone(),
+            media: config.media.clone(),
+            settings: config.jobs,
+            http: http.clone(),
+            metrics: metrics.clone(),
+            caps: provider_caps.clone(),
+            shutdown: shutdown.clone(),
+        })
+        .map_err(StartupError::Jobs)?;
         let options = EngineOptions {
             default_timeout: config.call_timeout,
             max_concurrent_calls: config.max_concurrent_calls,
@@ -90,11 +108,9 @@ impl AppState {
             audit_arguments: config.audit_arguments,
             supabase: config.supabase.clone(),
             flowchat_workers: config.flowchat_workers.clone(),
-            provider_caps: ProviderCaps::new(
-                config.provider_concurrency,
-                config.provider_concurrency_overrides.clone(),
-            ),
             workers: Arc::new(Workers::new(config.workers.clone())),
+            provider_caps,
+            jobs: jobs.clone(),
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
@@ -107,22 +123,12 @@ impl AppState {
         let keys = Arc::new(KeyRing::new(config.keys.clone()));
         let rate_limit = config.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
         let streams = Arc::new(Semaphore::new(config.max_streams));
-        let app = App {
-            config,
-            engine,
-            metrics,
-            sessions,
-            http,
-            keys,
-            rate_limit,
-            audit,
-            shutdown: CancellationToken::new(),
-            streams,
-            _watch: watch,
-        };
+        let app =
+            App { config, engine, metrics, sessions, http, keys, rate_limit, audit, shutdown, streams, _watch: watch };
         let state = Self(Arc::new(app));
         if in_runtime {
             spawn_housekeeping(Arc::downgrade(&state.0));
+            tokio::spawn(async move { jobs.resume().await });
         }
         Ok(state)
     }

@@ -132,13 +132,19 @@ async fn metrics_label_unknown_tools_without_their_name() {
 
 #[tokio::test]
 async fn ready_is_503_when_the_data_dir_cannot_be_written() {
-    let not_a_dir = tempfile::NamedTempFile::new().expect("a temp file");
-    let path = not_a_dir.path().to_path_buf();
+    // The stores open at start (an unusable data dir fails start-up); here it breaks while the gateway runs:
+    // the folder is replaced by a file.
+    let parent = tempfile::tempdir().expect("a temp dir");
+    let path = parent.path().join("data");
+    std::fs::create_dir(&path).expect("create the data dir");
+    let data_dir = path.clone();
     let app = TestApp::spawn_with(&common::core_specs(), move |config| {
         config.audit = false;
-        config.data_dir = path;
+        config.data_dir = data_dir;
     })
     .await;
+    std::fs::remove_dir_all(&path).expect("remove the data dir");
+    std::fs::write(&path, b"not a folder").expect("put a file in its place");
     let response = app.get("/ready").send().await.expect("GET /ready");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.expect("a JSON body");

@@ -1,7 +1,7 @@
 //! The action envelope of seed 004 (MCP Narrations) on `POST /mcp`:
 //! `{action, payload?, request_id?, trace?}` → `{status, action, request_id, data, error, received_at,
 //! completed_at}`. Actions are tool names (`ping` and `list_tools` are shipped tools); every call goes
-//! through the one pipeline. Errors carry `{code, message, details?, retryable, request_id}` and the HTTP
+//! through the one pipeline. `trace.project` reaches media tools as their `project_name` argument. Errors carry `{code, message, details?, retryable, request_id}` and the HTTP
 //! status of their code.
 
 use std::sync::Arc;
@@ -72,16 +72,32 @@ fn respond(
     (status, axum::Json(body)).into_response()
 }
 
+/// Seed 004 takes the media project from `payload.project_name`, else `trace.project`: the latter becomes the
+/// former for tools that declare a `project_name` argument.
+fn project_from_trace(state: &AppState, action: &str, envelope: &Value, payload: &mut Value) {
+    let Some(project) = envelope.pointer("/trace/project").and_then(Value::as_str) else { return };
+    let declared = state
+        .engine
+        .registry()
+        .snapshot()
+        .tool(action)
+        .is_some_and(|t| t.spec.input_schema.pointer("/properties/project_name").is_some());
+    if declared && payload.get("project_name").is_none() {
+        payload["project_name"] = json!(project);
+    }
+}
+
 async fn run(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: &Value) -> Result<Value, GatewayError> {
     let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default();
     if action.is_empty() {
         return Err(GatewayError::invalid_request("`action` must be a non-empty string naming a tool"));
     }
-    let payload = match envelope.get("payload") {
+    let mut payload = match envelope.get("payload") {
         None | Some(Value::Null) => json!({}),
         Some(payload @ Value::Object(_)) => payload.clone(),
         Some(_) => return Err(GatewayError::invalid_params("`payload` must be an object")),
     };
+    project_from_trace(state, action, envelope, &mut payload);
     let ctx = CallCtx::detached(request_id.clone(), caller);
     state.engine.call(&ctx, action, payload).await?.into_rest()
 }

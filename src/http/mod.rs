@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod action;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod deadline;

@@ -9,6 +9,7 @@
 //! | admin | `/admin/audit` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
+//! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
 //!
 //! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
 //! family then checks its requirement and the per-caller rate limit.
@@ -25,7 +26,7 @@ use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::request_id::RequestId;
-use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest, workers};
+use super::{access_log, admin, assets, deadline, health, mcp_routes, origin, request_id, rest, workers};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route_layer(gate(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
     let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
+    let media = Router::new().route("/assets/{project}/{kind}/{file}", get(assets::serve));
 
     Router::new()
         .merge(mcp)
@@ -89,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(metrics)
         .merge(probes)
+        .merge(media)
         .fallback(not_found)
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
         .layer(from_fn_with_state(state.clone(), access_log::middleware))

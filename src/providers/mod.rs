@@ -2,6 +2,8 @@
 //! mapping); provider modules build on it: `supabase` (PostgREST RPC), `realtime` (OpenAI Realtime client
 //! secrets).
 
+pub mod elevenlabs;
+pub mod higgsfield;
 pub mod realtime;
 pub mod supabase;
 pub mod upstream;

@@ -6,6 +6,8 @@
 use serde_json::{Map, Value};
 
 use super::builtins::Builtin;
+use super::elevenlabs_binding::ElevenLabsBinding;
+use super::higgsfield_binding::HiggsfieldBinding;
 use super::http_binding::HttpBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
@@ -13,7 +15,7 @@ use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
 
 /// Every kind a spec may name.
-const KINDS: &[&str] = &["builtin", "static", "http", "supabase_rpc", "worker", "workflow"];
+const KINDS: &[&str] = &["builtin", "static", "http", "supabase_rpc", "worker", "workflow", "elevenlabs", "higgsfield"];
 
 /// A checked binding.
 #[derive(Debug)]
@@ -30,6 +32,10 @@ pub enum Binding {
     Worker(Box<WorkerBinding>),
     /// Steps (tools or inline bindings) run as a DAG, with compensation.
     Workflow(Box<WorkflowBinding>),
+    /// ElevenLabs audio (a media job) or JSON.
+    ElevenLabs(Box<ElevenLabsBinding>),
+    /// A Higgsfield generation, polled as a media job.
+    Higgsfield(Box<HiggsfieldBinding>),
 }
 
 impl Binding {
@@ -43,6 +49,8 @@ impl Binding {
             Self::SupabaseRpc(_) => "supabase_rpc",
             Self::Worker(_) => "worker",
             Self::Workflow(_) => "workflow",
+            Self::ElevenLabs(_) => "elevenlabs",
+            Self::Higgsfield(_) => "higgsfield",
         }
     }
 
@@ -55,6 +63,8 @@ impl Binding {
             Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
             Self::Worker(worker) => worker.required_settings(),
             Self::Workflow(workflow) => workflow.required_settings(),
+            Self::ElevenLabs(binding) => binding.required_settings(),
+            Self::Higgsfield(binding) => binding.required_settings(),
         }
     }
 
@@ -91,6 +101,8 @@ impl Binding {
             "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
             "worker" => WorkerBinding::parse(obj, input_schema).map(|b| Self::Worker(Box::new(b))),
             "workflow" => WorkflowBinding::parse(obj, input_schema).map(|b| Self::Workflow(Box::new(b))),
+            "elevenlabs" => ElevenLabsBinding::parse(obj, input_schema).map(|b| Self::ElevenLabs(Box::new(b))),
+            "higgsfield" => HiggsfieldBinding::parse(obj, input_schema).map(|b| Self::Higgsfield(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
                 format!("unknown binding kind `{other}`; known: {}", KINDS.join(", ")),

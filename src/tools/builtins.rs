@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 
 use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
+use super::media::job_output;
 use super::output::ToolOutput;
 use super::spec::PathError;
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
 use crate::timestamp::now_rfc3339;
 use crate::workers::{QueryRequest, run_blocking};
 
@@ -36,9 +37,11 @@ pub enum Builtin {
     Elicit(ElicitOptions),
     /// A read-only SQL query on a voice worker's database: `{worker_id, query, limit?}`.
     WorkerQuery,
+    /// A media job's record by `job_id` (any provider), with its assets as content blocks.
+    CheckJobStatus,
 }
 
-const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query";
+const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query, check_job_status";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +149,15 @@ impl Builtin {
                     ));
                 }
                 no_options(Self::WorkerQuery)
+            }
+            "check_job_status" => {
+                if input_schema.pointer("/properties/job_id").is_none() {
+                    return Err(PathError::new(
+                        "$.inputSchema.properties",
+                        "builtin `check_job_status` reads a `job_id` argument: declare it",
+                    ));
+                }
+                no_options(Self::CheckJobStatus)
             }
             "progress" => {
                 let o: ProgressOptions = options(name, raw)?;
@@ -256,6 +268,23 @@ impl Builtin {
                 let workers = engine.workers().clone();
                 let outcome = run_blocking(move || workers.query(&id, &request)).await?;
                 Ok(ToolOutput::json(outcome.body))
+            }
+            Self::CheckJobStatus => {
+                let job_id = args.get("job_id").and_then(Value::as_str).unwrap_or_default();
+                let jobs = engine.jobs();
+                let record = jobs.get(job_id).await?.ok_or_else(|| {
+                    GatewayError::new(ErrorCode::NotFound, format!("no job `{job_id}` on this gateway"))
+                        .with_details(json!({"job_id": job_id}))
+                })?;
+                if let Some(provider) = args.get("provider").and_then(Value::as_str) {
+                    if !provider.eq_ignore_ascii_case(&record.provider) {
+                        return Err(GatewayError::invalid_params(format!(
+                            "job `{job_id}` is a {} job, not {provider}",
+                            record.provider
+                        )));
+                    }
+                }
+                Ok(job_output(jobs, &record).await)
             }
             Self::Elicit(o) => {
                 let message = match (&o.message, &o.message_argument) {

@@ -17,6 +17,7 @@ use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
+use crate::jobs::Jobs;
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
@@ -35,10 +36,12 @@ pub struct EngineOptions {
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
     pub flowchat_workers: WorkerSettings,
-    /// Requests in flight per upstream provider.
-    pub provider_caps: ProviderCaps,
     /// The voice workers, for the `worker_query` builtin.
     pub workers: Arc<Workers>,
+    /// Requests in flight per upstream provider (shared with the job service).
+    pub provider_caps: Arc<ProviderCaps>,
+    /// Long media jobs and their storage.
+    pub jobs: Arc<Jobs>,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -54,8 +57,9 @@ pub struct Engine {
     audit_arguments: bool,
     supabase: SupabaseSettings,
     flowchat_workers: WorkerSettings,
-    provider_caps: ProviderCaps,
     workers: Arc<Workers>,
+    provider_caps: Arc<ProviderCaps>,
+    jobs: Arc<Jobs>,
 }
 
 impl Engine {
@@ -79,6 +83,7 @@ impl Engine {
             flowchat_workers: options.flowchat_workers,
             provider_caps: options.provider_caps,
             workers: options.workers,
+            jobs: options.jobs,
         }
     }
 
@@ -101,6 +106,9 @@ impl Engine {
             "STORAGE_WORKER_URL" => self.flowchat_workers.storage.is_some(),
             "EMAIL_WORKER_URL" => self.flowchat_workers.email.is_some(),
             "WORKER_AUTH_KEY" => self.flowchat_workers.auth_key.is_some(),
+            "ELEVENLABS_API_KEY" => self.jobs.elevenlabs().api_key.is_some(),
+            "HIGGSFIELD_API_KEY" => self.jobs.higgsfield().key_id.is_some(),
+            "HIGGSFIELD_API_SECRET" => self.jobs.higgsfield().key_secret.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -121,6 +129,12 @@ impl Engine {
     #[must_use]
     pub fn workers(&self) -> &Arc<Workers> {
         &self.workers
+    }
+
+    /// The media job service (ElevenLabs and Higgsfield bindings, `check_job_status`).
+    #[must_use]
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
     }
 
     /// The live registry handle.

@@ -19,12 +19,13 @@ pub async fn execute(
     args: Value,
     deadline: Instant,
 ) -> Result<ToolOutput, GatewayError> {
-    run_binding(engine, &tool.spec.binding, ctx, args, deadline).await
+    run_binding(engine, tool.name(), &tool.spec.binding, ctx, args, deadline).await
 }
 
-/// Run one binding (a tool's, or a workflow step's inline one).
+/// Run one binding (a tool's, or a workflow step's inline one); `name` labels what it produces (jobs, assets).
 pub async fn run_binding(
     engine: &Engine,
+    name: &str,
     binding: &Binding,
     ctx: &CallCtx,
     args: Value,
@@ -36,6 +37,8 @@ pub async fn run_binding(
         Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
         Binding::Worker(worker) => worker.run(engine, ctx, &args, deadline).await,
         Binding::Workflow(workflow) => workflow.run(engine, ctx, &args, deadline).await,
+        Binding::ElevenLabs(binding) => binding.run(engine, name, ctx, &args, deadline).await,
+        Binding::Higgsfield(binding) => binding.run(engine, name, ctx, &args, deadline).await,
         Binding::Static(fixed) => Ok(ToolOutput {
             value: fixed.result.clone().unwrap_or(Value::Null),
             content: fixed.content.clone(),

@@ -193,7 +193,7 @@ impl WorkflowBinding {
                     }
                     match render_with_steps(args, &outputs, |b| step.args.render_value(b)) {
                         Ok(step_args) => running.push(async move {
-                            (i, self.run_action(engine, ctx, &step.action, step_args, steps_deadline).await)
+                            (i, self.run_action(engine, ctx, &step.id, &step.action, step_args, steps_deadline).await)
                         }),
                         Err(e) => {
                             failure = Some((i, e));
@@ -265,7 +265,9 @@ impl WorkflowBinding {
                 continue;
             };
             let outcome = match render_with_steps(args, outputs, |b| compensation.args.render_value(b)) {
-                Ok(comp_args) => self.run_action(engine, ctx, &compensation.action, comp_args, deadline).await,
+                Ok(comp_args) => {
+                    self.run_action(engine, ctx, &step.id, &compensation.action, comp_args, deadline).await
+                }
                 Err(e) => Err(e),
             };
             match outcome {
@@ -311,10 +313,12 @@ impl WorkflowBinding {
             .retryable(cause.retryable && clean)
     }
 
+    /// Run a step's (or a compensation's) action; `label` names it for the jobs and assets it may produce.
     async fn run_action(
         &self,
         engine: &Engine,
         ctx: &CallCtx,
+        label: &str,
         action: &Action,
         args: Value,
         deadline: Instant,
@@ -322,7 +326,7 @@ impl WorkflowBinding {
         let output = match action {
             Action::Tool(name) => engine.call_step(ctx, name, args, deadline).await?,
             Action::Inline(binding) => {
-                let run = Box::pin(executor::run_binding(engine, binding, ctx, args, deadline));
+                let run = Box::pin(executor::run_binding(engine, label, binding, ctx, args, deadline));
                 tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
                     GatewayError::new(ErrorCode::Timeout, "the step did not finish before the workflow's deadline")
                 })??

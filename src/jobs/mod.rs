@@ -1,0 +1,128 @@
+//! Long-running media jobs: their records (SQLite, surviving restarts), the background tasks that run and poll
+//! them, and the media storage their outputs land in.
+//!
+//! [`Jobs`] is owned by the application, not by a request: a job started without waiting keeps running after
+//! the call returns, and unfinished Higgsfield jobs resume polling when the gateway starts again. Jobs whose
+//! provider cannot be resumed (an ElevenLabs generation cut by a restart: resending it would be a second write)
+//! are marked failed with the reason. Background tasks stop on shutdown. Nothing here knows about tools or
+//! transports; the bindings in `tools/` drive it.
+
+pub mod record;
+mod runner;
+pub mod storage;
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
+pub use storage::{MediaStore, sanitize_project};
+pub use store::JobStore;
+
+use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSettings};
+use crate::error::GatewayError;
+use crate::limits::ProviderCaps;
+use crate::metrics::Metrics;
+use crate::providers::upstream::{RetryPolicy, Upstream};
+
+/// What [`Jobs::open`] needs.
+#[derive(Debug)]
+pub struct JobsOptions {
+    pub data_dir: std::path::PathBuf,
+    pub elevenlabs: ElevenLabsSettings,
+    pub higgsfield: HiggsfieldSettings,
+    pub media: MediaSettings,
+    pub settings: JobSettings,
+    pub http: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+    pub caps: Arc<ProviderCaps>,
+    /// Cancelled on shutdown: background tasks stop.
+    pub shutdown: CancellationToken,
+}
+
+/// The job service.
+#[derive(Debug)]
+pub struct Jobs {
+    store: JobStore,
+    media: MediaStore,
+    elevenlabs: ElevenLabsSettings,
+    higgsfield: HiggsfieldSettings,
+    settings: JobSettings,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+    caps: Arc<ProviderCaps>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Jobs {
+    /// Open `{data_dir}/jobs.db` and the media folder.
+    pub fn open(options: JobsOptions) -> Result<Arc<Self>, String> {
+        let store = JobStore::open(&options.data_dir.join("jobs.db"))?;
+        Ok(Arc::new(Self {
+            store,
+            media: MediaStore::new(Path::new(&options.data_dir), options.media),
+            elevenlabs: options.elevenlabs,
+            higgsfield: options.higgsfield,
+            settings: options.settings,
+            http: options.http,
+            metrics: options.metrics,
+            caps: options.caps,
+            tasks: TaskTracker::new(),
+            shutdown: options.shutdown,
+        }))
+    }
+
+    #[must_use]
+    pub fn media(&self) -> &MediaStore {
+        &self.media
+    }
+
+    #[must_use]
+    pub fn elevenlabs(&self) -> &ElevenLabsSettings {
+        &self.elevenlabs
+    }
+
+    #[must_use]
+    pub fn higgsfield(&self) -> &HiggsfieldSettings {
+        &self.higgsfield
+    }
+
+    /// The wait before poll number `polls` (0-based): doubling from the initial wait up to the maximum.
+    #[must_use]
+    pub fn poll_delay(&self, polls: u32) -> Duration {
+        let factor = 2u32.saturating_pow(polls.min(16));
+        self.settings.poll_initial.saturating_mul(factor).min(self.settings.poll_max)
+    }
+
+    /// The upstream client of a provider, under the provider's concurrency cap shared with the engine.
+    #[must_use]
+    pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
+        Upstream { client: &self.http, metrics: &self.metrics, provider, policy, cap: self.caps.cap(provider) }
+    }
+
+    /// Save a record (new or updated).
+    pub async fn save(&self, record: &JobRecord) -> Result<(), GatewayError> {
+        self.store.save(record).await
+    }
+
+    /// A record by id.
+    pub async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, GatewayError> {
+        self.store.get(job_id).await
+    }
+
+    /// Run `work` in the background, owned by the application, until it ends or the gateway shuts down.
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = work => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+}

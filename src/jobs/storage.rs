@@ -1,0 +1,332 @@
+//! Media storage: finished outputs live at `{data_dir}/Media/{project}/{image|video|audio}/{asset_id}.{ext}` and
+//! are served at `/assets/{project}/{type}/{file}`.
+//!
+//! Files are written to a hidden temporary name in the target folder and renamed into place, so a reader never
+//! sees half a file; downloads stop at the configured size cap. Project names are sanitised to one safe path
+//! segment; [`MediaStore::resolve`] accepts only names this module could have produced, so no request can reach
+//! outside the media folder.
+
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::record::{Asset, MediaKind};
+use crate::config::MediaSettings;
+use crate::error::{ErrorCode, GatewayError};
+
+/// The media folder and how its files are linked.
+#[derive(Debug, Clone)]
+pub struct MediaStore {
+    root: PathBuf,
+    settings: MediaSettings,
+}
+
+/// A project name as one safe path segment: letters, digits, `-` and `_` kept, anything else `_`, at most 64
+/// characters; nothing usable gives `default`.
+#[must_use]
+pub fn sanitize_project(raw: Option<&str>) -> String {
+    let cleaned: String = raw
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(64)
+        .collect();
+    if cleaned.chars().any(|c| c.is_ascii_alphanumeric()) { cleaned } else { "default".to_owned() }
+}
+
+/// The file extension for a media type, falling back to the kind's usual format.
+#[must_use]
+pub fn extension_for(mime_type: &str, kind: MediaKind) -> &'static str {
+    match mime_type {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/webm" => "webm",
+        "video/quicktime" => "mov",
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
+        "audio/ogg" | "audio/opus" => "ogg",
+        "audio/flac" => "flac",
+        "audio/basic" => "ulaw",
+        "audio/pcm" | "audio/l16" => "pcm",
+        _ => match kind {
+            MediaKind::Image => "png",
+            MediaKind::Video => "mp4",
+            MediaKind::Audio => "mp3",
+        },
+    }
+}
+
+/// The media type of a stored extension (the inverse of [`extension_for`] for the kinds' defaults).
+fn mime_for_extension(ext: &str, kind: MediaKind) -> String {
+    let known = match ext {
+        "png" => "image/png",
+        "jpg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mov" => "video/quicktime",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "flac" => "audio/flac",
+        _ => "",
+    };
+    if known.is_empty() { format!("{}/{ext}", kind.as_str()) } else { known.to_owned() }
+}
+
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::new(ErrorCode::UpstreamError, format!("the generated media is larger than the {limit}-byte limit"))
+        .with_details(json!({"limit_bytes": limit}))
+}
+
+impl MediaStore {
+    /// Media under `{data_dir}/Media`.
+    #[must_use]
+    pub fn new(data_dir: &Path, settings: MediaSettings) -> Self {
+        Self { root: data_dir.join("Media"), settings }
+    }
+
+    #[must_use]
+    pub fn settings(&self) -> &MediaSettings {
+        &self.settings
+    }
+
+    /// The public URL of a stored file.
+    #[must_use]
+    pub fn url(&self, project: &str, kind: MediaKind, file: &str) -> String {
+        format!("{}/assets/{project}/{}/{file}", self.settings.public_base_url, kind.as_str())
+    }
+
+    /// The file behind `/assets/{project}/{kind}/{file}`, when every segment is one this store produces:
+    /// a sanitised project, a known kind, and `{uuid}.{ext}`. Anything else (`..`, separators, NUL) is `None`.
+    #[must_use]
+    pub fn resolve(&self, project: &str, kind: &str, file: &str) -> Option<PathBuf> {
+        let kind = MediaKind::parse(kind)?;
+        if project.is_empty() || sanitize_project(Some(project)) != project {
+            return None;
+        }
+        let (stem, ext) = file.split_once('.')?;
+        let ext_ok = !ext.is_empty() && ext.len() <= 5 && ext.chars().all(|c| c.is_ascii_alphanumeric());
+        if !ext_ok || uuid::Uuid::try_parse(stem).is_err() || stem.len() != 36 {
+            return None;
+        }
+        Some(self.root.join(project).join(kind.as_str()).join(file))
+    }
+
+    /// Store bytes already in hand (ElevenLabs audio) as a new asset.
+    pub async fn store_bytes(
+        &self,
+        project: &str,
+        kind: MediaKind,
+        mime_type: &str,
+        bytes: &[u8],
+    ) -> Result<Asset, GatewayError> {
+        let limit = self.settings.max_download_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(too_large(limit));
+        }
+        let (asset_id, file, final_path, temp) = self.new_paths(project, kind, mime_type).await?;
+        let written = async {
+            tokio::fs::write(&temp, bytes).await?;
+            tokio::fs::rename(&temp, &final_path).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(GatewayError::internal("writing a media file", &e));
+        }
+        Ok(self.asset(project, kind, asset_id, file, mime_type, bytes.len() as u64, None))
+    }
+
+    /// Download a provider's output URL into a new asset, streaming to a temporary file under the size cap.
+    pub async fn download(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        project: &str,
+        kind: MediaKind,
+    ) -> Result<Asset, GatewayError> {
+        let shown = crate::providers::upstream::redact_url(url);
+        let failed = |what: &str| {
+            GatewayError::new(ErrorCode::UpstreamError, format!("downloading the generated media from {shown} {what}"))
+                .with_details(json!({"source_url": shown}))
+                .retryable(true)
+        };
+        let response = client.get(url).send().await.map_err(|_| failed("failed"))?;
+        if !response.status().is_success() {
+            return Err(failed(&format!("answered {}", response.status().as_u16())));
+        }
+        let limit = self.settings.max_download_bytes;
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        let mime_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|m| m.starts_with(kind.as_str()))
+            .unwrap_or_else(|| mime_from_url(url, kind));
+        let (asset_id, file, final_path, temp) = self.new_paths(project, kind, &mime_type).await?;
+        let outcome = async {
+            let mut out = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| GatewayError::internal("creating a media file", &e))?;
+            let mut stream = response.bytes_stream();
+            let mut total: u64 = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| failed("was interrupted"))?;
+                total += chunk.len() as u64;
+                if total > limit {
+                    return Err(too_large(limit));
+                }
+                out.write_all(&chunk).await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
+            }
+            out.flush().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
+            out.sync_all().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
+            drop(out);
+            tokio::fs::rename(&temp, &final_path)
+                .await
+                .map_err(|e| GatewayError::internal("storing a media file", &e))?;
+            Ok(total)
+        }
+        .await;
+        match outcome {
+            Ok(total) => Ok(self.asset(project, kind, asset_id, file, &mime_type, total, Some(url.to_owned()))),
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// An asset that stays at the provider (downloads disabled).
+    #[must_use]
+    pub fn remote(url: &str, kind: MediaKind) -> Asset {
+        Asset {
+            asset_id: uuid::Uuid::new_v4().to_string(),
+            media_type: kind,
+            mime_type: mime_from_url(url, kind),
+            url: url.to_owned(),
+            file: None,
+            bytes: None,
+            source_url: Some(url.to_owned()),
+        }
+    }
+
+    /// Read a stored asset's bytes when it is small enough to inline.
+    pub async fn inline_bytes(&self, project: &str, asset: &Asset) -> Option<Vec<u8>> {
+        let (file, bytes) = (asset.file.as_deref()?, asset.bytes?);
+        if bytes > self.settings.inline_max_bytes {
+            return None;
+        }
+        let path = self.resolve(project, asset.media_type.as_str(), file)?;
+        tokio::fs::read(path).await.ok()
+    }
+
+    async fn new_paths(
+        &self,
+        project: &str,
+        kind: MediaKind,
+        mime_type: &str,
+    ) -> Result<(String, String, PathBuf, PathBuf), GatewayError> {
+        let asset_id = uuid::Uuid::new_v4().to_string();
+        let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
+        let dir = self.root.join(sanitize_project(Some(project))).join(kind.as_str());
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| GatewayError::internal("creating the media folder", &e))?;
+        let temp = dir.join(format!(".{asset_id}.part"));
+        Ok((asset_id, file.clone(), dir.join(&file), temp))
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "an asset is these fields")]
+    fn asset(
+        &self,
+        project: &str,
+        kind: MediaKind,
+        asset_id: String,
+        file: String,
+        mime_type: &str,
+        bytes: u64,
+        source_url: Option<String>,
+    ) -> Asset {
+        let ext = file.rsplit('.').next().unwrap_or_default();
+        Asset {
+            asset_id,
+            media_type: kind,
+            mime_type: if mime_type.contains('/') { mime_type.to_owned() } else { mime_for_extension(ext, kind) },
+            url: self.url(project, kind, &file),
+            file: Some(file),
+            bytes: Some(bytes),
+            source_url,
+        }
+    }
+}
+
+/// Guess a media type from a URL's extension.
+fn mime_from_url(url: &str, kind: MediaKind) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = if ext == "jpeg" { "jpg".to_owned() } else { ext };
+    if ext.is_empty() || ext.contains('/') {
+        return mime_for_extension(extension_for("", kind), kind);
+    }
+    mime_for_extension(&ext, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> MediaStore {
+        let settings = MediaSettings {
+            download_enabled: true,
+            inline_max_bytes: 10,
+            max_download_bytes: 100,
+            public_base_url: "http://gw".into(),
+        };
+        MediaStore::new(Path::new("/data"), settings)
+    }
+
+    #[test]
+    fn project_names_become_one_safe_segment() {
+        assert_eq!(sanitize_project(Some("My Film/../x")), "My_Film____x");
+        assert_eq!(sanitize_project(Some("..")), "default");
+        assert_eq!(sanitize_project(None), "default");
+        assert_eq!(sanitize_project(Some("a\0b")), "a_b");
+        assert_eq!(sanitize_project(Some(&"p".repeat(100))).len(), 64);
+    }
+
+    #[test]
+    fn only_produced_names_resolve() {
+        let id = "3f2b9c1e-8a4d-4e0f-9b7a-1c2d3e4f5a6b";
+        let ok = store().resolve("film", "image", &format!("{id}.png")).unwrap();
+        assert_eq!(ok, Path::new("/data/Media/film/image").join(format!("{id}.png")));
+        for (project, kind, file) in [
+            ("..", "image", format!("{id}.png")),
+            ("film", "secrets", format!("{id}.png")),
+            ("film", "image", "../../etc/passwd".to_owned()),
+            ("film", "image", format!("{id}.png\0")),
+            ("fi\\lm", "image", format!("{id}.png")),
+            ("film", "image", "passwd".to_owned()),
+            ("/etc", "image", format!("{id}.png")),
+        ] {
+            assert!(store().resolve(project, kind, &file).is_none(), "{project}/{kind}/{file}");
+        }
+    }
+
+    #[test]
+    fn extensions_follow_media_types() {
+        assert_eq!(extension_for("audio/mpeg", MediaKind::Audio), "mp3");
+        assert_eq!(extension_for("application/octet-stream", MediaKind::Video), "mp4");
+        assert_eq!(mime_from_url("https://cdn/x/y.JPEG?sig=1", MediaKind::Image), "image/jpeg");
+        assert_eq!(mime_from_url("https://cdn/x/y", MediaKind::Video), "video/mp4");
+    }
+}

@@ -1,0 +1,152 @@
+//! The `higgsfield` binding: submit a generation to a model path declared in the spec, then poll it as a job.
+//!
+//! ```json
+//! {"kind": "higgsfield", "model": "{{args.model ?? \"higgsfield-ai/soul/standard\"}}", "media": "image",
+//!  "body": {"prompt": "{{args.prompt}}", "aspect_ratio": "{{args.aspect_ratio ?? \"1:1\"}}"},
+//!  "status_path": "/requests/{id}/status", "cancel_path": "/requests/{id}/cancel", "auth": "key",
+//!  "timeout_secs": 30}
+//! ```
+//!
+//! The submit goes to `POST /{model}`; `status_path` and `cancel_path` (`null`: no cancel) hold `{id}`, the
+//! provider's request id; `auth` is `key` (`Authorization: Key id:secret`) or `headers` (`hf-api-key` and
+//! `hf-secret`). So the older API (`/v1/text2image/soul`, `/v1/job-sets/{id}`) is a spec, not code. The submit
+//! is never sent twice; `wait_for_completion` decides whether the call polls or returns the queued job at once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::context::CallCtx;
+use super::engine::Engine;
+use super::media::{MediaArgs, argument_names, job_error, job_output, safe_path, wait_for_higgsfield};
+use super::output::ToolOutput;
+use super::spec::{PathError, binding_timeout, reject_unknown_keys};
+use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
+use crate::error::GatewayError;
+use crate::jobs::{JobRecord, JobStatus, MediaKind, UpstreamRequest};
+use crate::providers::higgsfield::{self, Auth, Target};
+use crate::providers::upstream::RetryPolicy;
+
+const DEFAULT_STATUS_PATH: &str = "/requests/{id}/status";
+const DEFAULT_CANCEL_PATH: &str = "/requests/{id}/cancel";
+
+/// A checked `higgsfield` binding.
+#[derive(Debug)]
+pub struct HiggsfieldBinding {
+    model: Template,
+    body: Template,
+    media: MediaKind,
+    status_path: String,
+    cancel_path: Option<String>,
+    auth: Auth,
+    timeout: Duration,
+}
+
+/// A path template with `{id}` whose other characters are URL-safe.
+fn id_path(obj: &Map<String, Value>, key: &str, default: &str) -> Result<Option<String>, PathError> {
+    let path = format!("$.binding.{key}");
+    match obj.get(key) {
+        None => Ok(Some(default.to_owned())),
+        Some(Value::Null) if key == "cancel_path" => Ok(None),
+        Some(Value::String(p)) if p.contains("{id}") && safe_path(&p.replace("{id}", "id")) => Ok(Some(p.clone())),
+        Some(_) => Err(PathError::new(path, "must be a path like /requests/{id}/status (URL-safe, with {id})")),
+    }
+}
+
+impl HiggsfieldBinding {
+    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+        reject_unknown_keys(
+            obj,
+            &["kind", "model", "body", "media", "status_path", "cancel_path", "auth", "timeout_secs"],
+            "$.binding",
+        )?;
+        let known = Known { args: argument_names(input_schema), steps: Vec::new() };
+        let model = match obj.get("model") {
+            Some(m @ Value::String(_)) => Template::parse(m, "$.binding.model", &known)?,
+            _ => {
+                return Err(PathError::new(
+                    "$.binding.model",
+                    "is required: the model path, e.g. higgsfield-ai/soul/standard",
+                ));
+            }
+        };
+        if let Template::Literal(Value::String(literal)) = &model {
+            if !safe_path(&format!("/{}", literal.trim_start_matches('/'))) {
+                return Err(PathError::new("$.binding.model", "must hold only URL-safe segments, none of them `..`"));
+            }
+        }
+        let body = match obj.get("body") {
+            Some(b @ Value::Object(_)) => Template::parse(b, "$.binding.body", &known)?,
+            _ => return Err(PathError::new("$.binding.body", "is required: the object sent to the model")),
+        };
+        let media = match obj.get("media").and_then(Value::as_str) {
+            Some("image") => MediaKind::Image,
+            Some("video") => MediaKind::Video,
+            _ => return Err(PathError::new("$.binding.media", "must be `image` or `video`")),
+        };
+        let status_path = id_path(obj, "status_path", DEFAULT_STATUS_PATH)?.unwrap_or_default();
+        let cancel_path = id_path(obj, "cancel_path", DEFAULT_CANCEL_PATH)?;
+        let auth = match obj.get("auth").map(Value::as_str) {
+            None | Some(Some("key")) => Auth::Key,
+            Some(Some("headers")) => Auth::Headers,
+            Some(_) => return Err(PathError::new("$.binding.auth", "must be `key` or `headers`")),
+        };
+        let timeout = binding_timeout(obj)?;
+        Ok(Self { model, body, media, status_path, cancel_path, auth, timeout })
+    }
+
+    /// Settings a call needs.
+    #[must_use]
+    pub fn required_settings(&self) -> Vec<&str> {
+        vec!["HIGGSFIELD_API_KEY", "HIGGSFIELD_API_SECRET"]
+    }
+
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        tool: &str,
+        ctx: &CallCtx,
+        args: &Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let jobs = engine.jobs();
+        higgsfield::credentials(jobs.higgsfield())?;
+        let (model, body) = render_for_call(args, |bindings| self.build(bindings))?;
+        let submit_path = format!("/{}", model.trim_start_matches('/'));
+        if !safe_path(&submit_path) {
+            return Err(GatewayError::invalid_params(format!(
+                "`{model}` is not a usable Higgsfield model path (URL-safe segments only, none of them `..`)"
+            )));
+        }
+        let media = MediaArgs::read(args);
+        let upstream = jobs.upstream("higgsfield", RetryPolicy::retrying(higgsfield::TRANSIENT));
+        let target = Target { auth: self.auth, path: &submit_path, timeout: self.timeout };
+        let provider_id =
+            higgsfield::submit(jobs.higgsfield(), &upstream, target, &body, &ctx.request_id, deadline).await?;
+        let mut record = JobRecord::new("higgsfield", tool, Some(model), self.media, media.project, body);
+        record.upstream = Some(UpstreamRequest {
+            status_path: self.status_path.replace("{id}", &provider_id),
+            cancel_path: self.cancel_path.as_ref().map(|p| p.replace("{id}", &provider_id)),
+            request_id: provider_id,
+            auth: self.auth,
+        });
+        jobs.save(&record).await?;
+        if !media.wait {
+            jobs.spawn_polling(record.job_id.clone());
+            return Ok(job_output(jobs, &record).await);
+        }
+        let record = wait_for_higgsfield(jobs, ctx, record, deadline).await?;
+        if record.status.is_terminal() && record.status != JobStatus::Completed {
+            return Err(job_error(&record));
+        }
+        Ok(job_output(jobs, &record).await)
+    }
+
+    fn build(&self, bindings: &Bindings<'_>) -> Result<(String, Value), MissingSetting> {
+        let model = match self.model.render_value(bindings)? {
+            Value::String(model) => model,
+            other => other.to_string(),
+        };
+        Ok((model, self.body.render_value(bindings)?))
+    }
+}

@@ -1,0 +1,192 @@
+//! Long media jobs: records that survive a restart (Higgsfield polling resumes, an interrupted ElevenLabs job is
+//! marked failed with the reason), progress notifications over Streamable HTTP while a call waits, a cancelled
+//! call cancelling its queued Higgsfield request, a call at its deadline handing the job to the background, and
+//! the maximum job age.
+
+mod common;
+mod media_fakes;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{SseStream, TestApp, eventually, poll_until, shipped_tool_specs, write_spec};
+use media_fakes::{FakeElevenLabs, FakeHiggsfield, PNG, configure, fetch_asset, rest_call};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn job_status(app: &TestApp, job_id: &str) -> Value {
+    let (_, body) = rest_call(app, "check_job_status", json!({"job_id": job_id})).await;
+    body["result"].clone()
+}
+
+fn call(id: i64, name: &str, arguments: Value, progress_token: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": name, "arguments": arguments, "_meta": {"progressToken": progress_token}}})
+}
+
+#[tokio::test]
+async fn jobs_survive_a_restart_higgsfield_resumes_and_elevenlabs_is_marked_failed() {
+    let data = tempfile::tempdir().unwrap();
+    let (higgsfield, hf_base) = FakeHiggsfield::start(1).await;
+    let (elevenlabs, el_base) = FakeElevenLabs::start().await;
+    higgsfield.hold.store(true, Ordering::SeqCst);
+    let spawn = || {
+        let (data_dir, hf_base, el_base) = (data.path().to_path_buf(), hf_base.clone(), el_base.clone());
+        async move {
+            TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+                configure(config, Some(&el_base), Some(&hf_base));
+                config.data_dir = data_dir;
+            })
+            .await
+        }
+    };
+
+    let first = spawn().await;
+    let (_, body) = rest_call(&first, "higgsfield_image", json!({"prompt": "Across restarts"})).await;
+    let job_id = body["result"]["job_id"].as_str().expect("a job record").to_owned();
+    let provider_id = body["result"]["provider_request_id"].as_str().unwrap().to_owned();
+    let (_, body) = rest_call(&first, "elevenlabs_voice", json!({"text": "hold"})).await;
+    let voice_job = body["result"]["job_id"].as_str().unwrap().to_owned();
+    eventually("the first gateway polls the job", || async { higgsfield.polls_of(&provider_id) >= 1 }).await;
+    first.state.begin_shutdown();
+    let polls_before_restart = higgsfield.polls_of(&provider_id);
+
+    let second = spawn().await;
+    let voice = poll_until("the interrupted ElevenLabs job is marked failed", || {
+        let (second, voice_job) = (&second, voice_job.clone());
+        async move {
+            let record = job_status(second, &voice_job).await;
+            (record["status"] == "failed").then_some(record)
+        }
+    })
+    .await;
+    assert!(voice["error"]["message"].as_str().unwrap().contains("restarted"), "{voice}");
+    assert_eq!(voice["error"]["retryable"], true);
+
+    higgsfield.hold.store(false, Ordering::SeqCst);
+    let done = poll_until("the resumed Higgsfield job completes", || {
+        let (second, job_id) = (&second, job_id.clone());
+        async move {
+            let record = job_status(second, &job_id).await;
+            (record["status"] == "completed").then_some(record)
+        }
+    })
+    .await;
+    assert!(higgsfield.polls_of(&provider_id) > polls_before_restart, "the second gateway polled it");
+    assert_eq!(higgsfield.submits().len(), 1, "resuming never submits again");
+    let (code, _, bytes) = fetch_asset(&second, done["url"].as_str().unwrap()).await;
+    assert_eq!((code, bytes.as_slice()), (200, PNG));
+    elevenlabs.release.store(true, Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn a_waiting_call_sends_progress_notifications_over_streamable_http() {
+    let (_fake, base) = FakeHiggsfield::start(4).await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| configure(config, None, Some(&base))).await;
+    let session = app.initialize("2025-11-25").await;
+    let body = call(9, "higgsfield_image", json!({"prompt": "Progress", "wait_for_completion": true}), "img-9");
+    let mut stream = SseStream::new(app.mcp(Some(&session), &body).send().await.unwrap());
+    let mut progress = Vec::new();
+    let last = loop {
+        let message = stream.next_message().await;
+        if message.get("id").is_some() {
+            break message;
+        }
+        assert_eq!(message["method"], "notifications/progress", "{message}");
+        assert_eq!(message["params"]["progressToken"], "img-9");
+        progress.push(message["params"]["progress"].as_f64().unwrap());
+        assert!(message["params"]["message"].as_str().unwrap().contains("job "), "{message}");
+    };
+    assert!(progress.len() >= 4, "a report per poll: {progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] < w[1]), "progress increases: {progress:?}");
+    assert_eq!(last["id"], 9);
+    assert_eq!(last["result"]["isError"], false, "{last}");
+    assert_eq!(last["result"]["structuredContent"]["status"], "completed");
+}
+
+#[tokio::test]
+async fn cancelling_a_waiting_call_cancels_the_queued_higgsfield_request() {
+    let (fake, base) = FakeHiggsfield::start(1).await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| configure(config, None, Some(&base))).await;
+    let session = app.initialize("2025-06-18").await;
+    let body = call(21, "higgsfield_image", json!({"prompt": "queued forever", "wait_for_completion": true}), "c");
+    let mut stream = SseStream::new(app.mcp(Some(&session), &body).send().await.unwrap());
+    let first = stream.next_message().await;
+    let text = first["params"]["message"].as_str().unwrap().to_owned();
+    let job_id = text.trim_start_matches("job ").split(':').next().unwrap().to_owned();
+
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 21}});
+    assert_eq!(app.mcp(Some(&session), &cancel).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    let end = loop {
+        let message = stream.next_message().await;
+        if message.get("id").is_some() {
+            break message;
+        }
+        assert_eq!(message["method"], "notifications/progress", "{message}");
+    };
+    assert_eq!(end["result"]["_meta"]["mcp-gateway/error"]["code"], "cancelled", "{end}");
+
+    eventually("Higgsfield receives the cancel", || async { !fake.cancels.lock().unwrap().is_empty() }).await;
+    let record = poll_until("the job is recorded as canceled", || {
+        let (app, job_id) = (&app, job_id.clone());
+        async move {
+            let record = job_status(app, &job_id).await;
+            (record["status"] == "canceled").then_some(record)
+        }
+    })
+    .await;
+    assert_eq!(record["error"]["code"], "cancelled", "{record}");
+}
+
+#[tokio::test]
+async fn a_call_at_its_deadline_returns_the_running_job_which_completes_in_the_background() {
+    let (fake, base) = FakeHiggsfield::start(1).await;
+    fake.hold.store(true, Ordering::SeqCst);
+    let specs = tempfile::tempdir().unwrap();
+    let spec = json!({"name": "short_wait", "description": "Higgsfield image with a one-second deadline",
+                      "timeout_secs": 1,
+                      "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"},
+                                      "wait_for_completion": {"type": "boolean"}}},
+                      "binding": {"kind": "higgsfield", "media": "image", "model": "higgsfield-ai/soul/standard",
+                                  "body": {"prompt": "{{args.prompt}}"}}});
+    write_spec(specs.path(), "short_wait.json", &spec.to_string());
+    write_spec(
+        specs.path(),
+        "check_job_status.json",
+        &std::fs::read_to_string(shipped_tool_specs().join("narrations/check_job_status.json")).unwrap(),
+    );
+    let app = TestApp::spawn_with(specs.path(), move |config| configure(config, None, Some(&base))).await;
+    let (status, body) =
+        rest_call(&app, "short_wait", json!({"prompt": "takes long", "wait_for_completion": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["status"], "in_progress", "{body}");
+    let job_id = body["result"]["job_id"].as_str().unwrap().to_owned();
+    fake.hold.store(false, Ordering::SeqCst);
+    eventually("the handed-over job completes", || {
+        let (app, job_id) = (&app, job_id.clone());
+        async move { job_status(app, &job_id).await["status"] == "completed" }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_older_than_the_maximum_age_is_marked_failed() {
+    let (fake, base) = FakeHiggsfield::start(1).await;
+    fake.hold.store(true, Ordering::SeqCst);
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+        configure(config, None, Some(&base));
+        config.jobs.max_age = Duration::from_millis(300);
+    })
+    .await;
+    let (_, body) = rest_call(&app, "higgsfield_image", json!({"prompt": "forever"})).await;
+    let job_id = body["result"]["job_id"].as_str().unwrap().to_owned();
+    let record = poll_until("the job ages out", || {
+        let (app, job_id) = (&app, job_id.clone());
+        async move {
+            let record = job_status(app, &job_id).await;
+            (record["status"] == "failed").then_some(record)
+        }
+    })
+    .await;
+    assert_eq!(record["error"]["code"], "timeout", "{record}");
+}
