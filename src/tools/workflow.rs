@@ -165,6 +165,8 @@ impl WorkflowBinding {
         let mut started = vec![false; total];
         let mut completed: Vec<usize> = Vec::new();
         let mut skipped: Vec<usize> = Vec::new();
+        // Per step, the content blocks worth passing on (links to and inline copies of produced media).
+        let mut media: Vec<Vec<Value>> = vec![Vec::new(); total];
         let mut failure: Option<(usize, GatewayError)> = None;
         let mut running = FuturesUnordered::new();
         loop {
@@ -205,8 +207,9 @@ impl WorkflowBinding {
             let next = tokio::time::timeout_at(steps_deadline.into(), running.next()).await;
             match next {
                 Ok(None) => break,
-                Ok(Some((i, Ok(value)))) => {
+                Ok(Some((i, Ok((value, blocks))))) => {
                     outputs.insert(self.steps[i].id.clone(), value);
+                    media[i] = blocks;
                     completed.push(i);
                     let done = completed.len() + skipped.len();
                     let message = format!("step `{}` done ({done}/{total})", self.steps[i].id);
@@ -238,7 +241,13 @@ impl WorkflowBinding {
                 Some(template) => render_with_steps(args, &outputs, |b| template.render_value(b))?,
                 None => Value::Object(outputs.into_iter().collect()),
             };
-            return Ok(ToolOutput::json(value));
+            let media: Vec<Value> = media.into_iter().flatten().collect();
+            let mut output = ToolOutput::json(value);
+            if !media.is_empty() {
+                output.content = output.content_blocks();
+                output.content.extend(media);
+            }
+            return Ok(output);
         };
         let failure = Failure { outputs, completed, unknown, failed, cause };
         Err(self.undo(engine, ctx, args, failure, deadline).await)
@@ -266,7 +275,7 @@ impl WorkflowBinding {
             };
             let outcome = match render_with_steps(args, outputs, |b| compensation.args.render_value(b)) {
                 Ok(comp_args) => {
-                    self.run_action(engine, ctx, &step.id, &compensation.action, comp_args, deadline).await
+                    self.run_action(engine, ctx, &step.id, &compensation.action, comp_args, deadline).await.map(|_| ())
                 }
                 Err(e) => Err(e),
             };
@@ -313,7 +322,8 @@ impl WorkflowBinding {
             .retryable(cause.retryable && clean)
     }
 
-    /// Run a step's (or a compensation's) action; `label` names it for the jobs and assets it may produce.
+    /// Run a step's (or a compensation's) action; `label` names it for the jobs and assets it may produce. The
+    /// answer is the action's JSON value and its non-text content blocks (resource links, images, audio).
     async fn run_action(
         &self,
         engine: &Engine,
@@ -322,7 +332,7 @@ impl WorkflowBinding {
         action: &Action,
         args: Value,
         deadline: Instant,
-    ) -> Result<Value, GatewayError> {
+    ) -> Result<(Value, Vec<Value>), GatewayError> {
         let output = match action {
             Action::Tool(name) => engine.call_step(ctx, name, args, deadline).await?,
             Action::Inline(binding) => {
@@ -332,7 +342,9 @@ impl WorkflowBinding {
                 })??
             }
         };
-        output.into_rest()
+        let blocks: Vec<Value> =
+            output.content.iter().filter(|b| b.get("type").and_then(Value::as_str) != Some("text")).cloned().collect();
+        Ok((output.into_rest()?, blocks))
     }
 }
 
