@@ -87,6 +87,23 @@ async fn app_with(dir: &TempDir, base_url: Option<String>, key: Option<&str>) ->
     .await
 }
 
+/// Camille's database, a fake provider, and the gateway pointed at it with `key`.
+struct Setup {
+    _dir: TempDir,
+    fake: FakeRealtime,
+    base: String,
+    app: TestApp,
+}
+
+async fn camille_with_key(key: Option<&str>) -> Setup {
+    let dir = TempDir::new().unwrap();
+    write_worker(dir.path(), "camille", META, SCHEMA);
+    let fake = FakeRealtime::default();
+    let base = fake.clone().serve().await;
+    let app = app_with(&dir, Some(base.clone()), key).await;
+    Setup { _dir: dir, fake, base, app }
+}
+
 /// Every header value and the body, as one text, to search for leaked secrets.
 async fn everything(response: reqwest::Response) -> (StatusCode, String, Value) {
     let status = response.status();
@@ -99,11 +116,7 @@ async fn everything(response: reqwest::Response) -> (StatusCode, String, Value) 
 
 #[tokio::test]
 async fn the_config_carries_the_session_and_an_ephemeral_secret_but_never_the_key() {
-    let dir = TempDir::new().unwrap();
-    write_worker(dir.path(), "camille", META, SCHEMA);
-    let fake = FakeRealtime::default();
-    let base = fake.clone().serve().await;
-    let app = app_with(&dir, Some(base.clone()), Some(LONG_LIVED_KEY)).await;
+    let Setup { _dir, fake, base, app } = camille_with_key(Some(LONG_LIVED_KEY)).await;
 
     let response = app.get("/workers/camille/realtime/config").send().await.unwrap();
     let (status, raw, config) = everything(response).await;
@@ -173,11 +186,7 @@ async fn turn_detection_defaults_to_server_vad_and_persona_to_the_job() {
 
 #[tokio::test]
 async fn without_a_key_the_config_is_503_not_configured_naming_the_setting() {
-    let dir = TempDir::new().unwrap();
-    write_worker(dir.path(), "camille", META, SCHEMA);
-    let fake = FakeRealtime::default();
-    let base = fake.clone().serve().await;
-    let app = app_with(&dir, Some(base), None).await;
+    let Setup { _dir, fake, app, .. } = camille_with_key(None).await;
     let response = app.get("/workers/camille/realtime/config").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
@@ -189,12 +198,8 @@ async fn without_a_key_the_config_is_503_not_configured_naming_the_setting() {
 
 #[tokio::test]
 async fn a_refused_key_is_a_typed_upstream_error_that_does_not_repeat_the_key() {
-    let dir = TempDir::new().unwrap();
-    write_worker(dir.path(), "camille", META, SCHEMA);
-    let fake = FakeRealtime::default();
-    let base = fake.clone().serve().await;
     let wrong_key = "sk-proj-revoked-0b1c2d3e4f";
-    let app = app_with(&dir, Some(base), Some(wrong_key)).await;
+    let Setup { _dir, fake, app, .. } = camille_with_key(Some(wrong_key)).await;
     let response = app.get("/workers/camille/realtime/config").send().await.unwrap();
     let (status, raw, body) = everything(response).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{raw}");
