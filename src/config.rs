@@ -31,6 +31,12 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
     ("SUPABASE_URL", "supabase_url"),
     ("SUPABASE_API_KEY", "supabase_api_key"),
+    ("DATABASE_WORKER_URL", "database_worker_url"),
+    ("DOCUMENT_WORKER_URL", "document_worker_url"),
+    ("STORAGE_WORKER_URL", "storage_worker_url"),
+    ("EMAIL_WORKER_URL", "email_worker_url"),
+    ("WORKER_AUTH_KEY", "worker_auth_key"),
+    ("WORKER_AUTH_HEADER", "worker_auth_header"),
     ("REALTIME_BASE_URL", "realtime_base_url"),
     ("REALTIME_MODEL", "realtime_model"),
     ("OPENAI_API_KEY", "openai_api_key"),
@@ -137,10 +143,27 @@ struct RawConfig {
     audit_retention_days: u32,
     /// `GATEWAY_SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may finish, default 30.
     shutdown_grace_secs: u64,
+    /// `GATEWAY_PROVIDER_CONCURRENCY`: requests in flight per upstream provider, default 64.
+    provider_concurrency: usize,
+    /// TOML `[provider_concurrency_overrides]` (env `GATEWAY_PROVIDER_CONCURRENCY_OVERRIDES="{elevenlabs=4}"`):
+    /// per-provider caps replacing the default, default none.
+    provider_concurrency_overrides: BTreeMap<String, usize>,
     /// `SUPABASE_URL`: the Supabase project URL for `supabase_rpc` tools, default none.
     supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
     supabase_api_key: Option<String>,
+    /// `DATABASE_WORKER_URL`: the FlowChat database worker (validation + persistence), default none.
+    database_worker_url: Option<String>,
+    /// `DOCUMENT_WORKER_URL`: the FlowChat document worker (PDF generation), default none.
+    document_worker_url: Option<String>,
+    /// `STORAGE_WORKER_URL`: the FlowChat storage worker (uploads), default none.
+    storage_worker_url: Option<String>,
+    /// `EMAIL_WORKER_URL`: the FlowChat email worker, default none.
+    email_worker_url: Option<String>,
+    /// `WORKER_AUTH_KEY`: the shared secret sent to every worker, default none.
+    worker_auth_key: Option<String>,
+    /// `WORKER_AUTH_HEADER`: the header that carries it, default `X-FlowChat-Worker-Auth`.
+    worker_auth_header: String,
     /// `GATEWAY_WORKERS_DIR`: the folder scanned for `worker_*.db`, default `{data_dir}/sqlite3`.
     workers_dir: Option<PathBuf>,
     /// `GATEWAY_WORKERS_QUERY_TIMEOUT_MS`: deadline of one worker query, enforced inside SQLite, default 5000.
@@ -238,8 +261,16 @@ impl Default for RawConfig {
             audit_arguments: false,
             audit_retention_days: 30,
             shutdown_grace_secs: 30,
+            provider_concurrency: 64,
+            provider_concurrency_overrides: BTreeMap::new(),
             supabase_url: None,
             supabase_api_key: None,
+            database_worker_url: None,
+            document_worker_url: None,
+            storage_worker_url: None,
+            email_worker_url: None,
+            worker_auth_key: None,
+            worker_auth_header: "X-FlowChat-Worker-Auth".into(),
             workers_dir: None,
             workers_query_timeout_ms: 5000,
             workers_summary_language: "fr".into(),
@@ -298,12 +329,42 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `GATEWAY_*` environment variables that name no setting; reported at start, otherwise ignored.
     pub ignored_env: Vec<String>,
+    /// Requests in flight per upstream provider, and per-provider overrides.
+    pub provider_concurrency: usize,
+    pub provider_concurrency_overrides: BTreeMap<String, usize>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
+    /// The FlowChat worker services for `worker` tools.
+    pub flowchat_workers: WorkerSettings,
     /// The voice workers: where their databases are and how queries run.
     pub workers: WorkersSettings,
     /// The Realtime provider that mints browser session secrets for the workers.
     pub realtime: RealtimeSettings,
+}
+
+/// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
+#[derive(Clone, Default)]
+pub struct WorkerSettings {
+    pub database: Option<String>,
+    pub document: Option<String>,
+    pub storage: Option<String>,
+    pub email: Option<String>,
+    pub auth_key: Option<String>,
+    pub auth_header: String,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The shared secret is never printed.
+        f.debug_struct("WorkerSettings")
+            .field("database", &self.database)
+            .field("document", &self.document)
+            .field("storage", &self.storage)
+            .field("email", &self.email)
+            .field("auth_key_set", &self.auth_key.is_some())
+            .field("auth_header", &self.auth_header)
+            .finish()
+    }
 }
 
 /// The language of spoken summaries.
@@ -457,6 +518,15 @@ impl RawConfig {
         if self.page_size == 0 {
             return Err(ConfigError::key("page_size", "must be greater than 0"));
         }
+        if self.provider_concurrency == 0 {
+            return Err(ConfigError::key("provider_concurrency", "must be greater than 0"));
+        }
+        if let Some((provider, _)) = self.provider_concurrency_overrides.iter().find(|(_, cap)| **cap == 0) {
+            return Err(ConfigError::key(
+                "provider_concurrency_overrides",
+                format!("{provider}: must be greater than 0"),
+            ));
+        }
         if self.max_sessions == 0 {
             return Err(ConfigError::key("max_sessions", "must be greater than 0"));
         }
@@ -535,13 +605,25 @@ impl RawConfig {
             audit_retention_days: self.audit_retention_days,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ignored_env: Vec::new(),
+            provider_concurrency: self.provider_concurrency,
+            provider_concurrency_overrides: self.provider_concurrency_overrides,
             supabase: SupabaseSettings {
-                url: self
-                    .supabase_url
-                    .filter(|u| !u.trim().is_empty())
-                    .map(|u| http_url("supabase_url", &u))
-                    .transpose()?,
-                api_key: self.supabase_api_key.filter(|k| !k.trim().is_empty()),
+                url: base_url("supabase_url", self.supabase_url)?,
+                api_key: secret(self.supabase_api_key),
+            },
+            flowchat_workers: WorkerSettings {
+                database: base_url("database_worker_url", self.database_worker_url)?,
+                document: base_url("document_worker_url", self.document_worker_url)?,
+                storage: base_url("storage_worker_url", self.storage_worker_url)?,
+                email: base_url("email_worker_url", self.email_worker_url)?,
+                auth_key: secret(self.worker_auth_key),
+                auth_header: {
+                    let name = self.worker_auth_header.trim();
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return Err(ConfigError::key("worker_auth_header", format!("`{name}` is not a header name")));
+                    }
+                    name.to_owned()
+                },
             },
             workers: WorkersSettings {
                 dir: workers_dir,
@@ -562,7 +644,7 @@ impl RawConfig {
             },
             realtime: RealtimeSettings {
                 base_url: http_url("realtime_base_url", &self.realtime_base_url)?,
-                api_key: self.openai_api_key.filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned()),
+                api_key: secret(self.openai_api_key).map(|k| k.trim().to_owned()),
                 model: match self.realtime_model.trim() {
                     "" => return Err(ConfigError::key("realtime_model", "must not be empty")),
                     model => model.to_owned(),
@@ -641,6 +723,16 @@ fn known_keys() -> Vec<String> {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
     }
+}
+
+/// An optional http(s) base URL, without its trailing slash; empty means unset.
+fn base_url(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    value.filter(|u| !u.trim().is_empty()).map(|u| http_url(key, &u)).transpose()
+}
+
+/// An optional secret; empty or blank means unset.
+fn secret(value: Option<String>) -> Option<String> {
+    value.filter(|k| !k.trim().is_empty())
 }
 
 fn lowercase_all(items: Vec<String>) -> Vec<String> {
@@ -823,6 +915,25 @@ mod tests {
             "the seed aliases are named: {}",
             err.message
         );
+    }
+
+    #[test]
+    fn worker_settings_are_checked_and_the_secret_is_never_printed() {
+        let config = load_with(
+            base()
+                .merge(("database_worker_url", "http://db-worker:8001/"))
+                .merge(("worker_auth_key", "shh-42"))
+                .merge(("email_worker_url", "  ")),
+        )
+        .unwrap();
+        assert_eq!(config.flowchat_workers.database.as_deref(), Some("http://db-worker:8001"));
+        assert_eq!(config.flowchat_workers.email, None, "blank means unset");
+        assert_eq!(config.flowchat_workers.auth_header, "X-FlowChat-Worker-Auth");
+        assert!(!format!("{config:?}").contains("shh-42"));
+        let err = load_with(base().merge(("storage_worker_url", "ftp://x"))).unwrap_err();
+        assert!(err.message.contains("STORAGE_WORKER_URL"), "{}", err.message);
+        let err = load_with(base().merge(("worker_auth_header", "bad header"))).unwrap_err();
+        assert!(err.message.contains("WORKER_AUTH_HEADER"), "{}", err.message);
     }
 
     #[test]

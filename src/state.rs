@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::auth::KeyRing;
 use crate::config::Config;
-use crate::limits::KeyedLimit;
+use crate::limits::{KeyedLimit, ProviderCaps};
 use crate::mcp::session::SessionStore;
 use crate::metrics::Metrics;
 use crate::tools::spec::SpecProblem;
@@ -89,6 +89,11 @@ impl AppState {
             audit: audit.clone(),
             audit_arguments: config.audit_arguments,
             supabase: config.supabase.clone(),
+            flowchat_workers: config.flowchat_workers.clone(),
+            provider_caps: ProviderCaps::new(
+                config.provider_concurrency,
+                config.provider_concurrency_overrides.clone(),
+            ),
             workers: Arc::new(Workers::new(config.workers.clone())),
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));

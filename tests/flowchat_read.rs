@@ -77,15 +77,15 @@ async fn every_flowchat_read_tool_reaches_its_function_with_p_arguments_over_res
         config.supabase = SupabaseSettings { url: Some(url), api_key: Some("test-key".into()) };
     })
     .await;
-    let listed: Value = app.get("/mcp/tools/list").send().await.unwrap().json().await.unwrap();
+    // The Dragonfly listing carries tags: the FlowChat tools are the ones tagged `flowchat`.
+    let listed: Value = app.get("/tools").send().await.unwrap().json().await.unwrap();
     let reads: Vec<&str> = listed["tools"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["category"] == "read")
-        .map(|t| t["name"].as_str().unwrap())
-        // The shipped worker_query tool (seed 000) is a read tool too, but not a FlowChat one.
-        .filter(|name| *name != "worker_query")
+        .map(|t| &t["function"])
+        .filter(|f| f["category"] == "read" && f["tags"].as_array().unwrap().contains(&json!("flowchat")))
+        .map(|f| f["name"].as_str().unwrap())
         .collect();
     assert_eq!(reads.len(), 11, "the 11 READ tools of seed 002: {reads:?}");
 

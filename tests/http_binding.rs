@@ -22,6 +22,8 @@ struct Fake {
     hits: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
     last_request_id: Arc<std::sync::Mutex<Option<String>>>,
     flaky: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
+    most_in_flight: Arc<AtomicUsize>,
 }
 
 impl Fake {
@@ -43,6 +45,7 @@ impl Fake {
             .route("/busy", get(busy))
             .route("/slow", get(slow))
             .route("/garbage", get(|| async { "<html>not json</html>" }))
+            .route("/gauge", get(gauge))
             .with_state(self);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -88,6 +91,15 @@ async fn slow(State(fake): State<Fake>) -> Response {
     fake.hit("slow");
     tokio::time::sleep(Duration::from_secs(30)).await;
     axum::Json(json!({"late": true})).into_response()
+}
+
+/// Holds each request a moment and records how many were in flight at once.
+async fn gauge(State(fake): State<Fake>) -> Response {
+    let now = fake.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    fake.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fake.in_flight.fetch_sub(1, Ordering::SeqCst);
+    axum::Json(json!({"ok": true})).into_response()
 }
 
 async fn setup(upstream: &str, extra: &[(&str, Value)]) -> (TestApp, tempfile::TempDir) {
@@ -232,4 +244,24 @@ async fn a_binding_that_names_an_unknown_argument_is_rejected_at_load() {
     let text = err.to_string();
     assert!(text.contains("bad.json: $.binding.url"), "{text}");
     assert!(text.contains("idd"), "{text}");
+}
+
+#[tokio::test]
+async fn a_provider_concurrency_cap_bounds_requests_in_flight() {
+    let fake = Fake::default();
+    let upstream = fake.clone().serve().await;
+    let specs = tempfile::tempdir().unwrap();
+    let spec = json!({"name": "gauge", "description": "Slow-ish read",
+        "binding": {"kind": "http", "url": format!("{upstream}/gauge")}});
+    write_spec(specs.path(), "gauge.json", &spec.to_string());
+    let app = TestApp::spawn_with(specs.path(), |config| {
+        config.provider_concurrency_overrides.insert("http".into(), 1);
+    })
+    .await;
+    let calls = (0..4).map(|_| app.call_tool(None, "gauge", json!({})));
+    let results = futures_util::future::join_all(calls).await;
+    for result in &results {
+        assert_eq!(result["structuredContent"], json!({"ok": true}), "{result}");
+    }
+    assert_eq!(fake.most_in_flight.load(Ordering::SeqCst), 1, "the cap of 1 was exceeded");
 }

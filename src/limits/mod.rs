@@ -1,7 +1,9 @@
-//! Admission control: per-caller rate limits and the concurrent-call gate.
+//! Admission control: per-caller rate limits, the concurrent-call gate and per-provider concurrency caps.
 
 pub mod gate;
+pub mod provider;
 pub mod rate;
 
 pub use gate::{CallGate, Slot};
+pub use provider::ProviderCaps;
 pub use rate::KeyedLimit;

@@ -5,3 +5,4 @@
 pub mod realtime;
 pub mod supabase;
 pub mod upstream;
+pub mod workers;

@@ -12,6 +12,10 @@ use super::upstream::{Outgoing, Upstream};
 use crate::config::SupabaseSettings;
 use crate::error::{ErrorCode, GatewayError};
 
+/// What PostgREST documents as transient: the database is down or the pool timed out (503, 504), and
+/// Cloudflare's 520 in front of Supabase. Other statuses are answers, not hiccups.
+pub const TRANSIENT: &[u16] = &[503, 504, 520];
+
 /// One RPC call.
 #[derive(Debug)]
 pub struct Rpc<'a> {

@@ -7,26 +7,46 @@
 //! never sent twice once it may have arrived. Errors keep the upstream's status and message in `details`,
 //! never the credentials the gateway sent.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use crate::error::{ErrorCode, GatewayError};
 use crate::metrics::Metrics;
 
-/// How many attempts and how long to wait between them.
+/// HTTP statuses most providers document as transient.
+pub const TRANSIENT_STATUSES: &[u16] = &[408, 429, 502, 503, 504];
+
+/// How many attempts, how long to wait between them, and which answers are worth another attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// Statuses retried for idempotent requests (each provider documents its own).
+    pub retry_statuses: &'static [u16],
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) }
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            retry_statuses: TRANSIENT_STATUSES,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy retrying only `statuses`.
+    #[must_use]
+    pub fn retrying(statuses: &'static [u16]) -> Self {
+        Self { retry_statuses: statuses, ..Self::default() }
     }
 }
 
@@ -79,6 +99,8 @@ pub struct Upstream<'a> {
     /// For metrics and messages.
     pub provider: &'a str,
     pub policy: RetryPolicy,
+    /// The provider's concurrency cap: one permit per request in flight.
+    pub cap: Arc<Semaphore>,
 }
 
 impl Upstream<'_> {
@@ -90,9 +112,13 @@ impl Upstream<'_> {
             if remaining.is_zero() {
                 return Err(self.timeout_error(request));
             }
+            let Ok(Ok(permit)) = tokio::time::timeout_at(deadline.into(), self.cap.acquire()).await else {
+                return Err(self.saturated_error());
+            };
             let outcome = self.attempt(request, request_id, request.timeout.min(remaining)).await;
+            drop(permit);
             let retry_in = match &outcome {
-                Ok(answer) if request.idempotent && matches!(answer.status, 408 | 429 | 502 | 503 | 504) => {
+                Ok(answer) if request.idempotent && self.policy.retry_statuses.contains(&answer.status) => {
                     Some(retry_after(&answer.headers).unwrap_or_else(|| self.backoff(attempt)))
                 }
                 Err(e) if e.is_connect() => Some(self.backoff(attempt)),
@@ -159,6 +185,18 @@ impl Upstream<'_> {
         // Full jitter between half and all of the delay, so retrying clients spread out.
         let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
         capped / 2 + capped / 2 * random / 1000
+    }
+
+    fn saturated_error(&self) -> GatewayError {
+        GatewayError::new(
+            ErrorCode::Overloaded,
+            format!(
+                "{} already has its maximum of concurrent requests in flight and none finished in time",
+                self.provider
+            ),
+        )
+        .with_details(json!({"provider": self.provider}))
+        .retryable(true)
     }
 
     fn timeout_error(&self, request: &Outgoing) -> GatewayError {

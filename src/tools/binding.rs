@@ -9,6 +9,11 @@ use super::builtins::Builtin;
 use super::http_binding::HttpBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
+use super::worker_binding::WorkerBinding;
+use super::workflow::WorkflowBinding;
+
+/// Every kind a spec may name.
+const KINDS: &[&str] = &["builtin", "static", "http", "supabase_rpc", "worker", "workflow"];
 
 /// A checked binding.
 #[derive(Debug)]
@@ -21,6 +26,10 @@ pub enum Binding {
     Http(Box<HttpBinding>),
     /// A Postgres function through Supabase's PostgREST.
     SupabaseRpc(Box<SupabaseBinding>),
+    /// A FlowChat worker service (database writes with `require_validated`, documents, storage, email).
+    Worker(Box<WorkerBinding>),
+    /// Steps (tools or inline bindings) run as a DAG, with compensation.
+    Workflow(Box<WorkflowBinding>),
 }
 
 impl Binding {
@@ -32,6 +41,8 @@ impl Binding {
             Self::Static(_) => "static",
             Self::Http(_) => "http",
             Self::SupabaseRpc(_) => "supabase_rpc",
+            Self::Worker(_) => "worker",
+            Self::Workflow(_) => "workflow",
         }
     }
 
@@ -42,6 +53,17 @@ impl Binding {
             Self::Builtin(_) | Self::Static(_) => Vec::new(),
             Self::Http(http) => http.required_settings(),
             Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
+            Self::Worker(worker) => worker.required_settings(),
+            Self::Workflow(workflow) => workflow.required_settings(),
+        }
+    }
+
+    /// Tools this binding calls by name, with the JSON path of each reference (checked across specs at load).
+    #[must_use]
+    pub fn tool_references(&self) -> Vec<(String, &str)> {
+        match self {
+            Self::Workflow(workflow) => workflow.tool_references(),
+            _ => Vec::new(),
         }
     }
 
@@ -53,7 +75,7 @@ impl Binding {
         let kind = obj
             .get("kind")
             .and_then(Value::as_str)
-            .ok_or_else(|| PathError::new("$.binding.kind", "is required: builtin or static"))?;
+            .ok_or_else(|| PathError::new("$.binding.kind", format!("is required: one of {}", KINDS.join(", "))))?;
         match kind {
             "builtin" => {
                 reject_unknown_keys(obj, &["kind", "name", "options"], "$.binding")?;
@@ -67,9 +89,11 @@ impl Binding {
             "static" => StaticBinding::parse(obj).map(Self::Static),
             "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
             "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
+            "worker" => WorkerBinding::parse(obj, input_schema).map(|b| Self::Worker(Box::new(b))),
+            "workflow" => WorkflowBinding::parse(obj, input_schema).map(|b| Self::Workflow(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
-                format!("unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc"),
+                format!("unknown binding kind `{other}`; known: {}", KINDS.join(", ")),
             )),
         }
     }

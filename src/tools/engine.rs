@@ -15,9 +15,9 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::{Rate, SupabaseSettings};
+use crate::config::{Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
-use crate::limits::{CallGate, KeyedLimit};
+use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
 use crate::workers::Workers;
@@ -34,6 +34,9 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
+    pub flowchat_workers: WorkerSettings,
+    /// Requests in flight per upstream provider.
+    pub provider_caps: ProviderCaps,
     /// The voice workers, for the `worker_query` builtin.
     pub workers: Arc<Workers>,
 }
@@ -50,6 +53,8 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
+    flowchat_workers: WorkerSettings,
+    provider_caps: ProviderCaps,
     workers: Arc<Workers>,
 }
 
@@ -71,14 +76,18 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
+            flowchat_workers: options.flowchat_workers,
+            provider_caps: options.provider_caps,
             workers: options.workers,
         }
     }
 
-    /// The upstream client of one provider, on the pooled HTTP client and the gateway's metrics.
+    /// The upstream client of one provider, on the pooled HTTP client and the gateway's metrics, under the
+    /// provider's concurrency cap.
     #[must_use]
     pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
-        Upstream { client: &self.http, metrics: &self.metrics, provider, policy }
+        let cap = self.provider_caps.cap(provider);
+        Upstream { client: &self.http, metrics: &self.metrics, provider, policy, cap }
     }
 
     /// Whether a setting a binding needs is available (typed provider settings, else the environment).
@@ -87,6 +96,11 @@ impl Engine {
         match name {
             "SUPABASE_URL" => self.supabase.url.is_some(),
             "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
+            "DATABASE_WORKER_URL" => self.flowchat_workers.database.is_some(),
+            "DOCUMENT_WORKER_URL" => self.flowchat_workers.document.is_some(),
+            "STORAGE_WORKER_URL" => self.flowchat_workers.storage.is_some(),
+            "EMAIL_WORKER_URL" => self.flowchat_workers.email.is_some(),
+            "WORKER_AUTH_KEY" => self.flowchat_workers.auth_key.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -95,6 +109,12 @@ impl Engine {
     #[must_use]
     pub fn supabase(&self) -> &SupabaseSettings {
         &self.supabase
+    }
+
+    /// The FlowChat worker settings, for `worker` bindings.
+    #[must_use]
+    pub fn flowchat_workers(&self) -> &WorkerSettings {
+        &self.flowchat_workers
     }
 
     /// The voice workers, for the `worker_query` builtin.
@@ -163,6 +183,47 @@ impl Engine {
                 self.metrics.record_audit_dropped();
             }
         }
+        outcome
+    }
+
+    /// Call a tool as a step of another call (a workflow step): the caller's permissions, argument and output
+    /// validation apply, under the parent's deadline and without taking another slot of the call gate (the
+    /// parent holds one, so nested calls cannot deadlock the gate). Recorded in metrics; the parent call is
+    /// the one audited.
+    pub async fn call_step(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        args: Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let started = Instant::now();
+        let registry = self.registry.snapshot();
+        let tool = registry
+            .tool(name)
+            .filter(|t| ctx.caller.may_call(name, t.spec.category.as_deref()))
+            .ok_or_else(|| GatewayError::unknown_tool(name))?
+            .clone();
+        let outcome = async {
+            tool.validate_arguments(&args)?;
+            let own = Instant::now() + tool.spec.timeout.unwrap_or(self.default_timeout);
+            let deadline = deadline.min(own);
+            let run = Box::pin(executor::execute(self, &tool, ctx, args, deadline));
+            let output = tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
+                GatewayError::new(ErrorCode::Timeout, format!("`{name}` did not finish before its deadline"))
+            })??;
+            if !output.is_error {
+                tool.validate_output(&output.value)?;
+            }
+            Ok::<_, GatewayError>(output)
+        }
+        .await;
+        let label = match &outcome {
+            Ok(out) if out.is_error => "tool_error",
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        self.metrics.record_tool_call(name, label, started.elapsed().as_secs_f64());
         outcome
     }
 

@@ -19,10 +19,23 @@ pub async fn execute(
     args: Value,
     deadline: Instant,
 ) -> Result<ToolOutput, GatewayError> {
-    match &tool.spec.binding {
+    run_binding(engine, &tool.spec.binding, ctx, args, deadline).await
+}
+
+/// Run one binding (a tool's, or a workflow step's inline one).
+pub async fn run_binding(
+    engine: &Engine,
+    binding: &Binding,
+    ctx: &CallCtx,
+    args: Value,
+    deadline: Instant,
+) -> Result<ToolOutput, GatewayError> {
+    match binding {
         Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
         Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
         Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
+        Binding::Worker(worker) => worker.run(engine, ctx, &args, deadline).await,
+        Binding::Workflow(workflow) => workflow.run(engine, ctx, &args, deadline).await,
         Binding::Static(fixed) => Ok(ToolOutput {
             value: fixed.result.clone().unwrap_or(Value::Null),
             content: fixed.content.clone(),

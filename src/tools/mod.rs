@@ -15,6 +15,8 @@ pub mod spec;
 pub mod supabase_binding;
 pub mod template;
 pub mod watch;
+pub mod worker_binding;
+pub mod workflow;
 
 pub use context::{CallCtx, ClientLink, LogLevel, Peer};
 pub use engine::{Engine, EngineOptions};

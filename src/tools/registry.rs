@@ -4,7 +4,7 @@
 //! compiles schemas once, and collects every problem with its file and JSON path rather than stopping at the
 //! first. A registry is either wholly valid or not built. Swapping registries is [`super::handle`]'s job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -171,6 +171,7 @@ impl Registry {
                 SpecItem::Prompt(p) => registry.prompts.push(p),
             }
         }
+        problems.extend(check_tool_references(&registry.tools));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -226,6 +227,53 @@ impl Registry {
             .map(Resource::contents)
             .or_else(|| self.templates.iter().find_map(|t| t.read(uri)))
     }
+}
+
+/// Tools named by other tools (workflow steps) must exist, and no tool may reach itself through them.
+fn check_tool_references(tools: &[Arc<Tool>]) -> Vec<SpecProblem> {
+    let index: HashMap<&str, &Tool> = tools.iter().map(|t| (t.spec.name.as_str(), t.as_ref())).collect();
+    let mut problems = Vec::new();
+    for tool in tools {
+        for (path, name) in tool.spec.binding.tool_references() {
+            if !index.contains_key(name) {
+                problems.push(SpecProblem {
+                    file: tool.source.clone(),
+                    path,
+                    message: format!("names tool `{name}`, which no spec declares"),
+                });
+            }
+        }
+    }
+    for tool in tools {
+        if let Some(cycle) = cycle_from(tool.spec.name.as_str(), &index) {
+            problems.push(SpecProblem {
+                file: tool.source.clone(),
+                path: "$.binding".into(),
+                message: format!("workflow steps call back into this tool: {}", cycle.join(" -> ")),
+            });
+        }
+    }
+    problems
+}
+
+/// A path of tool references from `start` back to itself, if there is one.
+fn cycle_from<'a>(start: &'a str, index: &HashMap<&'a str, &'a Tool>) -> Option<Vec<&'a str>> {
+    let mut stack: Vec<(Vec<&'a str>, &'a str)> = vec![(vec![start], start)];
+    let mut seen: HashSet<&'a str> = HashSet::new();
+    while let Some((path, name)) = stack.pop() {
+        let Some(&tool) = index.get(name) else { continue };
+        for (_, next) in tool.spec.binding.tool_references() {
+            let mut longer = path.clone();
+            longer.push(next);
+            if next == start {
+                return Some(longer);
+            }
+            if seen.insert(next) {
+                stack.push((longer, next));
+            }
+        }
+    }
+    None
 }
 
 fn list_json_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -296,6 +344,35 @@ mod tests {
         let err = tool.validate_arguments(&json!({})).unwrap_err();
         assert!(err.message.contains("\"n\" is a required property"), "{}", err.message);
         assert!(tool.validate_arguments(&json!({"n": 7})).is_ok());
+    }
+
+    fn workflow(name: &str, calls: &[&str]) -> Value {
+        let steps: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"id": format!("s{i}"), "tool": t, "args": {"n": 1}}))
+            .collect();
+        json!({"name": name, "description": "d", "binding": {"kind": "workflow", "steps": steps}})
+    }
+
+    #[test]
+    fn workflows_must_name_existing_tools_and_never_reach_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", &tool("alpha"));
+        write(dir.path(), "w.json", &workflow("wf", &["alpha", "ghost"]));
+        let problems = Registry::load(dir.path()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].file.as_str(), problems[0].path.as_str()), ("w.json", "$.binding.steps[1].tool"));
+        assert!(problems[0].message.contains("ghost"));
+
+        write(dir.path(), "w.json", &workflow("wf", &["alpha", "wf2"]));
+        write(dir.path(), "w2.json", &workflow("wf2", &["wf"]));
+        let problems = Registry::load(dir.path()).unwrap_err();
+        assert_eq!(problems.len(), 2, "both workflows of the cycle are named: {problems:?}");
+        assert!(problems.iter().any(|p| p.file == "w.json" && p.message.contains("wf -> wf2 -> wf")));
+
+        write(dir.path(), "w2.json", &workflow("wf2", &["alpha"]));
+        assert!(Registry::load(dir.path()).is_ok(), "a workflow may call another workflow");
     }
 
     #[test]

@@ -49,12 +49,7 @@ impl SupabaseBinding {
         if !args_value.is_object() {
             return Err(PathError::new("$.binding.args", "must be an object of named function arguments"));
         }
-        let names: Vec<&str> = input_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let args = Template::parse(&args_value, "$.binding.args", &Known { args: names, steps: Vec::new() })?;
+        let args = Template::parse(&args_value, "$.binding.args", &Known::for_schema(input_schema))?;
         let schema = match obj.get("schema") {
             None => None,
             Some(Value::String(s)) if identifier(s) => Some(s.clone()),
@@ -73,7 +68,7 @@ impl SupabaseBinding {
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
         let rpc_args = render_for_call(args, |bindings| self.args.render_value(bindings))?;
-        let upstream = engine.upstream("supabase", RetryPolicy::default());
+        let upstream = engine.upstream("supabase", RetryPolicy::retrying(supabase::TRANSIENT));
         let rpc = Rpc {
             function: &self.function,
             args: rpc_args,

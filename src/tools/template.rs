@@ -62,6 +62,19 @@ pub struct Known<'a> {
     pub steps: Vec<&'a str>,
 }
 
+impl<'a> Known<'a> {
+    /// The top-level properties of a tool's `inputSchema`, and no steps.
+    #[must_use]
+    pub fn for_schema(input_schema: &'a Value) -> Self {
+        let args = input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        Self { args, steps: Vec::new() }
+    }
+}
+
 /// Values for rendering.
 pub struct Bindings<'a> {
     pub args: &'a Value,
@@ -79,9 +92,17 @@ pub fn render_for_call<T>(
     args: &Value,
     render: impl FnOnce(&Bindings<'_>) -> Result<T, MissingSetting>,
 ) -> Result<T, GatewayError> {
-    let steps = HashMap::new();
+    render_with_steps(args, &HashMap::new(), render)
+}
+
+/// [`render_for_call`] with the outputs of earlier workflow steps.
+pub fn render_with_steps<T>(
+    args: &Value,
+    steps: &HashMap<String, Value>,
+    render: impl FnOnce(&Bindings<'_>) -> Result<T, MissingSetting>,
+) -> Result<T, GatewayError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    render(&Bindings { args, steps: &steps, env: &env }).map_err(|MissingSetting(name)| {
+    render(&Bindings { args, steps, env: &env }).map_err(|MissingSetting(name)| {
         GatewayError::new(ErrorCode::NotConfigured, format!("this tool needs the `{name}` setting, which is not set"))
             .with_details(serde_json::json!({"missing": name}))
     })
@@ -157,6 +178,18 @@ impl Template {
         self.visit(&mut |r| {
             if r.source == Source::Env && r.default.is_none() {
                 out.extend(r.path.first().map(String::as_str));
+            }
+        });
+        out
+    }
+
+    /// The workflow steps this template reads.
+    #[must_use]
+    pub fn referenced_steps(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.visit(&mut |r| {
+            if let Source::Step(step) = &r.source {
+                out.push(step.as_str());
             }
         });
         out

@@ -1,0 +1,492 @@
+//! The `workflow` binding: a DAG of steps, each a gateway tool or an inline binding, with a result template.
+//!
+//! ```json
+//! {"kind": "workflow",
+//!  "steps": [
+//!    {"id": "facture", "tool": "get_facture_by_id", "args": {"facture_id": "{{args.facture_id}}"}},
+//!    {"id": "pdf", "args": {"facture": "{{steps.facture}}"},
+//!     "binding": {"kind": "worker", "worker": "document", "path": "/generate/facture",
+//!                 "body": {"facture": "{{args.facture}}"}}},
+//!    {"id": "create", "tool": "create_facture", "args": {...},
+//!     "compensate": {"tool": "delete_facture", "args": {"facture_id": "{{steps.create.id}}"}}}
+//!  ],
+//!  "result": {"pdf": "{{steps.pdf}}"}}
+//! ```
+//!
+//! A step runs once every step it depends on has finished: those named in `after` and those its `args` or
+//! `when` reference. A step whose `when` renders to null, false or nothing is skipped (its output is null). Steps may only refer to steps declared before them, so a workflow is acyclic by construction,
+//! and steps without a dependency between them run concurrently. A tool step goes through the engine (the
+//! caller's permissions and argument validation apply); an inline binding sees its step's rendered `args` as
+//! `{{args.*}}`. Each finished step is reported as MCP progress.
+//!
+//! When a step fails, no further step starts; steps already running finish, so the outcome of every write is
+//! known. Completed steps with a `compensate` action are then undone, newest first, and the error names the
+//! failed step, what completed, what was compensated, and what was left in place. A part of the deadline is kept
+//! back for compensation.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::{Map, Value, json};
+
+use super::binding::Binding;
+use super::context::CallCtx;
+use super::engine::Engine;
+use super::executor;
+use super::output::ToolOutput;
+use super::spec::{PathError, reject_unknown_keys};
+use super::template::{Known, Template, render_with_steps};
+use crate::error::{ErrorCode, GatewayError};
+
+/// What a step (or a compensation) does.
+#[derive(Debug)]
+enum Action {
+    /// A gateway tool, by name (checked against the registry when specs load).
+    Tool(String),
+    /// An inline binding whose `{{args.*}}` are the step's rendered arguments.
+    Inline(Box<Binding>),
+}
+
+#[derive(Debug)]
+struct Step {
+    id: String,
+    /// Indices of the steps that must finish first.
+    deps: Vec<usize>,
+    /// Run the step only when this renders to something other than null, false or absent.
+    when: Option<Template>,
+    args: Template,
+    action: Action,
+    compensate: Option<Compensation>,
+}
+
+#[derive(Debug)]
+struct Compensation {
+    args: Template,
+    action: Action,
+}
+
+/// Where a failed run stopped: step outputs, which steps completed (in order), which were running when it stopped
+/// (their effect unknown), the step that failed and why.
+struct Failure {
+    outputs: HashMap<String, Value>,
+    completed: Vec<usize>,
+    unknown: Vec<usize>,
+    failed: usize,
+    cause: GatewayError,
+}
+
+/// A checked `workflow` binding.
+#[derive(Debug)]
+pub struct WorkflowBinding {
+    steps: Vec<Step>,
+    result: Option<Template>,
+}
+
+fn is_step_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl WorkflowBinding {
+    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+        reject_unknown_keys(obj, &["kind", "steps", "result"], "$.binding")?;
+        let Some(Value::Array(raw_steps)) = obj.get("steps") else {
+            return Err(PathError::new("$.binding.steps", "a workflow needs an array of steps"));
+        };
+        if raw_steps.is_empty() {
+            return Err(PathError::new("$.binding.steps", "a workflow needs at least one step"));
+        }
+        let args_known = Known::for_schema(input_schema);
+        let mut steps: Vec<Step> = Vec::with_capacity(raw_steps.len());
+        for (i, raw) in raw_steps.iter().enumerate() {
+            let at = format!("$.binding.steps[{i}]");
+            let earlier: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+            let step = parse_step(raw, &at, &args_known.args, &earlier)?;
+            steps.push(step);
+        }
+        let result = match obj.get("result") {
+            None => None,
+            Some(template) => {
+                let known =
+                    Known { args: args_known.args.clone(), steps: steps.iter().map(|s| s.id.as_str()).collect() };
+                Some(Template::parse(template, "$.binding.result", &known)?)
+            }
+        };
+        Ok(Self { steps, result })
+    }
+
+    /// Settings the inline bindings need (tool steps are checked when they are called).
+    #[must_use]
+    pub fn required_settings(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            let compensation = step.compensate.as_ref().map(|c| &c.action);
+            for action in std::iter::once(&step.action).chain(compensation) {
+                if let Action::Inline(binding) = action {
+                    for setting in binding.required_settings() {
+                        if !out.contains(&setting) {
+                            out.push(setting);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The tools the steps and compensations name, with the JSON path of each reference.
+    #[must_use]
+    pub fn tool_references(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Action::Tool(name) = &step.action {
+                out.push((format!("$.binding.steps[{i}].tool"), name.as_str()));
+            }
+            if let Some(Compensation { action: Action::Tool(name), .. }) = &step.compensate {
+                out.push((format!("$.binding.steps[{i}].compensate.tool"), name.as_str()));
+            }
+        }
+        out
+    }
+
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        args: &Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let total = self.steps.len();
+        // Keep part of the time for compensation: a fifth of what is left, at most 5 s.
+        let reserve = (deadline.saturating_duration_since(Instant::now()) / 5).min(Duration::from_secs(5));
+        let steps_deadline = deadline.checked_sub(reserve).unwrap_or(deadline);
+        let mut outputs: HashMap<String, Value> = HashMap::new();
+        let mut started = vec![false; total];
+        let mut completed: Vec<usize> = Vec::new();
+        let mut skipped: Vec<usize> = Vec::new();
+        let mut failure: Option<(usize, GatewayError)> = None;
+        let mut running = FuturesUnordered::new();
+        loop {
+            if failure.is_none() {
+                for (i, step) in self.steps.iter().enumerate() {
+                    if started[i] || !step.deps.iter().all(|d| completed.contains(d) || skipped.contains(d)) {
+                        continue;
+                    }
+                    started[i] = true;
+                    if let Some(condition) = &step.when {
+                        match render_with_steps(args, &outputs, |b| condition.render(b)) {
+                            Ok(None | Some(Value::Null | Value::Bool(false))) => {
+                                skipped.push(i);
+                                outputs.insert(step.id.clone(), Value::Null);
+                                let done = completed.len() + skipped.len();
+                                let message = format!("step `{}` skipped ({done}/{total})", step.id);
+                                ctx.progress(done as f64, Some(total as f64), Some(&message)).await;
+                                continue;
+                            }
+                            Ok(Some(_)) => {}
+                            Err(e) => {
+                                failure = Some((i, e));
+                                break;
+                            }
+                        }
+                    }
+                    match render_with_steps(args, &outputs, |b| step.args.render_value(b)) {
+                        Ok(step_args) => running.push(async move {
+                            (i, self.run_action(engine, ctx, &step.action, step_args, steps_deadline).await)
+                        }),
+                        Err(e) => {
+                            failure = Some((i, e));
+                            break;
+                        }
+                    }
+                }
+            }
+            let next = tokio::time::timeout_at(steps_deadline.into(), running.next()).await;
+            match next {
+                Ok(None) => break,
+                Ok(Some((i, Ok(value)))) => {
+                    outputs.insert(self.steps[i].id.clone(), value);
+                    completed.push(i);
+                    let done = completed.len() + skipped.len();
+                    let message = format!("step `{}` done ({done}/{total})", self.steps[i].id);
+                    ctx.progress(done as f64, Some(total as f64), Some(&message)).await;
+                }
+                Ok(Some((i, Err(e)))) => {
+                    if failure.is_none() {
+                        failure = Some((i, e));
+                    }
+                }
+                Err(_elapsed) => {
+                    let unfinished =
+                        (0..total).find(|i| started[*i] && !completed.contains(i) && !skipped.contains(i)).unwrap_or(0);
+                    let err = GatewayError::new(
+                        ErrorCode::Timeout,
+                        "did not finish before the workflow's deadline; its effect is unknown",
+                    );
+                    failure = Some((failure.map_or(unfinished, |(i, _)| i), err));
+                    // Dropping the running steps abandons them; they are reported as "unknown".
+                    break;
+                }
+            }
+        }
+        let unknown: Vec<usize> =
+            (0..total).filter(|i| started[*i] && !completed.contains(i) && !skipped.contains(i)).collect();
+        drop(running);
+        let Some((failed, cause)) = failure else {
+            let value = match &self.result {
+                Some(template) => render_with_steps(args, &outputs, |b| template.render_value(b))?,
+                None => Value::Object(outputs.into_iter().collect()),
+            };
+            return Ok(ToolOutput::json(value));
+        };
+        let failure = Failure { outputs, completed, unknown, failed, cause };
+        Err(self.undo(engine, ctx, args, failure, deadline).await)
+    }
+
+    /// Compensate completed steps, newest first, and describe what happened.
+    async fn undo(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        args: &Value,
+        failure: Failure,
+        deadline: Instant,
+    ) -> GatewayError {
+        let Failure { outputs, completed, unknown, failed, cause } = failure;
+        let outputs = &outputs;
+        let mut compensated = Vec::new();
+        let mut compensation_failed = Vec::new();
+        let mut left_in_place = Vec::new();
+        for &i in completed.iter().rev() {
+            let step = &self.steps[i];
+            let Some(compensation) = &step.compensate else {
+                left_in_place.push(step.id.as_str());
+                continue;
+            };
+            let outcome = match render_with_steps(args, outputs, |b| compensation.args.render_value(b)) {
+                Ok(comp_args) => self.run_action(engine, ctx, &compensation.action, comp_args, deadline).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(_) => compensated.push(step.id.as_str()),
+                Err(e) => {
+                    tracing::warn!(step = step.id, error = %e.message, "workflow compensation failed");
+                    compensation_failed.push(json!({"step": step.id, "code": e.code.as_str(), "message": e.message}));
+                }
+            }
+        }
+        let names = |list: &[&str]| if list.is_empty() { "none".to_owned() } else { list.join(", ") };
+        let completed_ids: Vec<&str> = completed.iter().map(|i| self.steps[*i].id.as_str()).collect();
+        let unknown_ids: Vec<&str> =
+            unknown.iter().filter(|i| **i != failed).map(|i| self.steps[*i].id.as_str()).collect();
+        let not_started: Vec<&str> = (0..self.steps.len())
+            .filter(|i| !completed.contains(i) && !unknown.contains(i) && *i != failed)
+            .map(|i| self.steps[i].id.as_str())
+            .collect();
+        let step_id = &self.steps[failed].id;
+        let mut message = format!(
+            "workflow step `{step_id}` failed: {}. Completed: {}; compensated: {}; left in place: {}",
+            cause.message,
+            names(&completed_ids),
+            names(&compensated),
+            names(&left_in_place)
+        );
+        if !compensation_failed.is_empty() {
+            message.push_str(&format!("; {} compensation(s) failed", compensation_failed.len()));
+        }
+        // Retrying is only safe when nothing the workflow did is still in place.
+        let clean = left_in_place.is_empty() && compensation_failed.is_empty() && unknown_ids.is_empty();
+        GatewayError::new(cause.code, message)
+            .with_details(json!({
+                "failed_step": step_id,
+                "error": {"code": cause.code.as_str(), "message": cause.message, "details": cause.details},
+                "completed": completed_ids,
+                "compensated": compensated,
+                "compensation_failed": compensation_failed,
+                "left_in_place": left_in_place,
+                "unknown": unknown_ids,
+                "not_started": not_started,
+            }))
+            .retryable(cause.retryable && clean)
+    }
+
+    async fn run_action(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        action: &Action,
+        args: Value,
+        deadline: Instant,
+    ) -> Result<Value, GatewayError> {
+        let output = match action {
+            Action::Tool(name) => engine.call_step(ctx, name, args, deadline).await?,
+            Action::Inline(binding) => {
+                let run = Box::pin(executor::run_binding(engine, binding, ctx, args, deadline));
+                tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
+                    GatewayError::new(ErrorCode::Timeout, "the step did not finish before the workflow's deadline")
+                })??
+            }
+        };
+        output.into_rest()
+    }
+}
+
+fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<Step, PathError> {
+    let Value::Object(obj) = raw else {
+        return Err(PathError::new(at, "a step is an object with an `id` and a `tool` or `binding`"));
+    };
+    reject_unknown_keys(obj, &["id", "tool", "binding", "args", "after", "when", "compensate"], at)?;
+    let id = obj
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| is_step_id(id))
+        .ok_or_else(|| PathError::new(format!("{at}.id"), "a step needs an id (letters, digits, _)"))?
+        .to_owned();
+    if earlier.contains(&id.as_str()) {
+        return Err(PathError::new(format!("{at}.id"), format!("step id `{id}` is used twice")));
+    }
+    let mut deps: Vec<usize> = Vec::new();
+    match obj.get("after") {
+        None => {}
+        Some(Value::Array(names)) => {
+            for (j, name) in names.iter().enumerate() {
+                let index = name.as_str().and_then(|n| earlier.iter().position(|e| *e == n)).ok_or_else(|| {
+                    PathError::new(format!("{at}.after[{j}]"), format!("{name} is not the id of an earlier step"))
+                })?;
+                deps.push(index);
+            }
+        }
+        Some(_) => return Err(PathError::new(format!("{at}.after"), "must be an array of earlier step ids")),
+    }
+    let known = Known { args: args.to_vec(), steps: earlier.to_vec() };
+    let (step_args, action) = parse_action(obj, at, &known)?;
+    let when = obj.get("when").map(|w| Template::parse(w, &format!("{at}.when"), &known)).transpose()?;
+    let when_refs = when.iter().flat_map(Template::referenced_steps);
+    for referenced in step_args.referenced_steps().into_iter().chain(when_refs) {
+        if let Some(index) = earlier.iter().position(|e| *e == referenced) {
+            if !deps.contains(&index) {
+                deps.push(index);
+            }
+        }
+    }
+    let compensate = match obj.get("compensate") {
+        None => None,
+        Some(Value::Object(comp)) => {
+            let comp_at = format!("{at}.compensate");
+            reject_unknown_keys(comp, &["tool", "binding", "args"], &comp_at)?;
+            let mut with_self = earlier.to_vec();
+            with_self.push(&id);
+            let known = Known { args: args.to_vec(), steps: with_self };
+            let (args, action) = parse_action(comp, &comp_at, &known)?;
+            Some(Compensation { args, action })
+        }
+        Some(_) => return Err(PathError::new(format!("{at}.compensate"), "must be an object with a tool or binding")),
+    };
+    Ok(Step { id, deps, when, args: step_args, action, compensate })
+}
+
+/// A step's or compensation's `args` template and its `tool` or inline `binding`.
+fn parse_action(obj: &Map<String, Value>, at: &str, known: &Known<'_>) -> Result<(Template, Action), PathError> {
+    let args_value = obj.get("args").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let args = Template::parse(&args_value, &format!("{at}.args"), known)?;
+    let action = match (obj.get("tool"), obj.get("binding")) {
+        (Some(Value::String(name)), None) => Action::Tool(name.clone()),
+        (None, Some(binding)) => {
+            let Value::Object(arg_map) = &args_value else {
+                return Err(PathError::new(format!("{at}.args"), "an inline binding's args must be an object"));
+            };
+            if binding.get("kind").and_then(Value::as_str) == Some("workflow") {
+                return Err(PathError::new(
+                    format!("{at}.binding.kind"),
+                    "a workflow step cannot be an inline workflow; make it a tool and name it in `tool`",
+                ));
+            }
+            // The inline binding's `{{args.*}}` are the step's own arguments.
+            let properties: Map<String, Value> = arg_map.keys().map(|k| (k.clone(), json!({}))).collect();
+            let schema = json!({"type": "object", "properties": properties});
+            let parsed = Binding::parse(binding, &schema).map_err(|e| PathError {
+                path: e.path.replacen("$.binding", &format!("{at}.binding"), 1),
+                message: e.message,
+            })?;
+            Action::Inline(Box::new(parsed))
+        }
+        (Some(_), None) => return Err(PathError::new(format!("{at}.tool"), "must be a tool name")),
+        _ => return Err(PathError::new(at, "needs exactly one of `tool` or `binding`")),
+    };
+    Ok((args, action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(binding: Value) -> Result<WorkflowBinding, PathError> {
+        let Value::Object(obj) = binding else { unreachable!() };
+        WorkflowBinding::parse(&obj, &json!({"type": "object", "properties": {"id": {"type": "string"}}}))
+    }
+
+    #[test]
+    fn dependencies_come_from_after_and_references() {
+        let wf = parse(json!({"kind": "workflow", "steps": [
+            {"id": "a", "tool": "t", "args": {"x": "{{args.id}}"}},
+            {"id": "b", "tool": "t"},
+            {"id": "c", "tool": "t", "after": ["b"], "args": {"y": "{{steps.a.value}}"}}
+        ]}))
+        .unwrap();
+        assert!(wf.steps[0].deps.is_empty() && wf.steps[1].deps.is_empty(), "a and b are independent");
+        let mut deps = wf.steps[2].deps.clone();
+        deps.sort_unstable();
+        assert_eq!(deps, vec![0, 1]);
+        assert_eq!(wf.tool_references().len(), 3);
+    }
+
+    #[test]
+    fn bad_workflows_are_rejected_with_their_path() {
+        let cases = [
+            (json!({"kind": "workflow", "steps": []}), "$.binding.steps"),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t", "args": {"x": "{{steps.b}}"}}, {"id": "b", "tool": "t"}]}),
+                "$.binding.steps[0].args.x",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t"}, {"id": "a", "tool": "t"}]}),
+                "$.binding.steps[1].id",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t", "after": ["z"]}]}),
+                "$.binding.steps[0].after[0]",
+            ),
+            (json!({"kind": "workflow", "steps": [{"id": "a"}]}), "$.binding.steps[0]"),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "args": {"q": 1}, "binding": {"kind": "http", "url": "{{args.nope}}"}}]}),
+                "$.binding.steps[0].binding.url",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "binding": {"kind": "workflow", "steps": []}}]}),
+                "$.binding.steps[0].binding.kind",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t"}], "result": "{{steps.zz}}"}),
+                "$.binding.result",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t", "compensate": {"tool": "u", "args": {"x": "{{steps.b}}"}}}]}),
+                "$.binding.steps[0].compensate.args.x",
+            ),
+        ];
+        for (binding, path) in cases {
+            let err = parse(binding.clone()).unwrap_err();
+            assert_eq!(err.path, path, "{binding}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_compensation_may_read_its_own_step() {
+        let wf = parse(json!({"kind": "workflow", "steps": [
+            {"id": "create", "tool": "create", "compensate": {"tool": "delete", "args": {"id": "{{steps.create.id}}"}}}
+        ]}))
+        .unwrap();
+        assert_eq!(wf.tool_references()[1], ("$.binding.steps[0].compensate.tool".to_owned(), "delete"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Workflow semantics independent of any provider, on tools the test declares: conditional steps, a step that
+//! outlives the workflow's deadline (compensation still runs and the unfinished step is reported as unknown),
+//! and a missing setting in an inline step.
+
+mod common;
+
+use common::{TestApp, write_spec};
+use serde_json::{Value, json};
+
+fn specs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = [
+        json!({"name": "constant", "description": "Answers a fixed value", "binding": {"kind": "static", "result": {"v": 1}}}),
+        json!({"name": "undo", "description": "Pretends to undo", "binding": {"kind": "static", "result": {"undone": true}}}),
+        json!({"name": "stall", "description": "Reports once, then waits ten minutes",
+               "binding": {"kind": "builtin", "name": "progress", "options": {"steps": 2, "interval_ms": 600_000}}}),
+        json!({"name": "maybe", "description": "Runs `x` only when asked",
+               "inputSchema": {"type": "object", "properties": {"flag": {"type": "boolean"}}},
+               "binding": {"kind": "workflow", "steps": [
+                   {"id": "x", "tool": "constant", "when": "{{args.flag}}"},
+                   {"id": "y", "tool": "constant"}
+               ], "result": {"x": "{{steps.x}}", "y": "{{steps.y.v}}"}}}),
+        json!({"name": "too_slow", "description": "A write, then a step that cannot finish in time", "timeout_secs": 1,
+        "binding": {"kind": "workflow", "steps": [
+            {"id": "first", "tool": "constant", "compensate": {"tool": "undo"}},
+            {"id": "kept", "tool": "constant"},
+            {"id": "slow", "tool": "stall", "after": ["first", "kept"]},
+            {"id": "never", "tool": "constant", "after": ["slow"]}
+        ]}}),
+        json!({"name": "needs_env", "description": "An inline step needing an unset setting",
+        "binding": {"kind": "workflow", "steps": [
+            {"id": "call", "binding": {"kind": "http", "url": "{{env.GATEWAY_TEST_WORKFLOW_UNSET_URL}}/x"}}
+        ]}}),
+    ];
+    for tool in tools {
+        write_spec(dir.path(), &format!("{}.json", tool["name"].as_str().unwrap()), &tool.to_string());
+    }
+    dir
+}
+
+fn error_of(result: &Value) -> &Value {
+    &result["_meta"]["mcp-gateway/error"]
+}
+
+#[tokio::test]
+async fn a_step_whose_condition_is_false_or_absent_is_skipped() {
+    let dir = specs();
+    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let on = app.call_tool(None, "maybe", json!({"flag": true})).await;
+    assert_eq!(on["structuredContent"], json!({"x": {"v": 1}, "y": 1}), "{on}");
+    for args in [json!({"flag": false}), json!({})] {
+        let off = app.call_tool(None, "maybe", args.clone()).await;
+        // A skipped step's output is null, which a template leaves out like any absent value.
+        assert_eq!(off["structuredContent"], json!({"y": 1}), "{args}: {off}");
+    }
+}
+
+#[tokio::test]
+async fn a_step_outliving_the_deadline_is_reported_unknown_and_completed_steps_are_compensated() {
+    let dir = specs();
+    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let result = app.call_tool(None, "too_slow", json!({})).await;
+    assert_eq!(result["isError"], true, "{result}");
+    let error = error_of(&result);
+    assert_eq!(error["code"], "timeout", "{error}");
+    assert_eq!(error["details"]["failed_step"], "slow");
+    assert_eq!(error["details"]["compensated"], json!(["first"]));
+    assert_eq!(error["details"]["left_in_place"], json!(["kept"]));
+    assert_eq!(error["details"]["not_started"], json!(["never"]));
+    assert_eq!(error["retryable"], false);
+}
+
+#[tokio::test]
+async fn a_missing_setting_in_an_inline_step_names_the_step_and_the_setting() {
+    let dir = specs();
+    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let result = app.call_tool(None, "needs_env", json!({})).await;
+    let error = error_of(&result);
+    assert_eq!(error["code"], "not_configured", "{result}");
+    assert_eq!(error["details"]["failed_step"], "call");
+    assert!(error["message"].as_str().unwrap().contains("GATEWAY_TEST_WORKFLOW_UNSET_URL"), "{error}");
+    let ready: Value = app.get("/ready").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["settings"]["GATEWAY_TEST_WORKFLOW_UNSET_URL"], false, "{ready}");
+}
