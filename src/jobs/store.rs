@@ -32,14 +32,16 @@ impl JobStore {
         Self { path: path.to_path_buf(), conn: Arc::new(Mutex::new(conn)) }
     }
 
-    /// Insert or replace a record.
+    /// Insert or update a record. A record in a final state is final: later saves of it change nothing, so a
+    /// poll or generation finishing after a cancellation cannot undo it.
     pub async fn save(&self, record: &JobRecord) -> Result<(), GatewayError> {
         let text = serde_json::to_string(record).map_err(|e| GatewayError::internal("encoding a job record", &e))?;
         let (job_id, provider, status) = (record.job_id.clone(), record.provider.clone(), record.status.as_str());
         self.blocking("saving a job record", move |conn| {
             conn.execute(
                 "INSERT INTO jobs (job_id, provider, status, record) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, record = excluded.record",
+                 ON CONFLICT (job_id) DO UPDATE SET status = excluded.status, record = excluded.record
+                 WHERE jobs.status IN ('queued', 'in_progress')",
                 params![job_id, provider, status, text],
             )
             .map(|_| ())

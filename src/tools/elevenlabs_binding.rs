@@ -97,6 +97,12 @@ impl ElevenLabsBinding {
         Ok(Self { method, path, query, body, seconds_to_ms, model, output, timeout })
     }
 
+    /// Whether calls produce audio (a media job) rather than JSON.
+    #[must_use]
+    pub fn produces_media(&self) -> bool {
+        self.output == Output::Audio
+    }
+
     /// Settings a call needs.
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
