@@ -80,11 +80,22 @@ tally() { # tally LOGFILE: add the "N passed, M failed" line a client printed
   failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 }
 
-start_gateway shipped target/interop/gateway-shipped.log
+step "fake Higgsfield (examples/fake_higgsfield.rs) for the media checks"
+cargo build --locked --example fake_higgsfield
+higgsfield_port=$(free_port)
+target/debug/examples/fake_higgsfield "127.0.0.1:$higgsfield_port" >target/interop/fake-higgsfield.log 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$higgsfield_port/files/probe.png" && break
+  sleep 0.1
+done
+
+start_gateway shipped target/interop/gateway-shipped.log HIGGSFIELD_BASE_URL="http://127.0.0.1:$higgsfield_port" \
+  HF_KEY=interop-id:interop-secret GATEWAY_JOB_POLL_INITIAL_MS=100 GATEWAY_JOB_POLL_MAX_MS=200
 base="http://127.0.0.1:$shipped_port"
 
 step "official Python SDK (mcp==2.3.0) against $base"
-"$venv/bin/python" tests/interop/python_client.py "$base" | tee target/interop/python.log
+"$venv/bin/python" tests/interop/python_client.py "$base" --media | tee target/interop/python.log
 tally target/interop/python.log
 
 step "official TypeScript SDK against $base"

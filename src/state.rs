@@ -32,8 +32,6 @@ pub enum StartupError {
     Watch(String),
     #[error("cannot open the audit log: {0}")]
     Audit(String),
-    #[error("cannot open the job store: {0}")]
-    Jobs(String),
 }
 
 /// Everything the request handlers share.
@@ -97,8 +95,7 @@ impl AppState {
             metrics: metrics.clone(),
             caps: provider_caps.clone(),
             shutdown: shutdown.clone(),
-        })
-        .map_err(StartupError::Jobs)?;
+        });
         let options = EngineOptions {
             default_timeout: config.call_timeout,
             max_concurrent_calls: config.max_concurrent_calls,

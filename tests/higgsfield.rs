@@ -222,3 +222,18 @@ async fn a_slow_submit_times_out_without_being_sent_again() {
     assert_eq!(body["error"]["code"], "upstream_timeout");
     assert_eq!(fake.submits().len(), 1);
 }
+
+#[tokio::test]
+async fn a_bad_media_spec_stops_start_up_naming_the_file_and_the_json_path() {
+    let specs = tempfile::tempdir().unwrap();
+    let spec = json!({"name": "bad_image", "description": "broken",
+                      "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"}}},
+                      "binding": {"kind": "higgsfield", "media": "image", "model": "soul",
+                                  "body": {"prompt": "{{args.promt}}"}}});
+    write_spec(specs.path(), "bad_image.json", &spec.to_string());
+    let data = tempfile::tempdir().unwrap();
+    let config = mcp_gateway::config::Config::for_tests(specs.path(), data.path());
+    let err = mcp_gateway::AppState::new(config).expect_err("a bad spec must stop start-up").to_string();
+    assert!(err.contains("bad_image.json") && err.contains("$.binding.body.prompt"), "{err}");
+    assert!(err.contains("promt"), "{err}");
+}

@@ -190,3 +190,56 @@ async fn a_job_older_than_the_maximum_age_is_marked_failed() {
     .await;
     assert_eq!(record["error"]["code"], "timeout", "{record}");
 }
+
+#[tokio::test]
+async fn mcp_tasks_run_media_tools_as_jobs_and_answer_get_result_and_cancel() {
+    let (fake, base) = FakeHiggsfield::start(3).await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| configure(config, None, Some(&base))).await;
+    let (session, init) = app.initialize_raw("2025-11-25", json!({})).await;
+    assert!(init["capabilities"]["tasks"]["requests"]["tools"]["call"].is_object(), "{init}");
+    let tools = app.rpc(Some(&session), "tools/list", json!({})).await;
+    let support = |name: &str| {
+        let tool = tools["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap().clone();
+        tool["execution"]["taskSupport"].clone()
+    };
+    assert_eq!(support("higgsfield_image"), "optional");
+    assert_eq!(support("ping"), Value::Null);
+
+    let created = app
+        .rpc(
+            Some(&session),
+            "tools/call",
+            json!({"name": "higgsfield_image", "arguments": {"prompt": "As a task"}, "task": {"ttl": 60000}}),
+        )
+        .await;
+    let task = &created["result"]["task"];
+    assert_eq!(task["status"], "working", "{created}");
+    let task_id = task["taskId"].as_str().unwrap().to_owned();
+    let got = app.rpc(Some(&session), "tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(got["result"]["taskId"], task_id.as_str());
+    let result = app.rpc(Some(&session), "tasks/result", json!({"taskId": task_id})).await;
+    let result = &result["result"];
+    assert_eq!(result["isError"], false, "{result}");
+    assert_eq!(result["structuredContent"]["status"], "completed");
+    assert_eq!(result["_meta"]["io.modelcontextprotocol/related-task"]["taskId"], task_id.as_str());
+    let done = app.rpc(Some(&session), "tasks/get", json!({"taskId": task_id})).await;
+    assert_eq!(done["result"]["status"], "completed");
+
+    let queued = app
+        .rpc(
+            Some(&session),
+            "tools/call",
+            json!({"name": "higgsfield_image", "arguments": {"prompt": "queued forever"}, "task": {}}),
+        )
+        .await;
+    let queued_id = queued["result"]["task"]["taskId"].as_str().unwrap().to_owned();
+    let cancelled = app.rpc(Some(&session), "tasks/cancel", json!({"taskId": queued_id})).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    assert_eq!(fake.cancels.lock().unwrap().len(), 1, "the queued request was cancelled at Higgsfield");
+    let again = app.rpc(Some(&session), "tasks/cancel", json!({"taskId": queued_id})).await;
+    assert_eq!(again["error"]["code"], -32602, "{again}");
+    let missing = app.rpc(Some(&session), "tasks/get", json!({"taskId": "no-such-task"})).await;
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+    let not_a_job = app.rpc(Some(&session), "tools/call", json!({"name": "ping", "task": {}})).await;
+    assert_eq!(not_a_job["error"]["code"], -32601, "{not_a_job}");
+}

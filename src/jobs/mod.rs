@@ -60,10 +60,11 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// Open `{data_dir}/jobs.db` and the media folder.
-    pub fn open(options: JobsOptions) -> Result<Arc<Self>, String> {
-        let store = JobStore::open(&options.data_dir.join("jobs.db"))?;
-        Ok(Arc::new(Self {
+    /// The job service over `{data_dir}/jobs.db` and the media folder.
+    #[must_use]
+    pub fn open(options: JobsOptions) -> Arc<Self> {
+        let store = JobStore::new(&options.data_dir.join("jobs.db"));
+        Arc::new(Self {
             store,
             media: MediaStore::new(Path::new(&options.data_dir), options.media),
             elevenlabs: options.elevenlabs,
@@ -74,7 +75,7 @@ impl Jobs {
             caps: options.caps,
             tasks: TaskTracker::new(),
             shutdown: options.shutdown,
-        }))
+        })
     }
 
     #[must_use]

@@ -272,6 +272,28 @@ impl Jobs {
         Ok(accepted)
     }
 
+    /// Cancel a job for the caller (MCP `tasks/cancel`): a queued Higgsfield request is cancelled upstream;
+    /// otherwise the job is marked canceled and no longer polled (work the provider already started cannot be
+    /// stopped, and its result is not kept). `None` when there is no such job; a finished job comes back as is.
+    pub async fn cancel(&self, job_id: &str) -> Result<Option<JobRecord>, GatewayError> {
+        let Some(mut record) = self.get(job_id).await? else { return Ok(None) };
+        if record.status.is_terminal() {
+            return Ok(Some(record));
+        }
+        match self.cancel_if_queued(job_id).await {
+            Ok(true) => return self.get(job_id).await,
+            Ok(false) => {}
+            Err(err) => tracing::warn!(job_id, error = %err, "Higgsfield refused the cancel; cancelling locally"),
+        }
+        let err = GatewayError::new(
+            ErrorCode::Cancelled,
+            "cancelled by the client; work the provider had already started was not kept",
+        );
+        record.set_failed(JobStatus::Canceled, &err);
+        self.save(&record).await?;
+        self.get(job_id).await
+    }
+
     /// At start-up: resume polling unfinished Higgsfield jobs; mark the others failed with the reason.
     pub async fn resume(self: &Arc<Self>) {
         let unfinished = match self.store.unfinished().await {

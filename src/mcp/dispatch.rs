@@ -46,6 +46,9 @@ pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
     if let Some(instructions) = &state.config.instructions {
         result["instructions"] = json!(instructions);
     }
+    if version.as_str() == "2025-11-25" {
+        result["capabilities"]["tasks"] = super::tasks::capability();
+    }
     result
 }
 
@@ -53,7 +56,7 @@ pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
 /// with 403 before dispatching.
 pub fn authorize(caller: &Caller, method: &str) -> Result<(), GatewayError> {
     let (allowed, scope) = match method {
-        "tools/call" => (caller.may_call_some_tool(), "tools:call"),
+        m if m == "tools/call" || m.starts_with("tasks/") => (caller.may_call_some_tool(), "tools:call"),
         m if m == "tools/list"
             || m.starts_with("resources/")
             || m.starts_with("prompts/")
@@ -84,6 +87,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(scope, &params),
         "tools/call" => tools_call(scope, &params).await,
+        "tasks/get" | "tasks/result" | "tasks/cancel" => super::tasks::request(scope, method, &params).await,
         "resources/list" => {
             let registry = scope.state.engine.registry().snapshot();
             let items = registry.resources().iter().map(|r| r.describe()).collect();
@@ -185,6 +189,9 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
         client: scope.link.clone(),
         progress_token,
     };
+    if params.get("task").is_some_and(Value::is_object) {
+        return super::tasks::call_as_task(scope, &ctx, name, args).await;
+    }
     let has_output_schema =
         scope.state.engine.registry().snapshot().tool(name).is_some_and(|t| t.spec.output_schema.is_some());
     match scope.state.engine.call(&ctx, name, args).await {

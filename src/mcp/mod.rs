@@ -8,4 +8,5 @@ pub mod modern;
 pub mod session;
 pub mod sse;
 pub mod streamable;
+pub mod tasks;
 pub mod version;

@@ -54,6 +54,21 @@ impl Binding {
         }
     }
 
+    /// Whether a call can run as a media job, answered later (MCP tasks): the media kinds that produce media.
+    #[must_use]
+    pub fn runs_as_job(&self) -> bool {
+        match self {
+            Self::ElevenLabs(binding) => binding.produces_media(),
+            Self::Higgsfield(_) => true,
+            Self::Builtin(_)
+            | Self::Static(_)
+            | Self::Http(_)
+            | Self::SupabaseRpc(_)
+            | Self::Worker(_)
+            | Self::Workflow(_) => false,
+        }
+    }
+
     /// Environment settings a call needs; an unset one makes the call answer `not_configured`.
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {

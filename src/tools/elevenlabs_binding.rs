@@ -97,6 +97,12 @@ impl ElevenLabsBinding {
         Ok(Self { method, path, query, body, seconds_to_ms, model, output, timeout })
     }
 
+    /// Whether calls produce audio (a media job) rather than JSON.
+    #[must_use]
+    pub fn produces_media(&self) -> bool {
+        self.output == Output::Audio
+    }
+
     /// Settings a call needs.
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
@@ -173,5 +179,72 @@ impl ElevenLabsBinding {
         };
         let request = Request { method: self.method.clone(), path, query, body, timeout: self.timeout };
         Ok((request, model))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::binding::Binding;
+    use super::*;
+
+    fn parse(binding: Value) -> Result<Binding, PathError> {
+        let schema =
+            json!({"type": "object", "properties": {"text": {"type": "string"}, "voice_id": {"type": "string"}}});
+        Binding::parse(&binding, &schema)
+    }
+
+    #[test]
+    fn a_good_binding_loads() {
+        let ok = parse(json!({"kind": "elevenlabs", "path": "/v1/text-to-speech/{{args.voice_id ?? \"v\"}}",
+                              "body": {"text": "{{args.text}}"}, "query": {"output_format": "mp3_44100_128"}}));
+        assert!(matches!(ok, Ok(Binding::ElevenLabs(_))), "{ok:?}");
+    }
+
+    #[test]
+    fn bad_bindings_are_rejected_at_their_json_path() {
+        for (binding, path, needle) in [
+            (json!({"kind": "elevenlabs"}), "$.binding.path", "required"),
+            (json!({"kind": "elevenlabs", "path": "v1/music"}), "$.binding.path", "required"),
+            (json!({"kind": "elevenlabs", "path": "/v1/../admin"}), "$.binding.path", "URL-safe"),
+            (
+                json!({"kind": "elevenlabs", "path": "/v1/music", "body": {"text": "{{args.txt}}"}}),
+                "$.binding.body.text",
+                "not a property",
+            ),
+            (json!({"kind": "elevenlabs", "path": "/v1/music", "body": "{{args.text}}"}), "$.binding.body", "object"),
+            (
+                json!({"kind": "elevenlabs", "path": "/v1/music", "query": {"f": "{{env.bad-name}}"}}),
+                "$.binding.query.f",
+                "env.NAME",
+            ),
+            (json!({"kind": "elevenlabs", "path": "/v1/music", "output": "video"}), "$.binding.output", "audio"),
+            (json!({"kind": "elevenlabs", "path": "/v1/voices", "method": "GET"}), "$.binding.method", "POST"),
+            (json!({"kind": "elevenlabs", "path": "/v1/music", "method": "PATCH"}), "$.binding.method", "GET or POST"),
+            (
+                json!({"kind": "elevenlabs", "path": "/v1/music", "timeout_secs": 0}),
+                "$.binding.timeout_secs",
+                "seconds",
+            ),
+            (json!({"kind": "elevenlabs", "path": "/v1/music", "voice": "x"}), "$.binding.voice", "unknown field"),
+            (
+                json!({"kind": "elevenlabs", "path": "/v1/music", "seconds_to_ms": {"music_length_ms": "{{args.secs}}"}}),
+                "$.binding.seconds_to_ms.music_length_ms",
+                "not a property",
+            ),
+        ] {
+            let err = parse(binding.clone()).unwrap_err();
+            assert_eq!(err.path, path, "{binding}: {err:?}");
+            assert!(err.message.contains(needle), "{binding}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn only_url_safe_paths_pass() {
+        assert!(safe_path("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM"));
+        for bad in ["/v1/x/../y", "/v1//x", "/v1/x?y=1", "/v1/a b", "v1/x", "/v1/%2e%2e"] {
+            assert!(!safe_path(bad), "{bad}");
+        }
     }
 }

@@ -150,3 +150,83 @@ impl HiggsfieldBinding {
         Ok((model, self.body.render_value(bindings)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::binding::Binding;
+    use super::*;
+
+    fn parse(binding: Value) -> Result<Binding, PathError> {
+        let schema =
+            json!({"type": "object", "properties": {"prompt": {"type": "string"}, "model": {"type": "string"}}});
+        Binding::parse(&binding, &schema)
+    }
+
+    #[test]
+    fn the_older_api_is_a_configuration() {
+        let legacy = parse(json!({"kind": "higgsfield", "media": "image", "model": "v1/text2image/soul",
+                                  "body": {"prompt": "{{args.prompt}}"}, "status_path": "/v1/job-sets/{id}",
+                                  "cancel_path": null, "auth": "headers"}))
+        .unwrap();
+        let Binding::Higgsfield(binding) = legacy else { panic!("a higgsfield binding") };
+        assert_eq!(binding.status_path, "/v1/job-sets/{id}");
+        assert_eq!(binding.cancel_path, None);
+        assert_eq!(binding.auth, Auth::Headers);
+    }
+
+    #[test]
+    fn bad_bindings_are_rejected_at_their_json_path() {
+        let body = json!({"prompt": "{{args.prompt}}"});
+        for (binding, path, needle) in [
+            (json!({"kind": "higgsfield", "media": "image", "body": body}), "$.binding.model", "required"),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "../admin", "body": body}),
+                "$.binding.model",
+                "URL-safe",
+            ),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "{{args.modle}}", "body": body}),
+                "$.binding.model",
+                "not a property",
+            ),
+            (json!({"kind": "higgsfield", "media": "image", "model": "m/x"}), "$.binding.body", "required"),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": {"p": "{{args.promt}}"}}),
+                "$.binding.body.p",
+                "not a property",
+            ),
+            (json!({"kind": "higgsfield", "media": "audio", "model": "m/x", "body": body}), "$.binding.media", "image"),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": body, "status_path": "/requests/status"}),
+                "$.binding.status_path",
+                "{id}",
+            ),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": body, "status_path": null}),
+                "$.binding.status_path",
+                "{id}",
+            ),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": body, "cancel_path": "/../{id}"}),
+                "$.binding.cancel_path",
+                "URL-safe",
+            ),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": body, "auth": "bearer"}),
+                "$.binding.auth",
+                "key",
+            ),
+            (
+                json!({"kind": "higgsfield", "media": "image", "model": "m/x", "body": body, "webhook": "x"}),
+                "$.binding.webhook",
+                "unknown field",
+            ),
+        ] {
+            let err = parse(binding.clone()).unwrap_err();
+            assert_eq!(err.path, path, "{binding}: {err:?}");
+            assert!(err.message.contains(needle), "{binding}: {}", err.message);
+        }
+    }
+}

@@ -97,6 +97,9 @@ impl Tool {
         if let Some(icons) = &spec.icons {
             out["icons"] = icons.clone();
         }
+        if spec.binding.runs_as_job() {
+            out["execution"] = json!({"taskSupport": "optional"});
+        }
         out
     }
 }

@@ -2,13 +2,16 @@
 """Interop check: the official MCP Python SDK (mcp==2.3.0) against a running mcp-gateway.
 
 Usage: python tests/interop/python_client.py BASE [--invalid-tool NAME] [--invalid-args JSON]
-           [--timeout SECONDS]
+           [--timeout SECONDS] [--media]
 
 BASE is the server root without /mcp, e.g. http://127.0.0.1:8080. Three suites, each on its own connection:
   legacy  Streamable HTTP {BASE}/mcp, Client(mode="legacy"): initialize handshake only
   auto    Streamable HTTP {BASE}/mcp, Client(mode="auto"): server/discover probe at
           2026-07-28, which the gateway rejects, then fallback to initialize
   sse     legacy HTTP+SSE {BASE}/sse (+ the POST endpoint it announces), ClientSession
+  media   (with --media) Streamable HTTP: higgsfield_image with wait_for_completion and a progress callback
+          must report progress while the job runs, then return the stored image (needs a Higgsfield: the
+          test script starts examples/fake_higgsfield.rs)
 Prints "PASS name" / "FAIL name: reason" per check, then "python-sdk: N passed, M failed";
 exits 1 if any check failed.
 """
@@ -122,11 +125,35 @@ async def suite(prefix: str, opener: Any, args: argparse.Namespace, invalid: boo
             record(f"{prefix}.close", False, reason)
 
 
+async def media_suite(base: str, t: float) -> None:
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    async def waited_job() -> None:
+        async with open_streamable(f"{base}/mcp", "legacy", t) as (client, _version):
+            arguments = {"prompt": "interop", "wait_for_completion": True, "project_name": "interop"}
+            result = await client.call_tool("higgsfield_image", arguments, progress_callback=on_progress)
+            ensure(not result.is_error, f"is_error set: {texts(result)}")
+            structured = result.structured_content if isinstance(result.structured_content, dict) else {}
+            ensure(structured.get("status") == "completed", f"status {structured.get('status')!r}")
+            ensure(len(progress) >= 2, f"expected progress during the job, got {progress}")
+            values = [value for value, _, _ in progress]
+            ensure(values == sorted(set(values)), f"progress must increase: {values}")
+            links = [b for b in result.content if getattr(b, "type", None) == "resource_link"]
+            ensure(links and "/assets/interop/image/" in str(links[0].uri), f"no asset link in {result.content}")
+
+    await check("media.progress_during_a_job", t * 3, waited_job)
+
+
 async def main(args: argparse.Namespace) -> None:
     base, t = args.base.rstrip("/"), args.timeout
     await suite("legacy", lambda: open_streamable(f"{base}/mcp", "legacy", t), args, invalid=True)
     await suite("auto", lambda: open_streamable(f"{base}/mcp", "auto", t), args, invalid=True)
     await suite("sse", lambda: open_sse(f"{base}/sse", t), args, invalid=False)
+    if args.media:
+        await media_suite(base, t)
 
 
 if __name__ == "__main__":
@@ -135,6 +162,7 @@ if __name__ == "__main__":
     parser.add_argument("--invalid-tool", default="ping", help="tool to call with invalid arguments")
     parser.add_argument("--invalid-args", default='{"unexpected": 1}', type=json.loads, help="JSON object")
     parser.add_argument("--timeout", default=20.0, type=float, help="seconds per check")
+    parser.add_argument("--media", action="store_true", help="also check progress during a Higgsfield job")
     ns = parser.parse_args()
     if not isinstance(ns.invalid_args, dict):
         parser.error("--invalid-args must be a JSON object")
