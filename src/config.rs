@@ -31,6 +31,16 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
     ("SUPABASE_URL", "supabase_url"),
     ("SUPABASE_API_KEY", "supabase_api_key"),
+    ("SUPABASE_MCP_URL", "supabase_mcp_url"),
+    ("SUPABASE_PAT", "supabase_pat"),
+    ("SUPABASE_PROJECT_REF", "supabase_project_ref"),
+    ("SUPABASE_MCP_READ_ONLY", "supabase_mcp_read_only"),
+    ("SUPABASE_MCP_FEATURES", "supabase_mcp_features"),
+    // Seed 000 named the endpoint LLM_ENDPOINT; LLM_BASE_URL comes later so it wins when both are set.
+    ("LLM_ENDPOINT", "llm_base_url"),
+    ("LLM_BASE_URL", "llm_base_url"),
+    ("LLM_API_KEY", "llm_api_key"),
+    ("LLM_MODEL", "llm_model"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -142,6 +152,32 @@ struct RawConfig {
     supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
     supabase_api_key: Option<String>,
+    /// `SUPABASE_MCP_URL`: Supabase's MCP server, target of the `/mcp/...` passthrough, default
+    /// `https://mcp.supabase.com/mcp`.
+    supabase_mcp_url: String,
+    /// `SUPABASE_PAT`: the personal access token the passthrough sends as its bearer, default none (the
+    /// passthrough then answers 503 `not_configured`).
+    supabase_pat: Option<String>,
+    /// `SUPABASE_PROJECT_REF`: sent as `project_ref=` to the Supabase MCP server, default none.
+    supabase_project_ref: Option<String>,
+    /// `SUPABASE_MCP_READ_ONLY`: send `read_only=true` to the Supabase MCP server, default false.
+    #[serde(deserialize_with = "flexible_bool")]
+    supabase_mcp_read_only: bool,
+    /// `SUPABASE_MCP_FEATURES`: feature groups sent as `features=` (comma list), default none.
+    #[serde(deserialize_with = "string_list")]
+    supabase_mcp_features: Vec<String>,
+    /// `LLM_BASE_URL` / `LLM_ENDPOINT`: an OpenAI-compatible server, with or without `/v1`
+    /// (`http://localhost:11434/v1` for Ollama), default none.
+    llm_base_url: Option<String>,
+    /// `LLM_API_KEY`: bearer key for the LLM server, default none (local servers need none).
+    llm_api_key: Option<String>,
+    /// `LLM_MODEL`: the model used when a call names none, default none.
+    llm_model: Option<String>,
+    /// `GATEWAY_LLM_TIMEOUT_SECS`: per-request timeout of one chat completion, default 120.
+    llm_timeout_secs: u64,
+    /// `GATEWAY_LLM_MAX_ROUNDS`: chat completions `call_llm` may make in one call (tool rounds included),
+    /// default 5.
+    llm_max_rounds: u32,
 }
 
 /// One key as written in configuration.
@@ -225,6 +261,16 @@ impl Default for RawConfig {
             provider_concurrency_overrides: BTreeMap::new(),
             supabase_url: None,
             supabase_api_key: None,
+            supabase_mcp_url: "https://mcp.supabase.com/mcp".into(),
+            supabase_pat: None,
+            supabase_project_ref: None,
+            supabase_mcp_read_only: false,
+            supabase_mcp_features: Vec::new(),
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: None,
+            llm_timeout_secs: 120,
+            llm_max_rounds: 5,
         }
     }
 }
@@ -280,6 +326,10 @@ pub struct Config {
     pub provider_concurrency_overrides: BTreeMap<String, usize>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
+    /// Supabase's MCP server for the `/mcp/...` passthrough.
+    pub supabase_mcp: SupabaseMcpSettings,
+    /// The OpenAI-compatible LLM for `llm` bindings, `llm_chat` and `call_llm`.
+    pub llm: LlmSettings,
 }
 
 /// Supabase settings; either may be missing (the tools then say which).
@@ -295,6 +345,58 @@ impl std::fmt::Debug for SupabaseSettings {
         f.debug_struct("SupabaseSettings")
             .field("url", &self.url)
             .field("api_key_set", &self.api_key.is_some())
+            .finish()
+    }
+}
+
+/// The Supabase MCP passthrough: where to, with which token and query settings.
+#[derive(Clone)]
+pub struct SupabaseMcpSettings {
+    /// The server's MCP endpoint, without a trailing `/`.
+    pub url: String,
+    /// The personal access token; `None` makes the passthrough answer `not_configured`.
+    pub pat: Option<String>,
+    pub project_ref: Option<String>,
+    pub read_only: bool,
+    pub features: Vec<String>,
+}
+
+impl std::fmt::Debug for SupabaseMcpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never printed.
+        f.debug_struct("SupabaseMcpSettings")
+            .field("url", &self.url)
+            .field("pat_set", &self.pat.is_some())
+            .field("project_ref", &self.project_ref)
+            .field("read_only", &self.read_only)
+            .field("features", &self.features)
+            .finish()
+    }
+}
+
+/// The OpenAI-compatible LLM server; a missing base URL makes LLM tools answer `not_configured`.
+#[derive(Clone)]
+pub struct LlmSettings {
+    /// The server's base URL, without a trailing `/` (with or without `/v1`).
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    /// The model used when a call names none.
+    pub model: Option<String>,
+    /// Per-request timeout of one chat completion.
+    pub timeout: Duration,
+    /// Chat completions one `call_llm` call may make.
+    pub max_rounds: u32,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key_set", &self.api_key.is_some())
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("max_rounds", &self.max_rounds)
             .finish()
     }
 }
@@ -481,18 +583,31 @@ impl RawConfig {
             provider_concurrency: self.provider_concurrency,
             provider_concurrency_overrides: self.provider_concurrency_overrides,
             supabase: SupabaseSettings {
-                url: match self.supabase_url.filter(|u| !u.trim().is_empty()) {
-                    Some(url) => {
-                        let parsed = reqwest::Url::parse(url.trim())
-                            .map_err(|e| ConfigError::key("supabase_url", format!("`{url}` is not a URL: {e}")))?;
-                        if !matches!(parsed.scheme(), "http" | "https") {
-                            return Err(ConfigError::key("supabase_url", "must be an http or https URL"));
-                        }
-                        Some(url.trim().trim_end_matches('/').to_owned())
-                    }
-                    None => None,
+                url: optional_http_url("supabase_url", self.supabase_url)?,
+                api_key: non_blank(self.supabase_api_key),
+            },
+            supabase_mcp: SupabaseMcpSettings {
+                url: optional_http_url("supabase_mcp_url", Some(self.supabase_mcp_url))?
+                    .ok_or_else(|| ConfigError::key("supabase_mcp_url", "must not be empty"))?,
+                pat: non_blank(self.supabase_pat),
+                project_ref: non_blank(self.supabase_project_ref).map(|r| r.trim().to_owned()),
+                read_only: self.supabase_mcp_read_only,
+                features: self
+                    .supabase_mcp_features
+                    .iter()
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+            },
+            llm: LlmSettings {
+                base_url: optional_http_url("llm_base_url", self.llm_base_url)?,
+                api_key: non_blank(self.llm_api_key),
+                model: non_blank(self.llm_model).map(|m| m.trim().to_owned()),
+                timeout: positive("llm_timeout_secs", self.llm_timeout_secs)?,
+                max_rounds: match self.llm_max_rounds {
+                    1..=50 => self.llm_max_rounds,
+                    _ => return Err(ConfigError::key("llm_max_rounds", "must be between 1 and 50")),
                 },
-                api_key: self.supabase_api_key.filter(|k| !k.trim().is_empty()),
             },
         })
     }
@@ -552,6 +667,22 @@ fn known_keys() -> Vec<String> {
         Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
         _ => Vec::new(),
     }
+}
+
+/// An optional http(s) URL setting, trimmed and without a trailing `/`; blank means unset.
+fn optional_http_url(key: &str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = non_blank(value) else { return Ok(None) };
+    let url = url.trim();
+    let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::key(key, format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::key(key, "must be an http or https URL"));
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+/// `None` for a missing or blank value.
+fn non_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
 }
 
 fn lowercase_all(items: Vec<String>) -> Vec<String> {
@@ -701,6 +832,28 @@ mod tests {
         assert!(!format!("{config:?}").contains("k-123"));
         let err = load_with(base().merge(("supabase_url", "xyz.supabase.co"))).unwrap_err();
         assert!(err.message.contains("SUPABASE_URL"), "{}", err.message);
+    }
+
+    #[test]
+    fn llm_and_supabase_mcp_settings_are_checked_and_secrets_never_printed() {
+        let config = load_with(
+            base()
+                .merge(("llm_base_url", "http://localhost:11434/v1/"))
+                .merge(("llm_api_key", "sk-llm-123"))
+                .merge(("supabase_pat", "sbp-456"))
+                .merge(("supabase_mcp_features", "database, docs")),
+        )
+        .unwrap();
+        assert_eq!(config.llm.base_url.as_deref(), Some("http://localhost:11434/v1"));
+        assert_eq!((config.llm.max_rounds, config.llm.timeout), (5, Duration::from_secs(120)));
+        assert_eq!(config.supabase_mcp.url, "https://mcp.supabase.com/mcp");
+        assert_eq!(config.supabase_mcp.features, ["database", "docs"]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk-llm-123") && !printed.contains("sbp-456"), "{printed}");
+        let err = load_with(base().merge(("llm_base_url", "localhost:11434"))).unwrap_err();
+        assert!(err.message.contains("LLM_ENDPOINT") && err.message.contains("LLM_BASE_URL"), "{}", err.message);
+        let err = load_with(base().merge(("llm_max_rounds", 0))).unwrap_err();
+        assert!(err.message.contains("GATEWAY_LLM_MAX_ROUNDS"), "{}", err.message);
     }
 
     #[test]

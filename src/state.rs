@@ -88,6 +88,7 @@ impl AppState {
             audit: audit.clone(),
             audit_arguments: config.audit_arguments,
             supabase: config.supabase.clone(),
+            llm: config.llm.clone(),
             provider_caps: ProviderCaps::new(
                 config.provider_concurrency,
                 config.provider_concurrency_overrides.clone(),

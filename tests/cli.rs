@@ -44,7 +44,7 @@ fn check_on_the_shipped_specs_exits_0() {
     let output = run(gateway(cwd.path()).arg("check").env("GATEWAY_TOOL_SPECS", shipped_tool_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     // ping, list_tools and the 11 FlowChat read tools.
-    assert!(text(&output.stdout).starts_with("ok: 13 tools"), "{}", text(&output.stdout));
+    assert!(text(&output.stdout).starts_with("ok: 15 tools"), "{}", text(&output.stdout));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! | MCP | `/mcp`, `/sse`, `/messages` | a key (per-method scopes inside) | JSON-RPC (envelope for actions) |
 //! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
+//! | Supabase MCP passthrough | `/mcp/`, `/mcp/{*path}` (paths the gateway does not own) | `proxy` | REST |
 //! | admin | `/admin/audit` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
@@ -18,13 +19,13 @@ use axum::Router;
 use axum::extract::Extension;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::request_id::RequestId;
-use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest};
+use super::{access_log, admin, deadline, health, mcp_routes, origin, passthrough, request_id, rest};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -63,6 +64,12 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/tools/call", post(rest::flowchat_call))
         .route("/execute", post(rest::dragonfly_execute))
         .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
+        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+    // Static routes win over the wildcard, so `/mcp/tools/*` stay the gateway's own.
+    let passthrough = Router::new()
+        .route("/mcp/", any(passthrough::proxy))
+        .route("/mcp/{*path}", any(passthrough::proxy))
+        .route_layer(gate(Requirement::Scope(Scope::Proxy), ErrorFormat::Rest))
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
@@ -77,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mcp)
         .merge(tool_listings)
         .merge(tool_calls)
+        .merge(passthrough)
         .merge(admin)
         .merge(metrics)
         .merge(probes)

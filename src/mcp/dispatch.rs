@@ -184,6 +184,7 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
         cancel: scope.cancel.clone(),
         client: scope.link.clone(),
         progress_token,
+        depth: 0,
     };
     let has_output_schema =
         scope.state.engine.registry().snapshot().tool(name).is_some_and(|t| t.spec.output_schema.is_some());

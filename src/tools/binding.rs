@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::builtins::Builtin;
 use super::http_binding::HttpBinding;
+use super::llm_binding::LlmBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
 
@@ -21,6 +22,8 @@ pub enum Binding {
     Http(Box<HttpBinding>),
     /// A Postgres function through Supabase's PostgREST.
     SupabaseRpc(Box<SupabaseBinding>),
+    /// A chat completion from prompt templates.
+    Llm(Box<LlmBinding>),
 }
 
 impl Binding {
@@ -32,6 +35,7 @@ impl Binding {
             Self::Static(_) => "static",
             Self::Http(_) => "http",
             Self::SupabaseRpc(_) => "supabase_rpc",
+            Self::Llm(_) => "llm",
         }
     }
 
@@ -39,9 +43,11 @@ impl Binding {
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
         match self {
-            Self::Builtin(_) | Self::Static(_) => Vec::new(),
+            Self::Builtin(builtin) => builtin.required_settings(),
+            Self::Static(_) => Vec::new(),
             Self::Http(http) => http.required_settings(),
             Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
+            Self::Llm(_) => vec!["LLM_BASE_URL"],
         }
     }
 
@@ -50,10 +56,9 @@ impl Binding {
         let Value::Object(obj) = value else {
             return Err(PathError::new("$.binding", "must be an object with a `kind`"));
         };
-        let kind = obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .ok_or_else(|| PathError::new("$.binding.kind", "is required: builtin or static"))?;
+        let kind = obj.get("kind").and_then(Value::as_str).ok_or_else(|| {
+            PathError::new("$.binding.kind", "is required: builtin, static, http, supabase_rpc or llm")
+        })?;
         match kind {
             "builtin" => {
                 reject_unknown_keys(obj, &["kind", "name", "options"], "$.binding")?;
@@ -67,9 +72,10 @@ impl Binding {
             "static" => StaticBinding::parse(obj).map(Self::Static),
             "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
             "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
+            "llm" => LlmBinding::parse(obj, input_schema).map(|b| Self::Llm(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
-                format!("unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc"),
+                format!("unknown binding kind `{other}`; known: builtin, static, http, supabase_rpc, llm"),
             )),
         }
     }

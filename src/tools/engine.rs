@@ -15,7 +15,7 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::{Rate, SupabaseSettings};
+use crate::config::{LlmSettings, Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::Metrics;
@@ -33,6 +33,7 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
+    pub llm: LlmSettings,
     /// Requests in flight per upstream provider.
     pub provider_caps: ProviderCaps,
 }
@@ -49,6 +50,7 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
+    llm: LlmSettings,
     provider_caps: ProviderCaps,
 }
 
@@ -70,6 +72,7 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
+            llm: options.llm,
             provider_caps: options.provider_caps,
         }
     }
@@ -88,6 +91,9 @@ impl Engine {
         match name {
             "SUPABASE_URL" => self.supabase.url.is_some(),
             "SUPABASE_API_KEY" => self.supabase.api_key.is_some(),
+            "LLM_BASE_URL" => self.llm.base_url.is_some(),
+            "LLM_API_KEY" => self.llm.api_key.is_some(),
+            "LLM_MODEL" => self.llm.model.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -96,6 +102,12 @@ impl Engine {
     #[must_use]
     pub fn supabase(&self) -> &SupabaseSettings {
         &self.supabase
+    }
+
+    /// The LLM settings, for `llm` bindings and `call_llm`.
+    #[must_use]
+    pub fn llm(&self) -> &LlmSettings {
+        &self.llm
     }
 
     /// The live registry handle.
@@ -196,7 +208,9 @@ impl Engine {
                 }
             }
         }
-        let _slot = self.gate.enter().await?;
+        // A nested call (a tool calling a tool) runs in its parent's slot: waiting for a slot of its own while
+        // the parent holds one could deadlock a full gate.
+        let _slot = if ctx.depth == 0 { Some(self.gate.enter().await?) } else { None };
         let timeout = tool.spec.timeout.unwrap_or(self.default_timeout);
         let deadline = Instant::now() + timeout;
         let output = tokio::select! {

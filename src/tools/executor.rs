@@ -20,7 +20,8 @@ pub async fn execute(
     deadline: Instant,
 ) -> Result<ToolOutput, GatewayError> {
     match &tool.spec.binding {
-        Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
+        Binding::Builtin(builtin) => builtin.run(engine, ctx, args, deadline).await,
+        Binding::Llm(binding) => binding.run(engine, ctx, &args, deadline).await,
         Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
         Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
         Binding::Static(fixed) => Ok(ToolOutput {

@@ -9,6 +9,8 @@ pub mod engine;
 pub mod executor;
 pub mod handle;
 pub mod http_binding;
+pub mod llm_agent;
+pub mod llm_binding;
 pub mod output;
 pub mod registry;
 pub mod spec;
