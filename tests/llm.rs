@@ -32,6 +32,12 @@ async fn shipped_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp::spawn_with(&shipped_tool_specs(), configure).await
 }
 
+/// OpenAI's 429, asking to wait `retry_after` seconds.
+fn rate_limited(retry_after: &'static str) -> Reply {
+    let body = json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
+    Reply::Json(429, body, vec![("retry-after", retry_after)])
+}
+
 fn error_of(result: &Value) -> &Value {
     &result["_meta"]["mcp-gateway/error"]
 }
@@ -130,11 +136,7 @@ async fn an_error_echoing_the_key_is_scrubbed_and_keeps_the_provider_code() {
 
 #[tokio::test]
 async fn a_429_with_retry_after_is_retried_then_answers() {
-    let busy = Reply::Json(
-        429,
-        json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
-        vec![("retry-after", "0")],
-    );
+    let busy = rate_limited("0");
     let (fake, base) = FakeLlm::serve(vec![busy, text("after the wait")]).await;
     let app = shipped(llm(&base, Some(KEY), Some("m"))).await;
     let result = app.call_tool(None, "llm_chat", json!({"prompt": "hi"})).await;
@@ -144,11 +146,7 @@ async fn a_429_with_retry_after_is_retried_then_answers() {
 
 #[tokio::test]
 async fn a_429_asking_to_wait_past_the_deadline_is_rate_limited_with_the_wait() {
-    let busy = Reply::Json(
-        429,
-        json!({"error": {"message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
-        vec![("retry-after", "120")],
-    );
+    let busy = rate_limited("120");
     let (fake, base) = FakeLlm::serve(vec![busy]).await;
     let settings = llm(&base, Some(KEY), Some("m"));
     let app = shipped_with(move |config| {

@@ -54,12 +54,7 @@ impl HttpBinding {
             ],
             "$.binding",
         )?;
-        let args: Vec<&str> = input_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let known = Known { args, steps: Vec::new() };
+        let known = Known::arguments_of(input_schema);
         let method_text = obj.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
         let method = match method_text.as_str() {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {

@@ -62,12 +62,7 @@ impl LlmBinding {
             ],
             "$.binding",
         )?;
-        let args: Vec<&str> = input_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let known = Known { args, steps: Vec::new() };
+        let known = Known::arguments_of(input_schema);
         let template = |key: &str, check: fn(&Value) -> Result<(), &'static str>| -> Result<_, PathError> {
             let path = format!("$.binding.{key}");
             obj.get(key)

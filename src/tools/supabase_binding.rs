@@ -49,12 +49,7 @@ impl SupabaseBinding {
         if !args_value.is_object() {
             return Err(PathError::new("$.binding.args", "must be an object of named function arguments"));
         }
-        let names: Vec<&str> = input_schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let args = Template::parse(&args_value, "$.binding.args", &Known { args: names, steps: Vec::new() })?;
+        let args = Template::parse(&args_value, "$.binding.args", &Known::arguments_of(input_schema))?;
         let schema = match obj.get("schema") {
             None => None,
             Some(Value::String(s)) if identifier(s) => Some(s.clone()),

@@ -62,6 +62,19 @@ pub struct Known<'a> {
     pub steps: Vec<&'a str>,
 }
 
+impl<'a> Known<'a> {
+    /// The top-level arguments a tool's input schema declares, and no steps (a binding outside a workflow).
+    #[must_use]
+    pub fn arguments_of(input_schema: &'a Value) -> Self {
+        let args = input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        Self { args, steps: Vec::new() }
+    }
+}
+
 /// Values for rendering.
 pub struct Bindings<'a> {
     pub args: &'a Value,
