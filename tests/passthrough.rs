@@ -177,6 +177,11 @@ async fn a_json_post_round_trips_with_the_gateways_token_and_never_the_callers_k
     assert_eq!(header(up, "accept"), Some("application/json, text/event-stream"));
     assert!(header(up, "x-request-id").is_some());
     assert_no_caller_key(&fake);
+    let health: Value = app.get("/health").send().await.unwrap().json().await.unwrap();
+    assert!(
+        health["features"].as_array().unwrap().contains(&json!("supabase_proxy")),
+        "as seed 002 listed it: {health}"
+    );
 }
 
 #[tokio::test]
@@ -218,6 +223,8 @@ async fn without_a_token_the_passthrough_answers_503_not_configured() {
     assert_eq!(body["error"]["code"], "not_configured");
     assert!(body["detail"].as_str().unwrap().contains("SUPABASE_PAT"), "{body}");
     assert!(body["error"]["request_id"].is_string());
+    let health: Value = app.get("/health").send().await.unwrap().json().await.unwrap();
+    assert!(!health["features"].as_array().unwrap().contains(&json!("supabase_proxy")), "{health}");
 }
 
 #[tokio::test]

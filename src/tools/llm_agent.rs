@@ -32,7 +32,7 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::providers::llm::{self, ChatReply, ChatRequest, ToolCall};
 use crate::providers::upstream::RetryPolicy;
 
-/// The argument names `call_llm` reads (the tool's inputSchema must declare `message`).
+/// The argument `call_llm` cannot do without (its tool's inputSchema must declare it).
 pub const MESSAGE: &str = "message";
 
 /// Run `call_llm` with validated arguments.
@@ -46,7 +46,13 @@ pub async fn run(engine: &Engine, ctx: &CallCtx, args: &Value, deadline: Instant
         messages.push(json!({"role": "system", "content": system}));
     }
     messages.push(json!({"role": "user", "content": message}));
-    let tools: Vec<Value> = offered.iter().map(|t| function_format(t)).collect();
+    let asked = ChatRequest {
+        model: text("model").map(str::to_owned),
+        tools: offered.iter().map(|t| function_format(t)).collect(),
+        temperature: args.get("temperature").and_then(Value::as_f64),
+        max_tokens: args.get("max_tokens").and_then(Value::as_u64),
+        ..ChatRequest::default()
+    };
     let max_rounds = engine.llm().max_rounds;
     let upstream = engine.upstream(llm::PROVIDER, RetryPolicy::retrying(llm::TRANSIENT));
     let mut made: Vec<Value> = Vec::new();
@@ -55,14 +61,7 @@ pub async fn run(engine: &Engine, ctx: &CallCtx, args: &Value, deadline: Instant
     loop {
         round += 1;
         stop_if_cancelled(ctx)?;
-        let request = ChatRequest {
-            model: text("model").map(str::to_owned),
-            messages: messages.clone(),
-            tools: tools.clone(),
-            temperature: args.get("temperature").and_then(Value::as_f64),
-            max_tokens: args.get("max_tokens").and_then(Value::as_u64),
-            ..ChatRequest::default()
-        };
+        let request = ChatRequest { messages: messages.clone(), ..asked.clone() };
         let reply = llm::complete(engine.llm(), &upstream, request, &ctx.request_id, deadline).await?;
         usage.add(&reply.usage);
         let total = Some(f64::from(max_rounds));
@@ -72,15 +71,7 @@ pub async fn run(engine: &Engine, ctx: &CallCtx, args: &Value, deadline: Instant
         }
         let names: Vec<&str> = reply.tool_calls.iter().map(|c| c.name.as_str()).collect();
         if round >= max_rounds {
-            return Err(GatewayError::new(
-                ErrorCode::ToolError,
-                format!(
-                    "the model still asked for tools ({}) after {max_rounds} rounds, the limit \
-                     (GATEWAY_LLM_MAX_ROUNDS); it gave no final answer",
-                    names.join(", ")
-                ),
-            )
-            .with_details(json!({"max_rounds": max_rounds, "tool_calls": made, "unanswered_tool_calls": names})));
+            return Err(round_bound_reached(max_rounds, made, &names));
         }
         let called = format!("round {round}: the model called {}", names.join(", "));
         ctx.progress(f64::from(round), total, Some(&called)).await;
@@ -93,6 +84,19 @@ pub async fn run(engine: &Engine, ctx: &CallCtx, args: &Value, deadline: Instant
             made.push(record);
         }
     }
+}
+
+/// The model still asks for tools when no round is left: a typed error listing what was done.
+fn round_bound_reached(max_rounds: u32, made: Vec<Value>, unanswered: &[&str]) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::ToolError,
+        format!(
+            "the model still asked for tools ({}) after {max_rounds} rounds, the limit (GATEWAY_LLM_MAX_ROUNDS); it \
+             gave no final answer",
+            unanswered.join(", ")
+        ),
+    )
+    .with_details(json!({"max_rounds": max_rounds, "tool_calls": made, "unanswered_tool_calls": unanswered}))
 }
 
 /// The tools named in `tool_names`, each one the caller may call; any other name is `invalid_params`.
