@@ -276,3 +276,48 @@ async fn an_unreachable_upstream_is_502_and_a_refused_token_is_not_the_callers_4
     let text = response.text().await.unwrap();
     assert!(text.contains("SUPABASE_PAT") && !text.contains(PAT), "{text}");
 }
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_whether_or_not_it_declares_its_length() {
+    let fake = FakeSupabaseMcp::default();
+    let url = fake.serve().await;
+    let app = TestApp::spawn_with(&core_specs(), move |config| {
+        config.supabase_mcp = settings(&url, Some(PAT));
+        config.max_body_bytes = 1024;
+    })
+    .await;
+    let big = vec![b'x'; 4096];
+    let declared = app.post("/mcp/").body(big.clone()).send().await.unwrap();
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(fake.seen().is_empty(), "refused before any upstream request");
+
+    let chunks = futures_util::stream::iter(
+        big.chunks(512).map(|c| Ok::<_, Infallible>(Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+    );
+    let streamed = app.post("/mcp/").body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = streamed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn an_open_event_stream_counts_under_max_streams() {
+    let fake = FakeSupabaseMcp::default();
+    let url = fake.serve().await;
+    let app = TestApp::spawn_with(&core_specs(), move |config| {
+        config.supabase_mcp = settings(&url, Some(PAT));
+        config.max_streams = 1;
+    })
+    .await;
+    let mut first = SseStream::new(app.get("/mcp/sse").header("accept", "text/event-stream").send().await.unwrap());
+    assert_eq!(first.next_event().await.data, "first");
+    let second = app.get("/mcp/sse").header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+    let json_post = app.post("/mcp/").json(&json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).send().await.unwrap();
+    assert_eq!(json_post.status(), StatusCode::OK, "plain JSON answers hold no stream place");
+    fake.release.notify_one();
+    assert_eq!(first.next_event().await.data, "second");
+    first.expect_end().await;
+}

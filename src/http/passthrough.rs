@@ -9,7 +9,8 @@
 //!
 //! Failures are REST errors: 503 `not_configured` without `SUPABASE_PAT`; 502 when the server cannot be reached
 //! or refuses the gateway's token (the caller's key was fine, so a 401 would mislead its client into an OAuth
-//! dance); 504 when no answer starts within `request_timeout_secs`. An open stream ends at shutdown.
+//! dance); 504 when no answer starts within `request_timeout_secs`; 413 past `max_body_bytes`. An open event
+//! stream counts under `max_streams` and ends at shutdown.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -23,6 +24,7 @@ use serde_json::json;
 use super::body::rest_error;
 use super::request_id::RequestId;
 use crate::error::{ErrorCode, GatewayError};
+use crate::mcp::sse::StreamGauge;
 use crate::providers::supabase_mcp;
 use crate::state::AppState;
 
@@ -60,10 +62,7 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
     let limit = state.config.max_body_bytes;
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GatewayError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the request body is larger than the limit of {limit} bytes"),
-        ));
+        return Err(too_large(limit));
     }
     let mut headers = copy_headers(&parts.headers, &UP);
     let authorization = HeaderValue::from_str(&target.authorization).map_err(|_| {
@@ -92,6 +91,9 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
             )
             .with_details(json!({"provider": PROVIDER})));
         }
+        Ok(Err(err)) if body_over_limit(&err) => {
+            return Err(too_large(limit));
+        }
         Ok(Err(err)) => return Err(transport_error(state, &err)),
         Ok(Ok(answer)) => answer,
     };
@@ -105,8 +107,17 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
         .with_details(json!({"provider": PROVIDER, "upstream_status": status.as_u16()})));
     }
     let response_headers = copy_headers(answer.headers(), &DOWN);
+    let is_event_stream = response_headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+    // An event stream holds a place under `max_streams` for as long as it is open.
+    let gauge = is_event_stream.then(|| StreamGauge::acquire(state)).transpose()?;
     // The stream ends with the upstream's, or at shutdown so the server can drain.
-    let stream = answer.bytes_stream().take_until(state.shutdown.clone().cancelled_owned());
+    let stream = answer.bytes_stream().take_until(state.shutdown.clone().cancelled_owned()).map(move |chunk| {
+        let _open = &gauge;
+        chunk
+    });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
@@ -121,6 +132,22 @@ fn copy_headers(from: &HeaderMap, names: &[HeaderName]) -> HeaderMap {
         }
     }
     out
+}
+
+fn too_large(limit: usize) -> GatewayError {
+    GatewayError::new(ErrorCode::PayloadTooLarge, format!("the request body is larger than the limit of {limit} bytes"))
+}
+
+/// The upload failed because the caller's body passed the size limit (a body sent without a length).
+fn body_over_limit(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(error) = cause {
+        if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 fn transport_error(state: &AppState, err: &reqwest::Error) -> GatewayError {
