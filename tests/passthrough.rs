@@ -81,6 +81,7 @@ async fn handle(State(fake): State<FakeSupabaseMcp>, request: Request) -> Respon
             )
                 .into_response()
         }
+        "/mcp/stall" => std::future::pending().await,
         "/mcp/refuse" => (StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Unauthorized"}))).into_response(),
         _ => {
             let received: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -320,4 +321,20 @@ async fn an_open_event_stream_counts_under_max_streams() {
     fake.release.notify_one();
     assert_eq!(first.next_event().await.data, "second");
     first.expect_end().await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_never_starts_answering_is_504() {
+    let fake = FakeSupabaseMcp::default();
+    let url = fake.serve().await;
+    let app = TestApp::spawn_with(&core_specs(), move |config| {
+        config.supabase_mcp = settings(&url, Some(PAT));
+        config.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let response = app.get("/mcp/stall").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert_eq!(body["error"]["retryable"], true);
 }

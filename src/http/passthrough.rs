@@ -74,28 +74,28 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
         headers.insert("x-request-id", id);
     }
     let has_body = declared.is_some_and(|n| n > 0) || parts.headers.contains_key("transfer-encoding");
-    let mut upstream = state.http.request(parts.method.clone(), target.url).headers(headers);
+    let mut upstream = state.http.request(parts.method, target.url).headers(headers);
     if has_body {
         upstream = upstream.body(reqwest::Body::wrap_stream(Limited::new(body, limit).into_data_stream()));
     }
-    let sent = tokio::time::timeout(state.config.request_timeout, upstream.send()).await;
-    let answer = match sent {
+    let answer = send(state, upstream).await?;
+    stream_back(state, answer)
+}
+
+/// Send, waiting at most `request_timeout_secs` for the answer to start.
+async fn send(state: &AppState, upstream: reqwest::RequestBuilder) -> Result<reqwest::Response, GatewayError> {
+    let wait = state.config.request_timeout;
+    let answer = match tokio::time::timeout(wait, upstream.send()).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(err)) if body_over_limit(&err) => return Err(too_large(state.config.max_body_bytes)),
+        Ok(Err(err)) => return Err(transport_error(state, &err)),
         Err(_) => {
             state.metrics.record_upstream(PROVIDER, "timeout");
-            return Err(GatewayError::new(
-                ErrorCode::UpstreamTimeout,
-                format!(
-                    "the Supabase MCP server did not start answering within {} s",
-                    state.config.request_timeout.as_secs()
-                ),
-            )
-            .with_details(json!({"provider": PROVIDER})));
+            let message = format!("the Supabase MCP server did not start answering within {} s", wait.as_secs());
+            return Err(
+                GatewayError::new(ErrorCode::UpstreamTimeout, message).with_details(json!({"provider": PROVIDER}))
+            );
         }
-        Ok(Err(err)) if body_over_limit(&err) => {
-            return Err(too_large(limit));
-        }
-        Ok(Err(err)) => return Err(transport_error(state, &err)),
-        Ok(Ok(answer)) => answer,
     };
     let status = answer.status();
     state.metrics.record_upstream(PROVIDER, status.as_str());
@@ -106,8 +106,14 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
         )
         .with_details(json!({"provider": PROVIDER, "upstream_status": status.as_u16()})));
     }
-    let response_headers = copy_headers(answer.headers(), &DOWN);
-    let is_event_stream = response_headers
+    Ok(answer)
+}
+
+/// The upstream's answer as ours: status, allowed headers, and the body streamed as it arrives.
+fn stream_back(state: &AppState, answer: reqwest::Response) -> Result<Response, GatewayError> {
+    let status = answer.status();
+    let headers = copy_headers(answer.headers(), &DOWN);
+    let is_event_stream = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
@@ -120,7 +126,7 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
     });
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
-    *response.headers_mut() = response_headers;
+    *response.headers_mut() = headers;
     Ok(response)
 }
 
