@@ -32,6 +32,10 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::providers::llm::{self, ChatReply, ChatRequest, ToolCall};
 use crate::providers::upstream::RetryPolicy;
 
+/// The most characters of one tool result sent back to the model (about 12k tokens); the rest is cut with a
+/// note, so one large result cannot overflow the model's context. The call's result keeps the whole value.
+pub const MAX_TOOL_RESULT_CHARS: usize = 48_000;
+
 /// The argument `call_llm` cannot do without (its tool's inputSchema must declare it).
 pub const MESSAGE: &str = "message";
 
@@ -174,7 +178,7 @@ async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], ca
                 Value::String(text) => text,
                 other => other.to_string(),
             };
-            (content, record)
+            (bounded(content), record)
         }
         Ok(output) => {
             let err =
@@ -183,6 +187,16 @@ async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], ca
         }
         Err(err) => failed(&err, record),
     }
+}
+
+/// A tool result cut to [`MAX_TOOL_RESULT_CHARS`], saying so.
+fn bounded(content: String) -> String {
+    let total = content.chars().count();
+    if total <= MAX_TOOL_RESULT_CHARS {
+        return content;
+    }
+    let kept: String = content.chars().take(MAX_TOOL_RESULT_CHARS).collect();
+    format!("{kept}\n[truncated by the gateway: {MAX_TOOL_RESULT_CHARS} of {total} characters shown]")
 }
 
 fn failed(err: &GatewayError, mut record: Value) -> (String, Value) {
@@ -237,5 +251,29 @@ fn answer(reply: ChatReply, rounds: u32, tool_calls: Vec<Value>, usage: Usage) -
         }),
         content: vec![json!({"type": "text", "text": text})],
         is_error: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_tool_results_are_cut_with_a_note() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = "é".repeat(MAX_TOOL_RESULT_CHARS + 10);
+        let cut = bounded(long);
+        assert!(cut.starts_with(&"é".repeat(MAX_TOOL_RESULT_CHARS)));
+        assert!(cut.ends_with(&format!("{MAX_TOOL_RESULT_CHARS} of {} characters shown]", MAX_TOOL_RESULT_CHARS + 10)));
+    }
+
+    #[test]
+    fn usage_is_summed_only_when_reported() {
+        let mut usage = Usage::default();
+        assert_eq!(usage.to_json(), Value::Null);
+        usage.add(&json!({"prompt_tokens": 3, "completion_tokens": 4}));
+        usage.add(&Value::Null);
+        usage.add(&json!({"prompt_tokens": 1, "completion_tokens": 1}));
+        assert_eq!(usage.to_json(), json!({"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}));
     }
 }
