@@ -48,6 +48,16 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("HF_KEY", "hf_key"),
     ("HIGGSFIELD_BASE_URL", "higgsfield_base_url"),
     ("STORAGE_DOWNLOAD_ENABLED", "storage_download_enabled"),
+    ("SUPABASE_MCP_URL", "supabase_mcp_url"),
+    ("SUPABASE_PAT", "supabase_pat"),
+    ("SUPABASE_PROJECT_REF", "supabase_project_ref"),
+    ("SUPABASE_MCP_READ_ONLY", "supabase_mcp_read_only"),
+    ("SUPABASE_MCP_FEATURES", "supabase_mcp_features"),
+    // Seed 000 named the endpoint LLM_ENDPOINT; LLM_BASE_URL comes later so it wins when both are set.
+    ("LLM_ENDPOINT", "llm_base_url"),
+    ("LLM_BASE_URL", "llm_base_url"),
+    ("LLM_API_KEY", "llm_api_key"),
+    ("LLM_MODEL", "llm_model"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -219,6 +229,32 @@ struct RawConfig {
     job_poll_max_ms: u64,
     /// `GATEWAY_JOB_MAX_AGE_SECS`: a job unfinished this long after submission is marked failed, default 3600.
     job_max_age_secs: u64,
+    /// `SUPABASE_MCP_URL`: Supabase's MCP server, target of the `/mcp/...` passthrough, default
+    /// `https://mcp.supabase.com/mcp`.
+    supabase_mcp_url: String,
+    /// `SUPABASE_PAT`: the personal access token the passthrough sends as its bearer, default none (the
+    /// passthrough then answers 503 `not_configured`).
+    supabase_pat: Option<String>,
+    /// `SUPABASE_PROJECT_REF`: sent as `project_ref=` to the Supabase MCP server, default none.
+    supabase_project_ref: Option<String>,
+    /// `SUPABASE_MCP_READ_ONLY`: send `read_only=true` to the Supabase MCP server, default false.
+    #[serde(deserialize_with = "flexible_bool")]
+    supabase_mcp_read_only: bool,
+    /// `SUPABASE_MCP_FEATURES`: feature groups sent as `features=` (comma list), default none.
+    #[serde(deserialize_with = "string_list")]
+    supabase_mcp_features: Vec<String>,
+    /// `LLM_BASE_URL` / `LLM_ENDPOINT`: an OpenAI-compatible server, with or without `/v1`
+    /// (`http://localhost:11434/v1` for Ollama), default none.
+    llm_base_url: Option<String>,
+    /// `LLM_API_KEY`: bearer key for the LLM server, default none (local servers need none).
+    llm_api_key: Option<String>,
+    /// `LLM_MODEL`: the model used when a call names none, default none.
+    llm_model: Option<String>,
+    /// `GATEWAY_LLM_TIMEOUT_SECS`: per-request timeout of one chat completion, default 120.
+    llm_timeout_secs: u64,
+    /// `GATEWAY_LLM_MAX_ROUNDS`: chat completions `call_llm` may make in one call (tool rounds included),
+    /// default 5.
+    llm_max_rounds: u32,
 }
 
 /// One key as written in configuration.
@@ -329,6 +365,16 @@ impl Default for RawConfig {
             job_poll_initial_ms: 2000,
             job_poll_max_ms: 15_000,
             job_max_age_secs: 3600,
+            supabase_mcp_url: "https://mcp.supabase.com/mcp".into(),
+            supabase_pat: None,
+            supabase_project_ref: None,
+            supabase_mcp_read_only: false,
+            supabase_mcp_features: Vec::new(),
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: None,
+            llm_timeout_secs: 120,
+            llm_max_rounds: 5,
         }
     }
 }
@@ -398,6 +444,10 @@ pub struct Config {
     pub media: MediaSettings,
     /// How long media jobs are polled.
     pub jobs: JobSettings,
+    /// Supabase's MCP server for the `/mcp/...` passthrough.
+    pub supabase_mcp: SupabaseMcpSettings,
+    /// The OpenAI-compatible LLM for `llm` bindings, `llm_chat` and `call_llm`.
+    pub llm: LlmSettings,
 }
 
 /// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
@@ -536,6 +586,58 @@ impl std::fmt::Debug for SupabaseSettings {
         f.debug_struct("SupabaseSettings")
             .field("url", &self.url)
             .field("api_key_set", &self.api_key.is_some())
+            .finish()
+    }
+}
+
+/// The Supabase MCP passthrough: where to, with which token and query settings.
+#[derive(Clone)]
+pub struct SupabaseMcpSettings {
+    /// The server's MCP endpoint, without a trailing `/`.
+    pub url: String,
+    /// The personal access token; `None` makes the passthrough answer `not_configured`.
+    pub pat: Option<String>,
+    pub project_ref: Option<String>,
+    pub read_only: bool,
+    pub features: Vec<String>,
+}
+
+impl std::fmt::Debug for SupabaseMcpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never printed.
+        f.debug_struct("SupabaseMcpSettings")
+            .field("url", &self.url)
+            .field("pat_set", &self.pat.is_some())
+            .field("project_ref", &self.project_ref)
+            .field("read_only", &self.read_only)
+            .field("features", &self.features)
+            .finish()
+    }
+}
+
+/// The OpenAI-compatible LLM server; a missing base URL makes LLM tools answer `not_configured`.
+#[derive(Clone)]
+pub struct LlmSettings {
+    /// The server's base URL, without a trailing `/` (with or without `/v1`).
+    pub base_url: Option<String>,
+    pub api_key: Option<String>,
+    /// The model used when a call names none.
+    pub model: Option<String>,
+    /// Per-request timeout of one chat completion.
+    pub timeout: Duration,
+    /// Chat completions one `call_llm` call may make.
+    pub max_rounds: u32,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("LlmSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key_set", &self.api_key.is_some())
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("max_rounds", &self.max_rounds)
             .finish()
     }
 }
@@ -726,6 +828,29 @@ impl RawConfig {
             supabase: SupabaseSettings {
                 url: base_url("supabase_url", self.supabase_url)?,
                 api_key: non_empty(self.supabase_api_key),
+            },
+            supabase_mcp: SupabaseMcpSettings {
+                url: base_url("supabase_mcp_url", Some(self.supabase_mcp_url))?
+                    .ok_or_else(|| ConfigError::key("supabase_mcp_url", "must not be empty"))?,
+                pat: non_empty(self.supabase_pat),
+                project_ref: non_empty(self.supabase_project_ref),
+                read_only: self.supabase_mcp_read_only,
+                features: self
+                    .supabase_mcp_features
+                    .iter()
+                    .map(|f| f.trim().to_owned())
+                    .filter(|f| !f.is_empty())
+                    .collect(),
+            },
+            llm: LlmSettings {
+                base_url: base_url("llm_base_url", self.llm_base_url)?,
+                api_key: non_empty(self.llm_api_key),
+                model: non_empty(self.llm_model),
+                timeout: positive("llm_timeout_secs", self.llm_timeout_secs)?,
+                max_rounds: match self.llm_max_rounds {
+                    1..=50 => self.llm_max_rounds,
+                    _ => return Err(ConfigError::key("llm_max_rounds", "must be between 1 and 50")),
+                },
             },
             flowchat_workers: WorkerSettings {
                 database: base_url("database_worker_url", self.database_worker_url)?,
@@ -1117,6 +1242,28 @@ mod tests {
         assert!(err.message.contains("HIGGSFIELD_BASE_URL"), "{}", err.message);
         let off = load_with(base().merge(("storage_download_enabled", "false"))).unwrap();
         assert!(!off.media.download_enabled);
+    }
+
+    #[test]
+    fn llm_and_supabase_mcp_settings_are_checked_and_secrets_never_printed() {
+        let config = load_with(
+            base()
+                .merge(("llm_base_url", "http://localhost:11434/v1/"))
+                .merge(("llm_api_key", "sk-llm-123"))
+                .merge(("supabase_pat", "sbp-456"))
+                .merge(("supabase_mcp_features", "database, docs")),
+        )
+        .unwrap();
+        assert_eq!(config.llm.base_url.as_deref(), Some("http://localhost:11434/v1"));
+        assert_eq!((config.llm.max_rounds, config.llm.timeout), (5, Duration::from_secs(120)));
+        assert_eq!(config.supabase_mcp.url, "https://mcp.supabase.com/mcp");
+        assert_eq!(config.supabase_mcp.features, ["database", "docs"]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk-llm-123") && !printed.contains("sbp-456"), "{printed}");
+        let err = load_with(base().merge(("llm_base_url", "localhost:11434"))).unwrap_err();
+        assert!(err.message.contains("LLM_ENDPOINT") && err.message.contains("LLM_BASE_URL"), "{}", err.message);
+        let err = load_with(base().merge(("llm_max_rounds", 0))).unwrap_err();
+        assert!(err.message.contains("GATEWAY_LLM_MAX_ROUNDS"), "{}", err.message);
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl AppState {
             workers: Arc::new(Workers::new(config.workers.clone())),
             provider_caps,
             jobs: jobs.clone(),
+            llm: config.llm.clone(),
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();

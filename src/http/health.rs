@@ -17,6 +17,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
     if state.config.reload {
         features.push("hot_reload");
     }
+    if state.config.supabase_mcp.pat.is_some() {
+        features.push("supabase_proxy");
+    }
+    if state.config.llm.base_url.is_some() {
+        features.push("llm");
+    }
     axum::Json(json!({
         "status": "ok",
         "environment": state.config.environment,

@@ -1,6 +1,7 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
 //! policy, request deadlines), body reading, and the
-//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline.
+//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline, and the Supabase MCP
+//! passthrough.
 
 pub mod access_log;
 pub mod action;
@@ -12,6 +13,7 @@ pub mod deadline;
 pub mod health;
 pub mod mcp_routes;
 pub mod origin;
+pub mod passthrough;
 pub mod request_id;
 pub mod rest;
 pub mod router;

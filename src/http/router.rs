@@ -6,6 +6,7 @@
 //! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
 //! | workers | `/workers`, `/workers/{id}/query`, `/workers/{id}/realtime/config` | `workers` | REST |
+//! | Supabase MCP passthrough | `/mcp/`, `/mcp/{*path}` (paths the gateway does not own) | `proxy` | REST |
 //! | admin | `/admin/audit` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
@@ -20,13 +21,13 @@ use axum::Router;
 use axum::extract::Extension;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::request_id::RequestId;
-use super::{access_log, admin, assets, deadline, health, mcp_routes, origin, request_id, rest, workers};
+use super::{access_log, admin, assets, deadline, health, mcp_routes, origin, passthrough, request_id, rest, workers};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -71,7 +72,12 @@ pub fn router(state: AppState) -> Router {
         .route("/workers/{id}/query", post(workers::query))
         .route("/workers/{id}/realtime/config", get(workers::realtime_config))
         .route_layer(timeout.clone())
-        .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest))
+        .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest));
+    // Static routes win over the wildcard, so `/mcp/tools/*` stay the gateway's own.
+    let passthrough = Router::new()
+        .route("/mcp/", any(passthrough::proxy))
+        .route("/mcp/{*path}", any(passthrough::proxy))
+        .route_layer(gate(Requirement::Scope(Scope::Proxy), ErrorFormat::Rest))
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
@@ -88,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tool_listings)
         .merge(tool_calls)
         .merge(workers)
+        .merge(passthrough)
         .merge(admin)
         .merge(metrics)
         .merge(probes)

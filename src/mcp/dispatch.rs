@@ -188,6 +188,7 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
         cancel: scope.cancel.clone(),
         client: scope.link.clone(),
         progress_token,
+        depth: 0,
     };
     if params.get("task").is_some_and(Value::is_object) {
         return super::tasks::call_as_task(scope, &ctx, name, args).await;

@@ -63,10 +63,21 @@ impl EventSender {
 }
 
 /// Counts an open stream in the metrics, and holds its place under `max_streams`, for as long as it lives.
-struct StreamGauge(
+pub struct StreamGauge(
     AppState,
     #[expect(dead_code, reason = "held for its Drop, which frees the place")] OwnedSemaphorePermit,
 );
+
+impl StreamGauge {
+    /// Take a place for one more open stream; `overloaded` at `max_streams`.
+    pub fn acquire(state: &AppState) -> Result<Self, GatewayError> {
+        let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
+            GatewayError::new(ErrorCode::Overloaded, "the gateway has as many open streams as it allows; retry later")
+        })?;
+        state.metrics.streams().inc();
+        Ok(Self(state.clone(), permit))
+    }
+}
 
 impl Drop for StreamGauge {
     fn drop(&mut self) {
@@ -76,17 +87,14 @@ impl Drop for StreamGauge {
 
 /// Open an SSE response; the returned sender feeds it. Fails with `overloaded` at `max_streams`.
 pub fn open(state: &AppState) -> Result<(EventSender, Response), GatewayError> {
-    let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
-        GatewayError::new(ErrorCode::Overloaded, "the gateway has as many open streams as it allows; retry later")
-    })?;
+    let gauge = StreamGauge::acquire(state)?;
     let (tx, rx) = mpsc::channel(64);
-    state.metrics.streams().inc();
     let sender = EventSender {
         tx,
         stream_id: uuid::Uuid::new_v4().simple().to_string(),
         next: AtomicU64::new(0),
         shutdown: state.shutdown.clone(),
-        _gauge: StreamGauge(state.clone(), permit),
+        _gauge: gauge,
     };
     let keepalive: Duration = state.config.sse_keepalive;
     let response = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();

@@ -1,10 +1,13 @@
 //! Back-ends the gateway calls. `upstream` is the shared client (request id, timeouts, retries, error
-//! mapping); provider modules build on it: `supabase` (PostgREST RPC), `realtime` (OpenAI Realtime client
-//! secrets).
+//! mapping); provider modules build on it: `supabase` (PostgREST RPC), `supabase_mcp` (the passthrough's
+//! target), `workers` (the FlowChat worker services), `elevenlabs` and `higgsfield` (media), `llm`
+//! (OpenAI-compatible chat completions), `realtime` (OpenAI Realtime client secrets).
 
 pub mod elevenlabs;
 pub mod higgsfield;
+pub mod llm;
 pub mod realtime;
 pub mod supabase;
+pub mod supabase_mcp;
 pub mod upstream;
 pub mod workers;

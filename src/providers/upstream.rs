@@ -238,7 +238,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// The `Retry-After` delay of an answer, in seconds form.
+#[must_use]
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
 }

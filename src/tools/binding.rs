@@ -9,13 +9,15 @@ use super::builtins::Builtin;
 use super::elevenlabs_binding::ElevenLabsBinding;
 use super::higgsfield_binding::HiggsfieldBinding;
 use super::http_binding::HttpBinding;
+use super::llm_binding::LlmBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
 use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
 
 /// Every kind a spec may name.
-const KINDS: &[&str] = &["builtin", "static", "http", "supabase_rpc", "worker", "workflow", "elevenlabs", "higgsfield"];
+const KINDS: &[&str] =
+    &["builtin", "static", "http", "supabase_rpc", "worker", "workflow", "elevenlabs", "higgsfield", "llm"];
 
 /// A checked binding.
 #[derive(Debug)]
@@ -36,6 +38,8 @@ pub enum Binding {
     ElevenLabs(Box<ElevenLabsBinding>),
     /// A Higgsfield generation, polled as a media job.
     Higgsfield(Box<HiggsfieldBinding>),
+    /// A chat completion from prompt templates.
+    Llm(Box<LlmBinding>),
 }
 
 impl Binding {
@@ -51,6 +55,7 @@ impl Binding {
             Self::Workflow(_) => "workflow",
             Self::ElevenLabs(_) => "elevenlabs",
             Self::Higgsfield(_) => "higgsfield",
+            Self::Llm(_) => "llm",
         }
     }
 
@@ -65,7 +70,8 @@ impl Binding {
             | Self::Http(_)
             | Self::SupabaseRpc(_)
             | Self::Worker(_)
-            | Self::Workflow(_) => false,
+            | Self::Workflow(_)
+            | Self::Llm(_) => false,
         }
     }
 
@@ -73,13 +79,15 @@ impl Binding {
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
         match self {
-            Self::Builtin(_) | Self::Static(_) => Vec::new(),
+            Self::Builtin(builtin) => builtin.required_settings(),
+            Self::Static(_) => Vec::new(),
             Self::Http(http) => http.required_settings(),
             Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
             Self::Worker(worker) => worker.required_settings(),
             Self::Workflow(workflow) => workflow.required_settings(),
             Self::ElevenLabs(binding) => binding.required_settings(),
             Self::Higgsfield(binding) => binding.required_settings(),
+            Self::Llm(_) => vec!["LLM_BASE_URL"],
         }
     }
 
@@ -118,6 +126,7 @@ impl Binding {
             "workflow" => WorkflowBinding::parse(obj, input_schema).map(|b| Self::Workflow(Box::new(b))),
             "elevenlabs" => ElevenLabsBinding::parse(obj, input_schema).map(|b| Self::ElevenLabs(Box::new(b))),
             "higgsfield" => HiggsfieldBinding::parse(obj, input_schema).map(|b| Self::Higgsfield(Box::new(b))),
+            "llm" => LlmBinding::parse(obj, input_schema).map(|b| Self::Llm(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
                 format!("unknown binding kind `{other}`; known: {}", KINDS.join(", ")),

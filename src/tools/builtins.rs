@@ -4,16 +4,18 @@
 //! Besides `ping` and `list_tools`, four builtins exercise the client link: `progress` (progress
 //! notifications), `log` (log messages), `sample` (asks the client's model through `sampling/createMessage`)
 //! and `elicit` (asks the user through `elicitation/create`). They back the protocol fixtures and are useful
-//! in their own right (an "ask the user" tool is an `elicit` spec).
-//! `worker_query` runs a read-only SQL query on a voice worker's database through the `workers` domain.
+//! in their own right (an "ask the user" tool is an `elicit` spec). `worker_query` runs a read-only SQL query on
+//! a voice worker's database through the `workers` domain; `check_job_status` reads a media job; `call_llm` lets
+//! the configured LLM call gateway tools ([`super::llm_agent`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
+use super::llm_agent;
 use super::media::job_output;
 use super::output::ToolOutput;
 use super::spec::PathError;
@@ -40,9 +42,11 @@ pub enum Builtin {
     WorkerQuery,
     /// A media job's record by `job_id` (any provider), with its assets as content blocks.
     CheckJobStatus,
+    /// Ask the configured LLM, letting it call the tools named in `tool_names` in bounded rounds.
+    CallLlm,
 }
 
-const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query, check_job_status";
+const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query, check_job_status, call_llm";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,13 +205,45 @@ impl Builtin {
                 }
                 Ok(Self::Elicit(o))
             }
+            "call_llm" => {
+                if input_schema.get("properties").and_then(|p| p.get(llm_agent::MESSAGE)).is_none() {
+                    return Err(PathError::new(
+                        "$.inputSchema.properties",
+                        "builtin `call_llm` reads the `message` argument: declare it",
+                    ));
+                }
+                no_options(Self::CallLlm)
+            }
             other => Err(PathError::new("$.binding.name", format!("unknown builtin `{other}`; known: {NAMES}"))),
         }
     }
 
-    /// Run with validated arguments.
-    pub async fn run(&self, engine: &Engine, ctx: &CallCtx, args: Value) -> Result<ToolOutput, GatewayError> {
+    /// Settings a call needs (see [`super::binding::Binding::required_settings`]).
+    #[must_use]
+    pub fn required_settings(&self) -> Vec<&'static str> {
         match self {
+            Self::CallLlm => vec!["LLM_BASE_URL"],
+            Self::Ping
+            | Self::ListTools
+            | Self::Progress(_)
+            | Self::Log(_)
+            | Self::Sample(_)
+            | Self::Elicit(_)
+            | Self::WorkerQuery
+            | Self::CheckJobStatus => Vec::new(),
+        }
+    }
+
+    /// Run with validated arguments, before `deadline`.
+    pub async fn run(
+        &self,
+        engine: &Engine,
+        ctx: &CallCtx,
+        args: Value,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        match self {
+            Self::CallLlm => llm_agent::run(engine, ctx, &args, deadline).await,
             Self::Ping => Ok(ToolOutput::json(json!({
                 "pong": true,
                 "server": "mcp-gateway",

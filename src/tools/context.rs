@@ -145,7 +145,12 @@ pub struct CallCtx {
     pub cancel: CancellationToken,
     pub client: Option<ClientLink>,
     pub progress_token: Option<Value>,
+    /// 0 for a call a client made; one more for each call a tool makes through the pipeline ([`Self::nested`]).
+    pub depth: u8,
 }
+
+/// How deep tools may call tools (`call_llm` running a tool that runs `call_llm` ...).
+pub const MAX_CALL_DEPTH: u8 = 4;
 
 impl CallCtx {
     /// A context with no client link: REST endpoints, the CLI, tests.
@@ -157,7 +162,20 @@ impl CallCtx {
             cancel: CancellationToken::new(),
             client: None,
             progress_token: None,
+            depth: 0,
         }
+    }
+
+    /// The context for a call a tool makes through the pipeline on its caller's behalf: same request id, caller,
+    /// cancellation and client link, one level deeper. The progress token stays with the outer call (its
+    /// progress is the outer tool's to report), so nested tools report none.
+    pub fn nested(&self) -> Result<Self, GatewayError> {
+        if self.depth >= MAX_CALL_DEPTH {
+            return Err(GatewayError::invalid_request(format!(
+                "tools calling tools may nest at most {MAX_CALL_DEPTH} levels deep"
+            )));
+        }
+        Ok(Self { depth: self.depth + 1, progress_token: None, ..self.clone() })
     }
 
     /// Report progress, when the caller asked for it with a progress token.

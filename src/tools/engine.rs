@@ -15,7 +15,7 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::{Rate, SupabaseSettings, WorkerSettings};
+use crate::config::{LlmSettings, Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::jobs::Jobs;
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
@@ -42,6 +42,7 @@ pub struct EngineOptions {
     pub provider_caps: Arc<ProviderCaps>,
     /// Long media jobs and their storage.
     pub jobs: Arc<Jobs>,
+    pub llm: LlmSettings,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -60,6 +61,7 @@ pub struct Engine {
     workers: Arc<Workers>,
     provider_caps: Arc<ProviderCaps>,
     jobs: Arc<Jobs>,
+    llm: LlmSettings,
 }
 
 impl Engine {
@@ -81,6 +83,7 @@ impl Engine {
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
             flowchat_workers: options.flowchat_workers,
+            llm: options.llm,
             provider_caps: options.provider_caps,
             workers: options.workers,
             jobs: options.jobs,
@@ -109,6 +112,9 @@ impl Engine {
             "ELEVENLABS_API_KEY" => self.jobs.elevenlabs().api_key.is_some(),
             "HIGGSFIELD_API_KEY" => self.jobs.higgsfield().key_id.is_some(),
             "HIGGSFIELD_API_SECRET" => self.jobs.higgsfield().key_secret.is_some(),
+            "LLM_BASE_URL" => self.llm.base_url.is_some(),
+            "LLM_API_KEY" => self.llm.api_key.is_some(),
+            "LLM_MODEL" => self.llm.model.is_some(),
             other => std::env::var(other).is_ok_and(|v| !v.is_empty()),
         }
     }
@@ -135,6 +141,12 @@ impl Engine {
     #[must_use]
     pub fn jobs(&self) -> &Arc<Jobs> {
         &self.jobs
+    }
+
+    /// The LLM settings, for `llm` bindings and `call_llm`.
+    #[must_use]
+    pub fn llm(&self) -> &LlmSettings {
+        &self.llm
     }
 
     /// The live registry handle.
@@ -200,47 +212,6 @@ impl Engine {
         outcome
     }
 
-    /// Call a tool as a step of another call (a workflow step): the caller's permissions, argument and output
-    /// validation apply, under the parent's deadline and without taking another slot of the call gate (the
-    /// parent holds one, so nested calls cannot deadlock the gate). Recorded in metrics; the parent call is
-    /// the one audited.
-    pub async fn call_step(
-        &self,
-        ctx: &CallCtx,
-        name: &str,
-        args: Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
-        let started = Instant::now();
-        let registry = self.registry.snapshot();
-        let tool = registry
-            .tool(name)
-            .filter(|t| ctx.caller.may_call(name, t.spec.category.as_deref()))
-            .ok_or_else(|| GatewayError::unknown_tool(name))?
-            .clone();
-        let outcome = async {
-            tool.validate_arguments(&args)?;
-            let own = Instant::now() + tool.spec.timeout.unwrap_or(self.default_timeout);
-            let deadline = deadline.min(own);
-            let run = Box::pin(executor::execute(self, &tool, ctx, args, deadline));
-            let output = tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
-                GatewayError::new(ErrorCode::Timeout, format!("`{name}` did not finish before its deadline"))
-            })??;
-            if !output.is_error {
-                tool.validate_output(&output.value)?;
-            }
-            Ok::<_, GatewayError>(output)
-        }
-        .await;
-        let label = match &outcome {
-            Ok(out) if out.is_error => "tool_error",
-            Ok(_) => "ok",
-            Err(e) => e.code.as_str(),
-        };
-        self.metrics.record_tool_call(name, label, started.elapsed().as_secs_f64());
-        outcome
-    }
-
     async fn run(
         &self,
         registry: &Registry,
@@ -276,7 +247,9 @@ impl Engine {
                 }
             }
         }
-        let _slot = self.gate.enter().await?;
+        // A nested call (a tool calling a tool) runs in its parent's slot: waiting for a slot of its own while
+        // the parent holds one could deadlock a full gate.
+        let _slot = if ctx.depth == 0 { Some(self.gate.enter().await?) } else { None };
         let timeout = tool.spec.timeout.unwrap_or(self.default_timeout);
         let deadline = Instant::now() + timeout;
         let output = tokio::select! {

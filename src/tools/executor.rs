@@ -32,7 +32,8 @@ pub async fn run_binding(
     deadline: Instant,
 ) -> Result<ToolOutput, GatewayError> {
     match binding {
-        Binding::Builtin(builtin) => builtin.run(engine, ctx, args).await,
+        Binding::Builtin(builtin) => builtin.run(engine, ctx, args, deadline).await,
+        Binding::Llm(binding) => binding.run(engine, ctx, &args, deadline).await,
         Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
         Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
         Binding::Worker(worker) => worker.run(engine, ctx, &args, deadline).await,

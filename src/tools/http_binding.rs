@@ -54,7 +54,7 @@ impl HttpBinding {
             ],
             "$.binding",
         )?;
-        let known = Known::for_schema(input_schema);
+        let known = Known::arguments_of(input_schema);
         let method_text = obj.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
         let method = match method_text.as_str() {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {

@@ -11,6 +11,8 @@ pub mod executor;
 pub mod handle;
 pub mod higgsfield_binding;
 pub mod http_binding;
+pub mod llm_agent;
+pub mod llm_binding;
 pub mod media;
 pub mod output;
 pub mod registry;

@@ -49,7 +49,7 @@ impl SupabaseBinding {
         if !args_value.is_object() {
             return Err(PathError::new("$.binding.args", "must be an object of named function arguments"));
         }
-        let args = Template::parse(&args_value, "$.binding.args", &Known::for_schema(input_schema))?;
+        let args = Template::parse(&args_value, "$.binding.args", &Known::arguments_of(input_schema))?;
         let schema = match obj.get("schema") {
             None => None,
             Some(Value::String(s)) if identifier(s) => Some(s.clone()),

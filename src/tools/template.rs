@@ -63,9 +63,9 @@ pub struct Known<'a> {
 }
 
 impl<'a> Known<'a> {
-    /// The top-level properties of a tool's `inputSchema`, and no steps.
+    /// The top-level arguments a tool's input schema declares, and no steps (a binding outside a workflow).
     #[must_use]
-    pub fn for_schema(input_schema: &'a Value) -> Self {
+    pub fn arguments_of(input_schema: &'a Value) -> Self {
         let args = input_schema
             .get("properties")
             .and_then(Value::as_object)

@@ -67,7 +67,7 @@ impl WorkerBinding {
             .to_owned();
         let body = obj
             .get("body")
-            .map(|b| Template::parse(b, "$.binding.body", &Known::for_schema(input_schema)))
+            .map(|b| Template::parse(b, "$.binding.body", &Known::arguments_of(input_schema)))
             .transpose()?;
         let require_validated = match obj.get("require_validated") {
             None => worker == Worker::Database,

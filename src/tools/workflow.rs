@@ -97,7 +97,7 @@ impl WorkflowBinding {
         if raw_steps.is_empty() {
             return Err(PathError::new("$.binding.steps", "a workflow needs at least one step"));
         }
-        let args_known = Known::for_schema(input_schema);
+        let args_known = Known::arguments_of(input_schema);
         let mut steps: Vec<Step> = Vec::with_capacity(raw_steps.len());
         for (i, raw) in raw_steps.iter().enumerate() {
             let at = format!("$.binding.steps[{i}]");
@@ -334,7 +334,17 @@ impl WorkflowBinding {
         deadline: Instant,
     ) -> Result<(Value, Vec<Value>), GatewayError> {
         let output = match action {
-            Action::Tool(name) => engine.call_step(ctx, name, args, deadline).await?,
+            Action::Tool(name) => {
+                // Through the whole pipeline as the caller (permissions, validation, audit), one level deeper.
+                let nested = ctx.nested()?;
+                let call = Box::pin(engine.call(&nested, name, args));
+                tokio::time::timeout_at(deadline.into(), call).await.map_err(|_| {
+                    GatewayError::new(
+                        ErrorCode::Timeout,
+                        format!("`{name}` did not finish before the workflow's deadline"),
+                    )
+                })??
+            }
             Action::Inline(binding) => {
                 let run = Box::pin(executor::run_binding(engine, label, binding, ctx, args, deadline));
                 tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {

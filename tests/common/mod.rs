@@ -5,6 +5,8 @@
 //! Each test file is its own crate and uses a different part of this module.
 #![allow(dead_code, reason = "each test crate uses a different subset of these helpers")]
 
+pub mod fake_llm;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
