@@ -237,3 +237,19 @@ async fn a_bad_media_spec_stops_start_up_naming_the_file_and_the_json_path() {
     assert!(err.contains("bad_image.json") && err.contains("$.binding.body.prompt"), "{err}");
     assert!(err.contains("promt"), "{err}");
 }
+
+#[tokio::test]
+async fn an_output_over_the_download_cap_fails_the_job_and_leaves_no_file() {
+    let (_fake, base) = FakeHiggsfield::start(1).await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+        configure(config, None, Some(&base));
+        config.media.max_download_bytes = 16;
+    })
+    .await;
+    let (status, body) = failing(&app, "too big").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("16-byte limit"), "{body}");
+    let folder = app.state.config.data_dir.join("Media/default/image");
+    let left: Vec<_> = std::fs::read_dir(&folder).map(|d| d.filter_map(Result::ok).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing half-written stays behind: {left:?}");
+}

@@ -143,8 +143,8 @@ async fn a_call_at_its_deadline_returns_the_running_job_which_completes_in_the_b
     let (fake, base) = FakeHiggsfield::start(1).await;
     fake.hold.store(true, Ordering::SeqCst);
     let specs = tempfile::tempdir().unwrap();
-    let spec = json!({"name": "short_wait", "description": "Higgsfield image with a one-second deadline",
-                      "timeout_secs": 1,
+    let spec = json!({"name": "short_wait", "description": "Higgsfield image with a two-second deadline",
+                      "timeout_secs": 2,
                       "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"},
                                       "wait_for_completion": {"type": "boolean"}}},
                       "binding": {"kind": "higgsfield", "media": "image", "model": "higgsfield-ai/soul/standard",
@@ -242,4 +242,36 @@ async fn mcp_tasks_run_media_tools_as_jobs_and_answer_get_result_and_cancel() {
     assert_eq!(missing["error"]["code"], -32602, "{missing}");
     let not_a_job = app.rpc(Some(&session), "tools/call", json!({"name": "ping", "task": {}})).await;
     assert_eq!(not_a_job["error"]["code"], -32601, "{not_a_job}");
+}
+
+#[tokio::test]
+async fn cancelling_a_waiting_elevenlabs_call_marks_its_job_failed_instead_of_leaving_it_running() {
+    let (fake, base) = FakeElevenLabs::start().await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| configure(config, Some(&base), None)).await;
+    let session = app.initialize("2025-06-18").await;
+    let body = json!({"jsonrpc": "2.0", "id": 31, "method": "tools/call",
+                      "params": {"name": "elevenlabs_voice", "arguments": {"text": "hold", "wait_for_completion": true}}});
+    let call = async { app.mcp(Some(&session), &body).send().await.unwrap().text().await.unwrap() };
+    let cancel = async {
+        eventually("the generation reaches ElevenLabs", || async { fake.count("hold") == 1 }).await;
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 31}});
+        app.mcp(Some(&session), &cancel).send().await.unwrap().status()
+    };
+    let (answer, cancelled) = tokio::join!(call, cancel);
+    assert_eq!(cancelled, StatusCode::ACCEPTED);
+    assert!(answer.contains("cancelled"), "{answer}");
+    assert_eq!(fake.seen().len(), 1, "sent once");
+    let record = poll_until("the abandoned job is marked failed in jobs.db", || {
+        let app = &app;
+        async move {
+            let conn = rusqlite::Connection::open(app.state.config.data_dir.join("jobs.db")).ok()?;
+            let (status, record): (String, String) =
+                conn.query_row("SELECT status, record FROM jobs", [], |row| Ok((row.get(0)?, row.get(1)?))).ok()?;
+            (status == "failed").then(|| serde_json::from_str::<Value>(&record).unwrap())
+        }
+    })
+    .await;
+    assert_eq!(record["error"]["code"], "cancelled", "{record}");
+    assert!(record["error"]["message"].as_str().unwrap().contains("before the provider answered"), "{record}");
+    fake.release.store(true, Ordering::SeqCst);
 }

@@ -134,14 +134,11 @@ impl MediaStore {
         }
         let (asset_id, file, final_path, temp) = self.new_paths(project, kind, mime_type).await?;
         let written = async {
-            tokio::fs::write(&temp, bytes).await?;
-            tokio::fs::rename(&temp, &final_path).await
+            tokio::fs::write(&temp.path, bytes).await?;
+            temp.persist(&final_path).await
         }
         .await;
-        if let Err(e) = written {
-            let _ = tokio::fs::remove_file(&temp).await;
-            return Err(GatewayError::internal("writing a media file", &e));
-        }
+        written.map_err(|e| GatewayError::internal("writing a media file", &e))?;
         Ok(self.asset(project, kind, asset_id, file, mime_type, bytes.len() as u64, None))
     }
 
@@ -176,8 +173,8 @@ impl MediaStore {
             .filter(|m| m.starts_with(kind.as_str()))
             .unwrap_or_else(|| mime_from_url(url, kind));
         let (asset_id, file, final_path, temp) = self.new_paths(project, kind, &mime_type).await?;
-        let outcome = async {
-            let mut out = tokio::fs::File::create(&temp)
+        let total = async {
+            let mut out = tokio::fs::File::create(&temp.path)
                 .await
                 .map_err(|e| GatewayError::internal("creating a media file", &e))?;
             let mut stream = response.bytes_stream();
@@ -193,19 +190,11 @@ impl MediaStore {
             out.flush().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
             out.sync_all().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
             drop(out);
-            tokio::fs::rename(&temp, &final_path)
-                .await
-                .map_err(|e| GatewayError::internal("storing a media file", &e))?;
+            temp.persist(&final_path).await.map_err(|e| GatewayError::internal("storing a media file", &e))?;
             Ok(total)
         }
-        .await;
-        match outcome {
-            Ok(total) => Ok(self.asset(project, kind, asset_id, file, &mime_type, total, Some(url.to_owned()))),
-            Err(err) => {
-                let _ = tokio::fs::remove_file(&temp).await;
-                Err(err)
-            }
-        }
+        .await?;
+        Ok(self.asset(project, kind, asset_id, file, &mime_type, total, Some(url.to_owned())))
     }
 
     /// An asset that stays at the provider (downloads disabled).
@@ -237,12 +226,12 @@ impl MediaStore {
         project: &str,
         kind: MediaKind,
         mime_type: &str,
-    ) -> Result<(String, String, PathBuf, PathBuf), GatewayError> {
+    ) -> Result<(String, String, PathBuf, PartFile), GatewayError> {
         let asset_id = uuid::Uuid::new_v4().to_string();
         let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
         let dir = self.root.join(sanitize_project(Some(project))).join(kind.as_str());
         tokio::fs::create_dir_all(&dir).await.map_err(|e| GatewayError::internal("creating the media folder", &e))?;
-        let temp = dir.join(format!(".{asset_id}.part"));
+        let temp = PartFile { path: dir.join(format!(".{asset_id}.part")), kept: false };
         Ok((asset_id, file.clone(), dir.join(&file), temp))
     }
 
@@ -266,6 +255,30 @@ impl MediaStore {
             file: Some(file),
             bytes: Some(bytes),
             source_url,
+        }
+    }
+}
+
+/// A hidden `.part` file, removed when dropped unless it was moved into place, so an interrupted write (an
+/// error, or a call dropped at its deadline) leaves nothing behind.
+struct PartFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl PartFile {
+    async fn persist(mut self, to: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, to).await?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Best effort: the file may not exist yet.
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

@@ -187,7 +187,11 @@ pub async fn wait_for_higgsfield(
         }
         tokio::time::sleep(delay).await;
         polls += 1;
-        match jobs.poll_higgsfield_once(&mut record).await {
+        // A poll (and a download) may not run into the deadline: past `stop_at` the job goes to the background.
+        let Ok(polled) = tokio::time::timeout_at(stop_at.into(), jobs.poll_higgsfield_once(&mut record)).await else {
+            break;
+        };
+        match polled {
             Ok(()) if record.status.is_terminal() => {
                 handoff.disarm();
                 ctx.progress(
