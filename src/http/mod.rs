@@ -1,16 +1,19 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
-//! policy, request deadlines), body reading, and the
-//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline.
+//! policy, request deadlines), body reading, the
+//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline, and the embedded web
+//! pages.
 
 pub mod access_log;
 pub mod action;
 pub mod admin;
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod deadline;
 pub mod health;
 pub mod mcp_routes;
 pub mod origin;
+pub mod pages;
 pub mod request_id;
 pub mod rest;
 pub mod router;

@@ -5,9 +5,10 @@
 //! | MCP | `/mcp`, `/sse`, `/messages` | a key (per-method scopes inside) | JSON-RPC (envelope for actions) |
 //! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
-//! | admin | `/admin/audit` | `admin` | REST |
+//! | admin | `/admin/audit`, `/admin/config` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
+//! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
 //! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
 //! family then checks its requirement and the per-caller rate limit.
@@ -23,8 +24,9 @@ use axum::routing::{get, post};
 use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
+use super::pages::PageHeaders;
 use super::request_id::RequestId;
-use super::{access_log, admin, deadline, health, mcp_routes, origin, request_id, rest};
+use super::{access_log, admin, deadline, health, mcp_routes, origin, pages, request_id, rest};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -66,11 +68,17 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/config", get(admin::config))
         .route_layer(timeout.clone())
         .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));
     let metrics = Router::new()
         .route("/metrics", get(health::metrics))
         .route_layer(gate(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
+    let pages = Router::new()
+        .route("/workers/ui", get(pages::page))
+        .route("/control", get(pages::page))
+        .route("/static/{file}", get(pages::static_file))
+        .with_state(Arc::new(PageHeaders::new(&[])));
     let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
 
     Router::new()
@@ -80,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(metrics)
         .merge(probes)
+        .merge(pages)
         .fallback(not_found)
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
         .layer(from_fn_with_state(state.clone(), access_log::middleware))
