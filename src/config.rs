@@ -31,6 +31,10 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
     ("SUPABASE_URL", "supabase_url"),
     ("SUPABASE_API_KEY", "supabase_api_key"),
+    ("REALTIME_BASE_URL", "realtime_base_url"),
+    ("REALTIME_MODEL", "realtime_model"),
+    ("OPENAI_API_KEY", "openai_api_key"),
+    ("AI_PORTAL_TOKEN", "openai_api_key"),
 ];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
@@ -137,6 +141,24 @@ struct RawConfig {
     supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
     supabase_api_key: Option<String>,
+    /// `GATEWAY_WORKERS_DIR`: the folder scanned for `worker_*.db`, default `{data_dir}/sqlite3`.
+    workers_dir: Option<PathBuf>,
+    /// `GATEWAY_WORKERS_QUERY_TIMEOUT_MS`: deadline of one worker query, enforced inside SQLite, default 5000.
+    workers_query_timeout_ms: u64,
+    /// `GATEWAY_WORKERS_SUMMARY_LANGUAGE`: language of the spoken query summary, `fr` or `en`, default `fr`.
+    workers_summary_language: String,
+    /// `GATEWAY_REALTIME_BASE_URL` / `REALTIME_BASE_URL`: the Realtime provider, default `https://api.openai.com`.
+    realtime_base_url: String,
+    /// `GATEWAY_OPENAI_API_KEY` / `OPENAI_API_KEY` / `AI_PORTAL_TOKEN`: the long-lived key that mints Realtime
+    /// client secrets; it never leaves the server. Default none (the realtime config answers `not_configured`).
+    openai_api_key: Option<String>,
+    /// `GATEWAY_REALTIME_MODEL` / `REALTIME_MODEL`: the Realtime model, default `gpt-realtime`.
+    realtime_model: String,
+    /// `GATEWAY_REALTIME_SECRET_TTL_SECS`: lifetime of a minted client secret (10 to 7200), default 600.
+    realtime_secret_ttl_secs: u64,
+    /// `GATEWAY_REALTIME_TRANSCRIPTION_MODEL`: the model transcribing the caller's speech, default
+    /// `gpt-4o-mini-transcribe`.
+    realtime_transcription_model: String,
 }
 
 /// One key as written in configuration.
@@ -218,6 +240,14 @@ impl Default for RawConfig {
             shutdown_grace_secs: 30,
             supabase_url: None,
             supabase_api_key: None,
+            workers_dir: None,
+            workers_query_timeout_ms: 5000,
+            workers_summary_language: "fr".into(),
+            realtime_base_url: "https://api.openai.com".into(),
+            openai_api_key: None,
+            realtime_model: "gpt-realtime".into(),
+            realtime_secret_ttl_secs: 600,
+            realtime_transcription_model: "gpt-4o-mini-transcribe".into(),
         }
     }
 }
@@ -270,6 +300,51 @@ pub struct Config {
     pub ignored_env: Vec<String>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
+    /// The voice workers: where their databases are and how queries run.
+    pub workers: WorkersSettings,
+    /// The Realtime provider that mints browser session secrets for the workers.
+    pub realtime: RealtimeSettings,
+}
+
+/// The language of spoken summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryLanguage {
+    French,
+    English,
+}
+
+/// Voice worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkersSettings {
+    /// The folder holding `worker_*.db`.
+    pub dir: PathBuf,
+    /// Deadline of one query, enforced by SQLite's progress handler.
+    pub query_timeout: Duration,
+    pub summary_language: SummaryLanguage,
+}
+
+/// Realtime provider settings; without a key the realtime config answers `not_configured`.
+#[derive(Clone)]
+pub struct RealtimeSettings {
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub model: String,
+    pub secret_ttl: Duration,
+    pub transcription_model: String,
+}
+
+impl std::fmt::Debug for RealtimeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never printed.
+        f.debug_struct("RealtimeSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key_set", &self.api_key.is_some())
+            .field("model", &self.model)
+            .field("secret_ttl", &self.secret_ttl)
+            .field("transcription_model", &self.transcription_model)
+            .finish()
+    }
 }
 
 /// Supabase settings; either may be missing (the tools then say which).
@@ -427,6 +502,7 @@ impl RawConfig {
                 return Err(ConfigError::key(key, "must be greater than 0"));
             }
         }
+        let workers_dir = self.workers_dir.clone().unwrap_or_else(|| self.data_dir.join("sqlite3"));
         Ok(Config {
             bind,
             tool_specs: self.tool_specs,
@@ -460,18 +536,42 @@ impl RawConfig {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ignored_env: Vec::new(),
             supabase: SupabaseSettings {
-                url: match self.supabase_url.filter(|u| !u.trim().is_empty()) {
-                    Some(url) => {
-                        let parsed = reqwest::Url::parse(url.trim())
-                            .map_err(|e| ConfigError::key("supabase_url", format!("`{url}` is not a URL: {e}")))?;
-                        if !matches!(parsed.scheme(), "http" | "https") {
-                            return Err(ConfigError::key("supabase_url", "must be an http or https URL"));
-                        }
-                        Some(url.trim().trim_end_matches('/').to_owned())
-                    }
-                    None => None,
-                },
+                url: self
+                    .supabase_url
+                    .filter(|u| !u.trim().is_empty())
+                    .map(|u| http_url("supabase_url", &u))
+                    .transpose()?,
                 api_key: self.supabase_api_key.filter(|k| !k.trim().is_empty()),
+            },
+            workers: WorkersSettings {
+                dir: workers_dir,
+                query_timeout: match self.workers_query_timeout_ms {
+                    0 => return Err(ConfigError::key("workers_query_timeout_ms", "must be greater than 0")),
+                    ms => Duration::from_millis(ms),
+                },
+                summary_language: match self.workers_summary_language.trim().to_ascii_lowercase().as_str() {
+                    "fr" | "french" | "francais" | "français" => SummaryLanguage::French,
+                    "en" | "english" => SummaryLanguage::English,
+                    other => {
+                        return Err(ConfigError::key(
+                            "workers_summary_language",
+                            format!("`{other}` is neither `fr` nor `en`"),
+                        ));
+                    }
+                },
+            },
+            realtime: RealtimeSettings {
+                base_url: http_url("realtime_base_url", &self.realtime_base_url)?,
+                api_key: self.openai_api_key.filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned()),
+                model: match self.realtime_model.trim() {
+                    "" => return Err(ConfigError::key("realtime_model", "must not be empty")),
+                    model => model.to_owned(),
+                },
+                secret_ttl: match self.realtime_secret_ttl_secs {
+                    10..=7200 => Duration::from_secs(self.realtime_secret_ttl_secs),
+                    _ => return Err(ConfigError::key("realtime_secret_ttl_secs", "must be 10 to 7200 seconds")),
+                },
+                transcription_model: self.realtime_transcription_model.trim().to_owned(),
             },
         })
     }
@@ -523,6 +623,16 @@ impl RawConfig {
         }
         Ok(keys)
     }
+}
+
+/// An http(s) URL without its trailing slash.
+fn http_url(key: &str, url: &str) -> Result<String, ConfigError> {
+    let parsed =
+        reqwest::Url::parse(url.trim()).map_err(|e| ConfigError::key(key, format!("`{url}` is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ConfigError::key(key, "must be an http or https URL"));
+    }
+    Ok(url.trim().trim_end_matches('/').to_owned())
 }
 
 /// The names of every setting, from the raw struct itself (so the list cannot drift).

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, SummaryLanguage};
 use crate::providers::upstream::redact_url;
 
 /// How a secret is shown.
@@ -74,10 +74,25 @@ pub fn masked(config: &Config) -> Value {
             "arguments": config.audit_arguments,
             "retention_days": config.audit_retention_days,
         },
+        "workers": {
+            "dir": config.workers.dir.display().to_string(),
+            "query_timeout_ms": config.workers.query_timeout.as_millis(),
+            "summary_language": match config.workers.summary_language {
+                SummaryLanguage::French => "fr",
+                SummaryLanguage::English => "en",
+            },
+        },
         "providers": {
             "supabase": {
                 "url": config.supabase.url.as_deref().map(redact_url),
                 "api_key": presence(config.supabase.api_key.as_deref()),
+            },
+            "realtime": {
+                "base_url": redact_url(&config.realtime.base_url),
+                "api_key": presence(config.realtime.api_key.as_deref()),
+                "model": config.realtime.model,
+                "transcription_model": config.realtime.transcription_model,
+                "secret_ttl_secs": config.realtime.secret_ttl.as_secs(),
             },
         },
     })

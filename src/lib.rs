@@ -17,6 +17,7 @@ pub mod state;
 pub mod telemetry;
 pub mod timestamp;
 pub mod tools;
+pub mod workers;
 
 pub use state::{AppState, StartupError};
 

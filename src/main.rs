@@ -1,5 +1,5 @@
-//! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools
-//! or make one call. Everything else lives in the library.
+//! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools,
+//! make one call or write the demo workers. Everything else lives in the library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +31,12 @@ enum Command {
     Tools,
     /// Probe the running server's /health on the configured bind address (for container health checks).
     Healthcheck,
+    /// Write two example voice workers (sales and HR databases) into the workers folder.
+    Demo {
+        /// Replace existing demo worker files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Call one tool through the same pipeline as the server and print the result.
     Call {
         name: String,
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check(&config),
         Command::Tools => tools(&config),
+        Command::Demo { force } => demo(&config, force),
         command => run_async(config, command),
     }
 }
@@ -102,6 +109,22 @@ fn tools(config: &Config) -> ExitCode {
             for problem in &problems {
                 eprintln!("{problem}");
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo(config: &Config, force: bool) -> ExitCode {
+    match mcp_gateway::workers::demo::create(&config.workers.dir, force) {
+        Ok(files) => {
+            for file in &files {
+                println!("wrote {}", file.display());
+            }
+            println!("{} demo workers ready: GET /workers lists them", files.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
 use crate::tools::{Engine, EngineOptions, RegistryHandle};
+use crate::workers::Workers;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +89,7 @@ impl AppState {
             audit: audit.clone(),
             audit_arguments: config.audit_arguments,
             supabase: config.supabase.clone(),
+            workers: Arc::new(Workers::new(config.workers.clone())),
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();

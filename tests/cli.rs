@@ -43,8 +43,8 @@ fn check_on_the_shipped_specs_exits_0() {
     let cwd = tempfile::tempdir().unwrap();
     let output = run(gateway(cwd.path()).arg("check").env("GATEWAY_TOOL_SPECS", shipped_tool_specs()));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    // ping, list_tools and the 11 FlowChat read tools.
-    assert!(text(&output.stdout).starts_with("ok: 13 tools"), "{}", text(&output.stdout));
+    // ping, list_tools, worker_query and the 11 FlowChat read tools.
+    assert!(text(&output.stdout).starts_with("ok: 14 tools"), "{}", text(&output.stdout));
 }
 
 #[test]

@@ -27,7 +27,13 @@ fn key(id: &str, secret: &str, scopes: &[&str]) -> ApiKey {
 
 /// A gateway with keys and provider secrets configured, and the secret strings to look for.
 async fn gateway_with_secrets() -> (TestApp, Vec<&'static str>) {
-    let secrets = vec!["admin-key-7f3a9c", "reader-key-51be02", "sb-service-role-9d8e7f6a", "sb-url-password-44c1"];
+    let secrets = vec![
+        "admin-key-7f3a9c",
+        "reader-key-51be02",
+        "sb-service-role-9d8e7f6a",
+        "sb-url-password-44c1",
+        "sk-long-lived-realtime-0b9c",
+    ];
     let app = TestApp::spawn_with(&core_specs(), |config: &mut Config| {
         config.keys =
             vec![key("ops", "admin-key-7f3a9c", &["admin"]), key("reader", "reader-key-51be02", &["tools:list"])];
@@ -35,6 +41,7 @@ async fn gateway_with_secrets() -> (TestApp, Vec<&'static str>) {
             url: Some("https://svc:sb-url-password-44c1@project.supabase.co".into()),
             api_key: Some("sb-service-role-9d8e7f6a".into()),
         };
+        config.realtime.api_key = Some("sk-long-lived-realtime-0b9c".into());
     })
     .await;
     (app, secrets)
@@ -80,6 +87,21 @@ async fn pages_are_html_with_a_strict_policy_an_etag_and_a_phone_viewport() {
         assert!(html.contains(r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#), "{page}");
         assert!(!html.contains("<script>") && !html.contains("style="), "{page} has inline code the CSP would block");
     }
+}
+
+#[tokio::test]
+async fn the_page_policy_lets_the_pages_reach_the_configured_realtime_origin_only() {
+    let app = TestApp::spawn_with(&core_specs(), |config: &mut Config| {
+        config.realtime.base_url = "http://127.0.0.1:4555".into();
+    })
+    .await;
+    let response = app.get("/workers/ui").send().await.unwrap();
+    let csp = header(&response, "content-security-policy").unwrap();
+    assert!(csp.contains("connect-src 'self' http://127.0.0.1:4555;"), "{csp}");
+    assert!(!csp.contains("api.openai.com"), "{csp}");
+    let default = TestApp::spawn().await;
+    let csp = header(&default.get("/control").send().await.unwrap(), "content-security-policy").unwrap();
+    assert!(csp.contains("connect-src 'self' https://api.openai.com;"), "{csp}");
 }
 
 #[tokio::test]
@@ -208,6 +230,8 @@ async fn admin_config_shows_the_effective_settings_with_every_secret_masked() {
     assert_eq!(keys[1]["deny"], serde_json::json!(["secret_*"]));
     assert_eq!(view["providers"]["supabase"]["api_key"], "set");
     assert_eq!(view["providers"]["supabase"]["url"], "https://project.supabase.co", "userinfo is dropped");
+    assert_eq!(view["providers"]["realtime"]["api_key"], "set", "{view}");
+    assert_eq!(view["providers"]["realtime"]["base_url"], "https://api.openai.com", "{view}");
     assert_eq!(view["server"]["environment"], "test");
     assert_eq!(view["security"]["rate_limit"], "off");
     assert!(view["limits"]["max_body_bytes"].as_u64().is_some_and(|n| n > 0), "{view}");
@@ -219,6 +243,7 @@ async fn admin_config_says_unset_for_missing_provider_secrets() {
     let view: Value = app.get("/admin/config").send().await.unwrap().json().await.unwrap();
     assert_eq!(view["providers"]["supabase"]["api_key"], "unset", "{view}");
     assert_eq!(view["providers"]["supabase"]["url"], Value::Null, "{view}");
+    assert_eq!(view["providers"]["realtime"]["api_key"], "unset", "{view}");
     assert_eq!(view["security"]["keys"], serde_json::json!([]), "{view}");
 }
 

@@ -17,3 +17,4 @@ pub mod pages;
 pub mod request_id;
 pub mod rest;
 pub mod router;
+pub mod workers;

@@ -28,24 +28,22 @@ pub struct PageHeaders {
 }
 
 impl PageHeaders {
-    /// `connect_origins`: origins besides this one that the pages may fetch from (the Realtime provider).
+    /// The pages may also fetch from the Realtime provider at `realtime_base_url` (its calls endpoint).
     #[must_use]
-    pub fn new(connect_origins: &[String]) -> Self {
-        let csp = content_security_policy(connect_origins);
-        // Origins come from validated URLs; should one still hold a byte a header cannot, fall back to 'self'.
-        let csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static(STRICT_FALLBACK));
+    pub fn new(realtime_base_url: &str) -> Self {
+        let realtime = reqwest::Url::parse(realtime_base_url).ok().map(|url| url.origin().ascii_serialization());
+        let csp = content_security_policy(realtime.iter().filter(|origin| origin.as_str() != "null"));
+        // A serialized origin is plain ASCII, so this always fits a header; if not, the strictest policy.
+        let csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
         Self { csp }
     }
 }
 
-const STRICT_FALLBACK: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-                               connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// The pages' policy: only this origin's files; avatars may come from https hosts or data URLs; the call's
-/// audio is a MediaStream (`blob:`/`mediastream:`).
-fn content_security_policy(connect_origins: &[String]) -> String {
-    let mut connect = vec!["'self'".to_owned()];
-    connect.extend(connect_origins.iter().cloned());
+/// The pages' policy: only this origin's files, scripts and styles; fetches to this origin and the given ones;
+/// avatars from https hosts or data URLs; the call's audio is a MediaStream (`blob:`/`mediastream:`).
+fn content_security_policy<'a>(connect_origins: impl Iterator<Item = &'a String>) -> String {
+    let mut connect = vec!["'self'"];
+    connect.extend(connect_origins.map(String::as_str));
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
          media-src 'self' blob: mediastream:; connect-src {}; base-uri 'none'; form-action 'none'; \
@@ -121,8 +119,11 @@ mod tests {
 
     #[test]
     fn the_policy_allows_the_realtime_origin_for_fetches_only() {
-        let csp = content_security_policy(&["https://api.openai.com".into()]);
+        let csp = content_security_policy(["https://api.openai.com".to_owned()].iter());
         assert!(csp.contains("connect-src 'self' https://api.openai.com;"), "{csp}");
+        let headers = PageHeaders::new("http://127.0.0.1:9999/base/path");
+        let csp = headers.csp.to_str().unwrap();
+        assert!(csp.contains("connect-src 'self' http://127.0.0.1:9999;"), "only the origin: {csp}");
         assert!(csp.contains("script-src 'self';"), "{csp}");
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
     }

@@ -5,6 +5,7 @@
 //! | MCP | `/mcp`, `/sse`, `/messages` | a key (per-method scopes inside) | JSON-RPC (envelope for actions) |
 //! | tool listings | `/mcp/tools/list`, `/mcp/tools/{name}/schema`, `/tools` | `tools:list` | REST |
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
+//! | workers | `/workers`, `/workers/{id}/query`, `/workers/{id}/realtime/config` | `workers` | REST |
 //! | admin | `/admin/audit`, `/admin/config` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
@@ -26,7 +27,7 @@ use super::body::rest_error;
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::request_id::RequestId;
-use super::{access_log, admin, deadline, health, mcp_routes, origin, pages, request_id, rest};
+use super::{access_log, admin, deadline, health, mcp_routes, origin, pages, request_id, rest, workers};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -65,6 +66,13 @@ pub fn router(state: AppState) -> Router {
         .route("/mcp/tools/call", post(rest::flowchat_call))
         .route("/execute", post(rest::dragonfly_execute))
         .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
+        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+    let workers = Router::new()
+        .route("/workers", get(workers::list))
+        .route("/workers/{id}/query", post(workers::query))
+        .route("/workers/{id}/realtime/config", get(workers::realtime_config))
+        .route_layer(timeout.clone())
+        .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest))
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
@@ -78,13 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/workers/ui", get(pages::page))
         .route("/control", get(pages::page))
         .route("/static/{file}", get(pages::static_file))
-        .with_state(Arc::new(PageHeaders::new(&[])));
+        .with_state(Arc::new(PageHeaders::new(&state.config.realtime.base_url)));
     let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
 
     Router::new()
         .merge(mcp)
         .merge(tool_listings)
         .merge(tool_calls)
+        .merge(workers)
         .merge(admin)
         .merge(metrics)
         .merge(probes)

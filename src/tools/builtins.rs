@@ -17,6 +17,7 @@ use super::output::ToolOutput;
 use super::spec::PathError;
 use crate::error::GatewayError;
 use crate::timestamp::now_rfc3339;
+use crate::workers::{QueryRequest, run_blocking};
 
 /// The known builtins with their checked options.
 #[derive(Debug)]
@@ -33,9 +34,11 @@ pub enum Builtin {
     Sample(SampleOptions),
     /// Ask the user to fill in `requested_schema`, with a fixed `message` or one from `message_argument`.
     Elicit(ElicitOptions),
+    /// A read-only SQL query on a voice worker's database: `{worker_id, query, limit?}`.
+    WorkerQuery,
 }
 
-const NAMES: &str = "ping, list_tools, progress, log, sample, elicit";
+const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +135,18 @@ impl Builtin {
         match name {
             "ping" => no_options(Self::Ping),
             "list_tools" => no_options(Self::ListTools),
+            "worker_query" => {
+                let properties = input_schema.get("properties");
+                if let Some(missing) =
+                    ["worker_id", "query"].into_iter().find(|a| properties.and_then(|p| p.get(a)).is_none())
+                {
+                    return Err(PathError::new(
+                        "$.inputSchema.properties",
+                        format!("builtin `worker_query` reads `{missing}`: declare it"),
+                    ));
+                }
+                no_options(Self::WorkerQuery)
+            }
             "progress" => {
                 let o: ProgressOptions = options(name, raw)?;
                 if o.steps == 0 || o.steps > 1000 || !o.total.is_finite() || o.total <= 0.0 {
@@ -234,6 +249,13 @@ impl Builtin {
                     value: json!({"text": text, "model": answer.get("model"), "stopReason": answer.get("stopReason")}),
                     is_error: false,
                 })
+            }
+            Self::WorkerQuery => {
+                let id = args.get("worker_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let request = QueryRequest::from_args(&args)?;
+                let workers = engine.workers().clone();
+                let outcome = run_blocking(move || workers.query(&id, &request)).await?;
+                Ok(ToolOutput::json(outcome.body))
             }
             Self::Elicit(o) => {
                 let message = match (&o.message, &o.message_argument) {

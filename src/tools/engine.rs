@@ -20,6 +20,7 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{CallGate, KeyedLimit};
 use crate::metrics::Metrics;
 use crate::providers::upstream::{RetryPolicy, Upstream};
+use crate::workers::Workers;
 
 /// How the engine admits, times and records calls.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
+    /// The voice workers, for the `worker_query` builtin.
+    pub workers: Arc<Workers>,
 }
 
 /// Runs tools. Cheap to share behind an `Arc`.
@@ -47,6 +50,7 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
+    workers: Arc<Workers>,
 }
 
 impl Engine {
@@ -67,6 +71,7 @@ impl Engine {
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
+            workers: options.workers,
         }
     }
 
@@ -90,6 +95,12 @@ impl Engine {
     #[must_use]
     pub fn supabase(&self) -> &SupabaseSettings {
         &self.supabase
+    }
+
+    /// The voice workers, for the `worker_query` builtin.
+    #[must_use]
+    pub fn workers(&self) -> &Arc<Workers> {
+        &self.workers
     }
 
     /// The live registry handle.

@@ -1,0 +1,110 @@
+//! The voice workers endpoints of seed 000 (scope `workers`), thin adapters over the `workers` domain:
+//! - `GET /workers` → `{workers: [{id, name, voice, ...}], count}`, sorted by name;
+//! - `POST /workers/{id}/query {query, limit?}` → `{success, worker_id, columns, rows, count, row_count,
+//!   truncated, summary, elapsed_ms}`;
+//! - `GET /workers/{id}/realtime/config` → the session settings plus a freshly minted short-lived client
+//!   secret (`token`, `client_secret{value, expires_at}`); the long-lived provider key never leaves the server.
+//!
+//! Scans, queries and schema reads block, so they run on blocking threads. Errors use [`rest_error`].
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::body::{check_rest_content_type, read_json, rest_error};
+use super::mcp_routes::body_limits;
+use super::request_id::RequestId;
+use crate::error::GatewayError;
+use crate::providers::realtime;
+use crate::providers::upstream::RetryPolicy;
+use crate::state::AppState;
+use crate::workers::realtime::{SessionPlan, read_schema};
+use crate::workers::{QueryRequest, Worker, run_blocking};
+
+/// `GET /workers`
+pub async fn list(State(state): State<AppState>, Extension(RequestId(request_id)): Extension<RequestId>) -> Response {
+    let workers = state.engine.workers().clone();
+    match run_blocking(move || Ok(workers.list())).await {
+        Ok(list) => {
+            let entries: Vec<Value> = list.iter().map(Worker::to_listing).collect();
+            axum::Json(json!({"count": entries.len(), "workers": entries})).into_response()
+        }
+        Err(err) => rest_error(&err, &request_id),
+    }
+}
+
+/// `POST /workers/{id}/query`
+pub async fn query(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let outcome = async {
+        check_rest_content_type(&headers)?;
+        let body = read_json(&headers, body, body_limits(&state)).await.map_err(|e| e.to_gateway())?;
+        let request = QueryRequest::from_args(&body)?;
+        let workers = state.engine.workers().clone();
+        run_blocking(move || workers.query(&id, &request)).await
+    }
+    .await;
+    match outcome {
+        Ok(outcome) => axum::Json(outcome.body).into_response(),
+        Err(err) => rest_error(&err, &request_id),
+    }
+}
+
+/// `GET /workers/{id}/realtime/config`
+pub async fn realtime_config(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Path(id): Path<String>,
+) -> Response {
+    match build_realtime_config(&state, &request_id, id).await {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(err) => rest_error(&err, &request_id),
+    }
+}
+
+async fn build_realtime_config(state: &AppState, request_id: &str, id: String) -> Result<Value, GatewayError> {
+    let settings = &state.config.realtime;
+    if settings.api_key.is_none() {
+        return Err(realtime::not_configured());
+    }
+    let workers = state.engine.workers().clone();
+    let (worker, schema) = run_blocking(move || {
+        let worker = workers.find(&id)?;
+        let schema = read_schema(&worker.path)?;
+        Ok((worker, schema))
+    })
+    .await?;
+    let language = state.config.workers.summary_language;
+    let plan = SessionPlan::new(&worker, &schema, &settings.model, language);
+    let upstream = state.engine.upstream("realtime", RetryPolicy::default());
+    let deadline = Instant::now() + state.config.request_timeout;
+    let session = plan.session(&settings.transcription_model);
+    let secret = realtime::mint_client_secret(settings, &upstream, session, request_id, deadline).await?;
+    let base = &settings.base_url;
+    let websocket_base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+    Ok(json!({
+        "worker_id": worker.id,
+        "name": worker.name,
+        "persona": plan.persona,
+        "instructions": plan.instructions,
+        "voice": plan.voice,
+        "model": plan.model,
+        "tools": plan.tools,
+        "turn_detection": plan.turn_detection,
+        "token": secret.value,
+        "client_secret": {"value": secret.value, "expires_at": secret.expires_at},
+        "realtime_base_url": base,
+        "calls_url": format!("{base}/v1/realtime/calls"),
+        "wss_url": format!("{websocket_base}/v1/realtime?model={}", plan.model),
+        "query_url": format!("/workers/{}/query", worker.id),
+    }))
+}
