@@ -21,9 +21,9 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-/** Append nodes or text (null and undefined are skipped). */
+/** Append nodes or text, from arrays nested to any depth (null and undefined are skipped). */
 export function append(node, ...children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }

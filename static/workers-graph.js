@@ -68,7 +68,6 @@ export class LatencyGraph {
       const x = right - ((right - left) * seconds * 1000) / WINDOW_MS;
       ctx.fillText(seconds === 0 ? 'now' : `-${seconds}s`, Math.min(x - 8, right - 22), height - 4);
     }
-    ctx.fillText('ms', 2, top + 2);
     if (this.points.length === 0) return;
     const xOf = (p) => right - ((right - left) * (now - p.at)) / WINDOW_MS;
     const yOf = (p) => bottom - ((bottom - top) * p.ms) / max;

@@ -21,10 +21,11 @@ function clientSecret(config) {
   return typeof secret === 'string' ? secret : null;
 }
 
-/** The Realtime provider's base URL, without a trailing slash. */
-function realtimeBase(config) {
-  const base = config.realtime_base_url || DEFAULT_REALTIME_BASE;
-  return base.replace(/\/+$/, '');
+/** Where the SDP offer goes: the config's `calls_url`, else `{realtime_base_url}/v1/realtime/calls`. */
+function callsUrl(config) {
+  if (typeof config.calls_url === 'string' && config.calls_url) return config.calls_url;
+  const base = (config.realtime_base_url || DEFAULT_REALTIME_BASE).replace(/\/+$/, '');
+  return `${base}/v1/realtime/calls`;
 }
 
 /** The `session.update` the page sends when the data channel opens (voice, instructions, tools, turns). */
@@ -110,7 +111,7 @@ export class WorkerCall {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     this.ui.state('Calling…');
-    const response = await fetch(`${realtimeBase(config)}/v1/realtime/calls`, {
+    const response = await fetch(callsUrl(config), {
       method: 'POST',
       body: offer.sdp,
       headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/sdp' },
