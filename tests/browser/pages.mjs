@@ -12,7 +12,7 @@
 // `browser: N passed, M failed`; exits 1 on any failure.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -338,6 +338,78 @@ async function main() {
     assert(refusedOutput.item.call_id === 'call_2' && refused.success === false && refused.error.message,
       `a write is refused and the model is told why: ${refusedOutput.item.output}`);
     assert(busy.join(',') === '1,0,1,0', `the spinner shows while each call runs: ${busy}`);
+    await page.close();
+  });
+
+  await check('Realtime events become transcripts of both sides, one latency point per turn, and barge-in', async () => {
+    const page = await desktop.newPage();
+    const watched = watch(page);
+    await page.goto(`${base}/workers/ui`);
+    const { log, sent } = await page.evaluate(async () => {
+      const { WorkerCall } = await import('/static/workers-session.js');
+      const log = [];
+      const ui = {
+        meters: {},
+        state: (text, isError) => log.push(['state', text, Boolean(isError)]),
+        transcript: (role, itemId, text, final) => log.push(['transcript', role, itemId, text, final]),
+        latency: (ms) => log.push(['latency', ms]),
+        busy: () => {},
+        toolResult: () => {},
+        connected: () => {},
+        ended: () => {},
+      };
+      const call = new WorkerCall('nobody', ui);
+      const sent = [];
+      call.send = (event) => sent.push(event);
+      const feed = (event) => call.receive(typeof event === 'string' ? event : JSON.stringify(event));
+      feed({ type: 'input_audio_buffer.speech_stopped' });
+      feed({ type: 'response.created' });
+      feed({ type: 'response.output_audio_transcript.delta', item_id: 'a1', delta: 'Bonjour' });
+      feed({ type: 'response.output_audio_transcript.delta', item_id: 'a1', delta: ' !' });
+      feed({ type: 'response.output_audio_transcript.done', item_id: 'a1', transcript: 'Bonjour !' });
+      feed({ type: 'conversation.item.input_audio_transcription.completed', item_id: 'u1', transcript: 'Combien de clients ?' });
+      call.bargeIn();
+      call.bargeIn();
+      feed('not json');
+      feed({ type: 'error', error: { message: 'session expired' } });
+      return { log, sent };
+    });
+    const latencies = log.filter((e) => e[0] === 'latency');
+    assert(latencies.length === 1 && latencies[0][1] >= 0, `one latency point for the turn: ${JSON.stringify(latencies)}`);
+    const lines = log.filter((e) => e[0] === 'transcript').map((e) => e.slice(1));
+    assert(JSON.stringify(lines) === JSON.stringify([
+      ['assistant', 'a1', 'Bonjour', false], ['assistant', 'a1', ' !', false], ['assistant', 'a1', 'Bonjour !', true],
+      ['user', 'u1', 'Combien de clients ?', true],
+    ]), `the transcripts: ${JSON.stringify(lines)}`);
+    assert(JSON.stringify(sent) === JSON.stringify([{ type: 'response.cancel' }, { type: 'output_audio_buffer.clear' }]),
+      `barge-in cancels the worker's answer once: ${JSON.stringify(sent)}`);
+    assert(log.some((e) => e[0] === 'state' && e[1].includes('session expired') && e[2]), 'provider errors are shown as errors');
+    assertNoConsoleErrors(watched);
+    await page.close();
+  });
+
+  await check('the grid refreshes every 30 s and shows a worker added meanwhile', async () => {
+    const page = await desktop.newPage();
+    const watched = watch(page);
+    const listings = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/workers') listings.push(request.url());
+    });
+    await page.clock.install();
+    await page.goto(`${base}/workers/ui`);
+    await page.locator('.worker-card').nth(demoWorkers.length - 1).waitFor({ timeout: WAIT_MS });
+    const added = path.join(data, 'sqlite3', 'worker_zoe.db');
+    copyFileSync(path.join(data, 'sqlite3', `worker_${demoWorkers[0].id}.db`), added);
+    try {
+      await page.clock.runFor(29_000);
+      assert(listings.length === 1, `no refresh before 30 s (${listings.length} listings)`);
+      await page.clock.runFor(1_000);
+      await page.locator('.worker-card[data-worker="zoe"]').waitFor({ timeout: WAIT_MS });
+      assert(await page.locator('.worker-card').count() === demoWorkers.length + 1, 'the new worker joins the grid');
+    } finally {
+      rmSync(added, { force: true });
+    }
+    assertNoConsoleErrors(watched);
     await page.close();
   });
 
