@@ -793,6 +793,39 @@ mod tests {
     }
 
     #[test]
+    fn workers_and_realtime_settings_default_validate_and_hide_the_key() {
+        let config = load_with(base().merge(("data_dir", "/srv/gw"))).unwrap();
+        assert_eq!(config.workers.dir, PathBuf::from("/srv/gw/sqlite3"));
+        assert_eq!(config.workers.query_timeout, Duration::from_secs(5));
+        assert_eq!(config.workers.summary_language, SummaryLanguage::French);
+        assert_eq!(config.realtime.base_url, "https://api.openai.com");
+        assert_eq!(config.realtime.model, "gpt-realtime");
+        assert!(config.realtime.api_key.is_none());
+        let config = load_with(
+            base()
+                .merge(("openai_api_key", "sk-secret-1"))
+                .merge(("realtime_base_url", "http://127.0.0.1:9/"))
+                .merge(("workers_summary_language", "EN")),
+        )
+        .unwrap();
+        assert_eq!(config.realtime.base_url, "http://127.0.0.1:9");
+        assert_eq!(config.workers.summary_language, SummaryLanguage::English);
+        assert!(!format!("{config:?}").contains("sk-secret-1"));
+        let err = load_with(base().merge(("realtime_secret_ttl_secs", 5))).unwrap_err();
+        assert!(err.message.contains("realtime_secret_ttl_secs"), "{}", err.message);
+        let err = load_with(base().merge(("workers_summary_language", "de"))).unwrap_err();
+        assert!(err.message.contains("GATEWAY_WORKERS_SUMMARY_LANGUAGE"), "{}", err.message);
+        let err = load_with(base().merge(("realtime_base_url", "ftp://x"))).unwrap_err();
+        assert!(err.message.contains("REALTIME_BASE_URL"), "{}", err.message);
+        let err = ConfigError::key("openai_api_key", "x");
+        assert!(
+            err.message.contains("OPENAI_API_KEY / AI_PORTAL_TOKEN"),
+            "the seed aliases are named: {}",
+            err.message
+        );
+    }
+
+    #[test]
     fn every_setting_is_a_known_key() {
         let known = known_keys();
         for key in ["bind", "tool_specs", "keys", "instructions", "shutdown_grace_secs", "category_rate_limits"] {

@@ -231,3 +231,58 @@ fn platform_injected_gateway_variables_are_ignored_with_a_warning() {
     assert!(stderr.contains("GATEWAY_PORT names no setting"), "{stderr}");
     assert!(stderr.contains("GATEWAY_SERVICE_HOST names no setting"), "{stderr}");
 }
+
+#[test]
+fn demo_writes_two_workers_the_scanner_lists_and_refuses_to_overwrite_without_force() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("data");
+    let output = run(gateway(cwd.path()).arg("demo").env("GATEWAY_DATA_DIR", &data));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("2 demo workers ready"), "{}", text(&output.stdout));
+
+    let mut config = mcp_gateway::config::Config::for_tests(&core_specs(), &data);
+    config.workers.dir = data.join("sqlite3");
+    let workers = mcp_gateway::workers::Workers::new(config.workers);
+    let listed: Vec<(String, String, String)> =
+        workers.list().iter().map(|w| (w.id.clone(), w.name.clone(), w.voice.clone())).collect();
+    let expected = [("camille", "Camille", "coral"), ("julien", "Julien", "ash")];
+    assert_eq!(listed, expected.map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned())));
+    let camille = workers.list()[0].to_listing();
+    for field in ["avatar_url", "statut", "job", "employeur", "employe_depuis", "email", "bio", "timezone"] {
+        assert!(camille[field].is_string(), "{field}: {camille}");
+    }
+    for field in ["gallery", "tags", "kpis", "recent_tools", "recent_transcripts", "working_hours"] {
+        assert!(!camille[field].is_null(), "{field}: {camille}");
+    }
+    assert_eq!(camille["has_persona"], true);
+
+    // The real binary queries the demo data through the shipped worker_query tool.
+    let args = r#"{"worker_id": "julien", "query": "SELECT COUNT(*) AS n FROM employes WHERE service = 'finance'"}"#;
+    let output = run(gateway(cwd.path())
+        .args(["call", "worker_query", "--args", args])
+        .env("GATEWAY_DATA_DIR", &data)
+        .env("GATEWAY_TOOL_SPECS", shipped_tool_specs())
+        .env("GATEWAY_AUDIT", "false"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["rows"], serde_json::json!([{"n": 2}]), "{result}");
+    assert_eq!(result["summary"], "Résultat : 2.");
+
+    let camille_db = data.join("sqlite3/worker_camille.db");
+    let before = std::fs::read(&camille_db).unwrap();
+    let again = run(gateway(cwd.path()).arg("demo").env("GATEWAY_DATA_DIR", &data));
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+    assert_eq!(std::fs::read(&camille_db).unwrap(), before, "an existing worker is left alone");
+    let forced = run(gateway(cwd.path()).args(["demo", "--force"]).env("GATEWAY_DATA_DIR", &data));
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+}
+
+#[test]
+fn demo_honours_the_workers_dir_setting() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = run(gateway(cwd.path()).arg("demo").env("GATEWAY_WORKERS_DIR", "voice"));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(cwd.path().join("voice/worker_camille.db").is_file());
+    assert!(cwd.path().join("voice/worker_julien.db").is_file());
+}

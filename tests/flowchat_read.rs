@@ -84,6 +84,8 @@ async fn every_flowchat_read_tool_reaches_its_function_with_p_arguments_over_res
         .iter()
         .filter(|t| t["category"] == "read")
         .map(|t| t["name"].as_str().unwrap())
+        // The shipped worker_query tool (seed 000) is a read tool too, but not a FlowChat one.
+        .filter(|name| *name != "worker_query")
         .collect();
     assert_eq!(reads.len(), 11, "the 11 READ tools of seed 002: {reads:?}");
 

@@ -5,6 +5,7 @@
 //! notifications), `log` (log messages), `sample` (asks the client's model through `sampling/createMessage`)
 //! and `elicit` (asks the user through `elicitation/create`). They back the protocol fixtures and are useful
 //! in their own right (an "ask the user" tool is an `elicit` spec).
+//! `worker_query` runs a read-only SQL query on a voice worker's database through the `workers` domain.
 
 use std::time::Duration;
 

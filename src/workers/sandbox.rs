@@ -96,6 +96,14 @@ fn verdict(action: &AuthAction<'_>) -> Result<(), String> {
             Some(value) => format!("`PRAGMA {pragma_name} = {value}` changes the database or connection"),
             None => format!("`PRAGMA {pragma_name}` is not one of the schema-reading pragmas allowed"),
         }),
+        // Writing SQLite's own tables is how schema changes begin.
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.starts_with("sqlite_") =>
+        {
+            Err("it would change the schema".into())
+        }
         AuthAction::Insert { table_name } => Err(format!("it would insert into `{table_name}`")),
         AuthAction::Update { table_name, .. } => Err(format!("it would update `{table_name}`")),
         AuthAction::Delete { table_name } => Err(format!("it would delete from `{table_name}`")),

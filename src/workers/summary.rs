@@ -14,13 +14,17 @@ const SPOKEN_COLUMNS: usize = 4;
 /// Characters of one text value read aloud at most.
 const SPOKEN_CHARS: usize = 60;
 
+/// The words of one language.
 struct Words {
     none: &'static str,
     result: &'static str,
     one_result: &'static str,
-    results: &'static str,
-    at_least: &'static str,
-    first: &'static str,
+    /// "N results." (N >= 2).
+    count: fn(usize) -> String,
+    /// "N results shown, there are more." (N >= 1).
+    count_truncated: fn(usize) -> String,
+    /// Introduces the rows read aloud (one or several).
+    first: [&'static str; 2],
     empty: &'static str,
     bytes: &'static str,
     colon: &'static str,
@@ -30,9 +34,15 @@ const FRENCH: Words = Words {
     none: "Aucun résultat.",
     result: "Résultat",
     one_result: "Un résultat",
-    results: "résultats",
-    at_least: "Au moins",
-    first: "Premiers",
+    count: |n| format!("{n} résultats."),
+    count_truncated: |n| {
+        if n == 1 {
+            "1 résultat affiché, il y en a d'autres.".into()
+        } else {
+            format!("{n} résultats affichés, il y en a d'autres.")
+        }
+    },
+    first: ["Premier", "Premiers"],
     empty: "vide",
     bytes: "octets de données binaires",
     colon: " : ",
@@ -42,9 +52,11 @@ const ENGLISH: Words = Words {
     none: "No results.",
     result: "Result",
     one_result: "One result",
-    results: "results",
-    at_least: "At least",
-    first: "First",
+    count: |n| format!("{n} results."),
+    count_truncated: |n| {
+        if n == 1 { "1 result shown, there are more.".into() } else { format!("{n} results shown, there are more.") }
+    },
+    first: ["First", "First"],
     empty: "empty",
     bytes: "bytes of binary data",
     colon: ": ",
@@ -68,13 +80,10 @@ pub fn speak(result: &QueryResult, language: SummaryLanguage) -> String {
             format!("{}{}{}.", words.one_result, words.colon, spoken_row(row, words, french))
         }
         (rows, _) => {
-            let count = if result.truncated {
-                format!("{} {} {}.", words.at_least, rows.len(), words.results)
-            } else {
-                format!("{} {}.", rows.len(), words.results)
-            };
-            let first: Vec<String> = rows.iter().take(SPOKEN_ROWS).map(|row| spoken_row(row, words, french)).collect();
-            format!("{count} {}{}{}.", words.first, words.colon, first.join(" ; "))
+            let count = if result.truncated { (words.count_truncated)(rows.len()) } else { (words.count)(rows.len()) };
+            let spoken: Vec<String> = rows.iter().take(SPOKEN_ROWS).map(|row| spoken_row(row, words, french)).collect();
+            let first = words.first[usize::from(spoken.len() > 1)];
+            format!("{count} {first}{}{}.", words.colon, spoken.join(" ; "))
         }
     }
 }
@@ -131,7 +140,7 @@ mod tests {
             speak(&result(rows.clone(), false), SummaryLanguage::French),
             "2 résultats. Premiers : nom Dupont, ville Lyon ; nom Martin, ville vide."
         );
-        assert!(speak(&result(rows, true), SummaryLanguage::English).starts_with("At least 2 results."));
+        assert!(speak(&result(rows, true), SummaryLanguage::English).starts_with("2 results shown, there are more."));
         assert_eq!(speak(&result(json!([]), false), SummaryLanguage::French), "Aucun résultat.");
     }
 }
