@@ -2,6 +2,8 @@
 // No key when the gateway serves anonymous callers; on a 401 the page asks for an API key, keeps it in
 // sessionStorage (gone when the tab closes) and sends it as `Authorization: Bearer`. The pages hold no secret.
 
+import { el } from './dom.js';
+
 const STORAGE_KEY = 'mcp-gateway.api-key';
 
 /** A failed API call, with the gateway's typed error when it sent one. */
@@ -45,13 +47,42 @@ export function forgetKey() {
   storeKey(null);
 }
 
+/** The key dialog, built on first use (one per page). */
+function keyDialog() {
+  const existing = document.getElementById('key-dialog');
+  if (existing) return existing;
+  const dialog = el('dialog', { id: 'key-dialog', 'aria-labelledby': 'key-title' },
+    el('form', {},
+      el('h2', { id: 'key-title' }, 'API key'),
+      el('p', { className: 'muted', 'data-role': 'reason' }),
+      el('label', { htmlFor: 'key-input' }, 'Key'),
+      el('input', { id: 'key-input', name: 'key', type: 'password', autocomplete: 'off', required: true }),
+      el('p', { className: 'muted' }, 'Kept in this tab only (sessionStorage), sent as ', el('code', {}, 'Authorization: Bearer'), '.'),
+      el('div', { className: 'actions' },
+        el('button', { type: 'button', 'data-role': 'cancel' }, 'Cancel'),
+        el('button', { type: 'submit', className: 'primary' }, 'Use key'))));
+  document.body.append(dialog);
+  return dialog;
+}
+
+/** The question in progress, shared by calls refused at the same time. */
+let pendingQuestion = null;
+
 /**
- * Ask for a key in the page's `#key-dialog`; resolves to the key, or null when the person cancels.
- * `reason` tells why (missing or refused).
+ * Ask for a key in the key dialog; resolves to the key, or null when the person cancels.
+ * `reason` tells why (missing or refused). Calls refused together share one question.
  */
 function askForKey(reason) {
-  const dialog = document.getElementById('key-dialog');
-  if (!dialog) return Promise.resolve(null);
+  if (!pendingQuestion) {
+    pendingQuestion = showKeyDialog(reason).finally(() => {
+      pendingQuestion = null;
+    });
+  }
+  return pendingQuestion;
+}
+
+function showKeyDialog(reason) {
+  const dialog = keyDialog();
   const form = dialog.querySelector('form');
   const input = dialog.querySelector('input[name="key"]');
   const note = dialog.querySelector('[data-role="reason"]');

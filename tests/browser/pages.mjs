@@ -524,6 +524,7 @@ async function main() {
     await page.goto(`${keyed}/control`);
     const dialog = page.locator('#key-dialog');
     await dialog.waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.screenshot({ path: path.join(artifacts, 'key-dialog.png') });
     await page.locator('#key-input').fill('not-the-key');
     await page.locator('#key-dialog button[type="submit"]').click();
     await until('the refusal to be explained', async () => /refused/.test(await page.locator('#key-dialog [data-role="reason"]').innerText()));
