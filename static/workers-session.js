@@ -180,7 +180,8 @@ export class WorkerCall {
     return this.muted;
   }
 
-  hangUp() {
+  /** Release the microphone, the connection and the audio graph; the call view stays as it is. */
+  stop() {
     this.channel?.close();
     this.pc?.close();
     for (const track of this.mic?.getTracks() || []) track.stop();
@@ -188,6 +189,12 @@ export class WorkerCall {
     this.vad?.close();
     this.channel = null;
     this.pc = null;
+    this.mic = null;
+    this.vad = null;
+  }
+
+  hangUp() {
+    this.stop();
     this.ui.ended();
   }
 }

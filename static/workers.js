@@ -75,6 +75,7 @@ async function openCall(worker) {
   try {
     await call.start();
   } catch (error) {
+    call.stop();
     setState(error.describe ? error.describe() : error.message, true);
   }
 }

@@ -110,6 +110,8 @@ async function startGateway(name, env) {
 /** The fake Realtime provider: mints client secrets for the long-lived key, answers SDP offers. */
 function startFakeRealtime(answerOffer) {
   const seen = { secrets: [], calls: [], minted: [] };
+  // Set to an HTTP status to make the next offer fail the way the provider fails.
+  const failures = { nextCall: null };
   const cors = {
     'access-control-allow-origin': '*',
     'access-control-allow-methods': 'POST, OPTIONS',
@@ -144,6 +146,11 @@ function startFakeRealtime(answerOffer) {
       }
       if (request.method === 'POST' && request.url.startsWith('/v1/realtime/calls')) {
         seen.calls.push({ auth, contentType: request.headers['content-type'], body });
+        if (failures.nextCall) {
+          const status = failures.nextCall;
+          failures.nextCall = null;
+          return error(status, 'The server had an error while processing your request.', 'server_error');
+        }
         const token = auth.replace(/^Bearer /, '');
         if (!seen.minted.includes(token)) return error(401, 'Invalid ephemeral key.', 'invalid_api_key');
         if (!(request.headers['content-type'] || '').startsWith('application/sdp')) return error(400, 'Expected application/sdp.', null);
@@ -159,7 +166,7 @@ function startFakeRealtime(answerOffer) {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       cleanups.push(() => server.close());
-      resolve({ base: `http://127.0.0.1:${server.address().port}`, seen });
+      resolve({ base: `http://127.0.0.1:${server.address().port}`, seen, failures });
     });
   });
 }
@@ -306,6 +313,35 @@ async function main() {
     await page.locator('#call').waitFor({ state: 'hidden', timeout: WAIT_MS });
     assertNoConsoleErrors(watched);
     assertNoSecrets(watched, await page.content());
+    await page.close();
+  });
+
+  await check('a call the provider refuses says why and releases the microphone', async () => {
+    const page = await desktop.newPage();
+    const watched = watch(page);
+    // Keep the microphone streams the page gets, to see whether it stops them.
+    await page.addInitScript(() => {
+      const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      window.grantedStreams = [];
+      navigator.mediaDevices.getUserMedia = async (constraints) => {
+        const stream = await original(constraints);
+        window.grantedStreams.push(stream);
+        return stream;
+      };
+    });
+    await page.goto(`${base}/workers/ui`);
+    realtime.failures.nextCall = 500;
+    await page.locator('.worker-card').first().click();
+    await callState(page, /answered 500: The server had an error/);
+    assert(await page.locator('#call-state').getAttribute('class') === 'error', 'the failure is shown as an error');
+    assert(await page.locator('#mute').isDisabled(), 'nothing to mute');
+    const tracks = await page.evaluate(() => window.grantedStreams.flatMap((s) => s.getTracks().map((t) => t.readyState)));
+    assert(tracks.length > 0 && tracks.every((state) => state === 'ended'), `the microphone is released: ${tracks}`);
+    await page.locator('#hangup').click();
+    await page.locator('#call').waitFor({ state: 'hidden', timeout: WAIT_MS });
+    // The refused offer is the one console message expected here (Chromium logs failed responses).
+    const unexpected = watched.errors.filter((e) => !e.includes('status of 500'));
+    assert(unexpected.length === 0, `console errors:\n  ${unexpected.join('\n  ')}`);
     await page.close();
   });
 
