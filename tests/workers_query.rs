@@ -107,6 +107,23 @@ async fn rows_are_capped_while_stepping_and_flagged_truncated() {
     let (status, body) = query(&f.app, "camille", json!({"query": huge, "limit": 200})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!((body["row_count"].as_u64(), body["truncated"].as_bool()), (Some(200), Some(true)));
+    // Values are bounded too: 3 MiB texts stop the answer at two rows (8 MiB in all), and a value over SQLite's
+    // length limit is an error, not an allocation.
+    let heavy = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i, printf('%.*c', 3145728, 'x') AS t FROM n";
+    let (status, body) = query(&f.app, "camille", json!({"query": heavy, "limit": 200})).await;
+    assert_eq!(status, StatusCode::OK, "{}", &body.to_string()[..300.min(body.to_string().len())]);
+    assert_eq!((body["row_count"].as_u64(), body["truncated"].as_bool()), (Some(2), Some(true)));
+    let wide = "SELECT printf('%.*c', 4000000, 'a') AS a, printf('%.*c', 4000000, 'b') AS b, printf('%.*c', 4000000, 'c') AS c";
+    let (status, body) = query(&f.app, "camille", json!({"query": wide})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("one row of the result is larger than 8 MiB"),
+        "{body}"
+    );
+    let too_big = "SELECT zeroblob(5 * 1024 * 1024)";
+    let (status, body) = query(&f.app, "camille", json!({"query": too_big})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("too big"), "{body}");
     let (status, body) = query(&f.app, "camille", json!({"query": all, "limit": 0})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_params")));
 }

@@ -22,6 +22,9 @@ use crate::error::{ErrorCode, GatewayError};
 
 /// Blobs up to this size are returned as base64; larger ones only by size.
 pub const BLOB_INLINE_BYTES: usize = 64 * 1024;
+/// The values of one answer may weigh this much at most (approximate JSON bytes); rows past it are cut as if
+/// the row cap had been reached.
+pub const MAX_RESULT_BYTES: usize = 8 * 1024 * 1024;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -112,6 +115,7 @@ pub fn run(path: &Path, request: &QueryRequest, timeout: Duration) -> Result<Que
     let columns = unique_names(statement.column_names());
     let mut rows = Vec::new();
     let mut truncated = false;
+    let mut weight = 0;
     let mut cursor = statement.raw_query();
     loop {
         let row = match cursor.next() {
@@ -126,7 +130,18 @@ pub fn run(path: &Path, request: &QueryRequest, timeout: Duration) -> Result<Que
         let mut object = Map::with_capacity(columns.len());
         for (i, name) in columns.iter().enumerate() {
             let value = row.get_ref(i).map_err(|e| sql_error(&e, &sandbox, timeout))?;
+            weight += name.len() + weight_of(value);
             object.insert(name.clone(), typed(value));
+        }
+        if weight > MAX_RESULT_BYTES {
+            if rows.is_empty() {
+                return Err(GatewayError::invalid_params(format!(
+                    "one row of the result is larger than {} MiB; select fewer or shorter columns",
+                    MAX_RESULT_BYTES / (1024 * 1024)
+                )));
+            }
+            truncated = true;
+            break;
         }
         rows.push(object);
     }
@@ -144,6 +159,16 @@ fn typed(value: ValueRef<'_>) -> Value {
             json!({"size": bytes.len(), "base64": base64::engine::general_purpose::STANDARD.encode(bytes)})
         }
         ValueRef::Blob(bytes) => json!({"size": bytes.len()}),
+    }
+}
+
+/// Roughly how many bytes a value adds to the JSON answer.
+fn weight_of(value: ValueRef<'_>) -> usize {
+    match value {
+        ValueRef::Null | ValueRef::Integer(_) | ValueRef::Real(_) => 8,
+        ValueRef::Text(bytes) => bytes.len(),
+        ValueRef::Blob(bytes) if bytes.len() <= BLOB_INLINE_BYTES => bytes.len() * 4 / 3,
+        ValueRef::Blob(_) => 16,
     }
 }
 

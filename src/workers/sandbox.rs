@@ -24,7 +24,7 @@ use rusqlite::limits::Limit;
 use rusqlite::{Connection, OpenFlags};
 
 /// The largest string or blob a query may produce or read (bytes).
-const MAX_VALUE_BYTES: i32 = 8 * 1024 * 1024;
+const MAX_VALUE_BYTES: i32 = 4 * 1024 * 1024;
 /// The longest SQL text accepted (bytes).
 const MAX_SQL_BYTES: i32 = 100_000;
 /// How many virtual-machine steps run between deadline checks.
