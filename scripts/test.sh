@@ -2,8 +2,9 @@
 # The project's one test command (the README's, and what CI runs through .ci/run):
 #   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary:
 #   the official Python SDK (mcp==2.3.0), the TypeScript SDK, and the MCP conformance suite with the fixture
-#   profile. Installs what it needs idempotently (a Python venv in .cache/venv, npm packages in
-#   tests/interop/node_modules) and fails loudly on the first problem.
+#   profile; then the web pages in headless Chromium (Debian's chromium driven by playwright-core). Installs what
+#   it needs idempotently (a Python venv in .cache/venv, npm packages in tests/interop/node_modules and
+#   tests/browser/node_modules, the chromium package) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -127,3 +128,21 @@ fi
 
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || exit 1
+
+step "web pages in headless Chromium (tests/browser/pages.mjs)"
+if [[ ! -x /usr/bin/chromium ]]; then
+  sudo_if_needed=()
+  [[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
+  "${sudo_if_needed[@]}" apt-get update -qq
+  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+browser_stamp=tests/browser/node_modules/.lock.sha256
+browser_sum=$(sha256sum tests/browser/package-lock.json | cut -d' ' -f1)
+if [[ ! -d tests/browser/node_modules/playwright-core || "$(cat "$browser_stamp" 2>/dev/null)" != "$browser_sum" ]]; then
+  (cd tests/browser && PATH="$PWD/../interop/node_modules/.bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  echo "$browser_sum" > "$browser_stamp"
+fi
+mkdir -p target/browser-artifacts
+# Prints PASS/FAIL lines and `browser: N passed, M failed`; exits 1 on any failure. Screenshots and gateway logs
+# stay in target/browser-artifacts/.
+"$node" tests/browser/pages.mjs "$bin" target/browser-artifacts | tee target/browser-artifacts/browser.log

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod config_view;
 pub mod error;
 pub mod http;
 pub mod jobs;

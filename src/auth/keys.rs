@@ -54,6 +54,18 @@ impl ApiKey {
         })
     }
 
+    /// The scopes, as configured.
+    #[must_use]
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
+    /// The `allow` and `deny` tool-name patterns.
+    #[must_use]
+    pub fn patterns(&self) -> (&[NamePattern], &[NamePattern]) {
+        (&self.allow, &self.deny)
+    }
+
     fn admits(&self, tool: &str) -> bool {
         (self.allow.is_empty() || self.allow.iter().any(|p| p.matches(tool)))
             && !self.deny.iter().any(|p| p.matches(tool))

@@ -39,6 +39,21 @@ impl Scope {
     }
 }
 
+impl std::fmt::Display for Scope {
+    /// The name [`Scope::parse`] reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ToolsList => f.write_str("tools:list"),
+            Self::ToolsCall => f.write_str("tools:call"),
+            Self::ToolsCallCategory(category) => write!(f, "tools:call:{category}"),
+            Self::Proxy => f.write_str("proxy"),
+            Self::Workers => f.write_str("workers"),
+            Self::Metrics => f.write_str("metrics"),
+            Self::Admin => f.write_str("admin"),
+        }
+    }
+}
+
 /// A `*`-wildcard pattern on tool names (`search_*`, `*_facture`, `*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePattern(String);
@@ -47,6 +62,12 @@ impl NamePattern {
     #[must_use]
     pub fn new(pattern: &str) -> Self {
         Self(pattern.to_owned())
+    }
+
+    /// The pattern as written.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     #[must_use]
@@ -75,6 +96,9 @@ mod tests {
         assert_eq!(Scope::parse("tools:call:READ").unwrap(), Scope::ToolsCallCategory("read".into()));
         assert!(Scope::parse("tools:call:").is_err());
         assert!(Scope::parse("root").unwrap_err().contains("unknown scope"));
+        for name in ["tools:list", "tools:call", "tools:call:read", "proxy", "workers", "metrics", "admin"] {
+            assert_eq!(Scope::parse(name).unwrap().to_string(), name, "names read back as written");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Administration endpoints (scope `admin`): `GET /admin/audit` reads the audit log with filters
-//! `tool`, `key`, `outcome`, `since`, `until` (RFC 3339) and `limit` (default 100, at most 1000).
+//! `tool`, `key`, `outcome`, `since`, `until` (RFC 3339) and `limit` (default 100, at most 1000);
+//! `GET /admin/config` shows the effective configuration with every secret masked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -10,8 +11,24 @@ use serde_json::json;
 use super::body::rest_error;
 use super::request_id::RequestId;
 use crate::audit::{AuditQuery, parse_rfc3339_ms};
+use crate::config_view;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
+
+/// `GET /admin/config`: [`config_view::masked`], plus the settings the tools refer to (names and whether each
+/// is set, never values).
+pub async fn config(State(state): State<AppState>) -> Response {
+    let registry = state.engine.registry().snapshot();
+    let mut tool_settings: BTreeMap<&str, &str> = BTreeMap::new();
+    for tool in registry.tools() {
+        for name in tool.spec.binding.required_settings() {
+            tool_settings.insert(name, if state.engine.setting_is_set(name) { "set" } else { "unset" });
+        }
+    }
+    let mut view = config_view::masked(&state.config);
+    view["tool_settings"] = json!(tool_settings);
+    axum::Json(view).into_response()
+}
 
 /// `GET /admin/audit`
 pub async fn audit(

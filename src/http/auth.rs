@@ -166,23 +166,11 @@ pub fn check(auth: Option<&Auth>, requirement: &Requirement) -> Result<Caller, G
         Ok(caller)
     } else {
         let scope = match requirement {
-            Requirement::Scope(scope) => scope_name(scope),
+            Requirement::Scope(scope) => scope.to_string(),
             _ => "tools:call".into(),
         };
         Err(GatewayError::new(ErrorCode::Forbidden, format!("this key lacks the `{scope}` scope"))
             .with_details(json!({"required_scope": scope})))
-    }
-}
-
-fn scope_name(scope: &Scope) -> String {
-    match scope {
-        Scope::ToolsList => "tools:list".into(),
-        Scope::ToolsCall => "tools:call".into(),
-        Scope::ToolsCallCategory(c) => format!("tools:call:{c}"),
-        Scope::Proxy => "proxy".into(),
-        Scope::Workers => "workers".into(),
-        Scope::Metrics => "metrics".into(),
-        Scope::Admin => "admin".into(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
-//! policy, request deadlines), body reading, and the
-//! handlers that adapt each family of endpoints to the MCP layer or the call pipeline, and the Supabase MCP
-//! passthrough.
+//! policy, request deadlines), body reading, the handlers that adapt each family of endpoints to the MCP layer
+//! or the call pipeline, the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
+//! (`pages`, `static_files`).
 
 pub mod access_log;
 pub mod action;
@@ -13,8 +13,10 @@ pub mod deadline;
 pub mod health;
 pub mod mcp_routes;
 pub mod origin;
+pub mod pages;
 pub mod passthrough;
 pub mod request_id;
 pub mod rest;
 pub mod router;
+pub mod static_files;
 pub mod workers;

@@ -7,10 +7,11 @@
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
 //! | workers | `/workers`, `/workers/{id}/query`, `/workers/{id}/realtime/config` | `workers` | REST |
 //! | Supabase MCP passthrough | `/mcp/`, `/mcp/{*path}` (paths the gateway does not own) | `proxy` | REST |
-//! | admin | `/admin/audit` | `admin` | REST |
+//! | admin | `/admin/audit`, `/admin/config` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
 //! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
+//! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
 //! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
 //! family then checks its requirement and the per-caller rate limit.
@@ -26,8 +27,11 @@ use axum::routing::{any, get, post};
 use super::auth::{self, ErrorFormat, Gate, Requirement};
 use super::body::rest_error;
 use super::origin::OriginPolicy;
+use super::pages::PageHeaders;
 use super::request_id::RequestId;
-use super::{access_log, admin, assets, deadline, health, mcp_routes, origin, passthrough, request_id, rest, workers};
+use super::{
+    access_log, admin, assets, deadline, health, mcp_routes, origin, pages, passthrough, request_id, rest, workers,
+};
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -81,11 +85,17 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/config", get(admin::config))
         .route_layer(timeout.clone())
         .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));
     let metrics = Router::new()
         .route("/metrics", get(health::metrics))
         .route_layer(gate(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
+    let pages = Router::new()
+        .route("/workers/ui", get(pages::page))
+        .route("/control", get(pages::page))
+        .route("/static/{file}", get(pages::static_file))
+        .with_state(Arc::new(PageHeaders::new(&state.config.realtime.base_url)));
     let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
     let media = Router::new().route("/assets/{project}/{kind}/{file}", get(assets::serve));
 
@@ -99,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics)
         .merge(probes)
         .merge(media)
+        .merge(pages)
         .fallback(not_found)
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
         .layer(from_fn_with_state(state.clone(), access_log::middleware))

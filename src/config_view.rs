@@ -1,0 +1,111 @@
+//! The effective configuration as JSON for people (`GET /admin/config`, the control panel's configuration
+//! view), with every secret reduced to `"set"` or `"unset"`.
+//!
+//! The view is an allow-list: each setting is written out here on purpose, so a setting added to
+//! [`Config`] stays out of the view until someone decides how to show it. Secrets (API keys, provider keys,
+//! tokens) never appear, not even a prefix or a digest; URLs lose any userinfo and query string.
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, LogFormat, SummaryLanguage};
+use crate::providers::upstream::redact_url;
+
+/// How a secret is shown.
+fn presence(secret: Option<&str>) -> &'static str {
+    if secret.is_some_and(|s| !s.is_empty()) { "set" } else { "unset" }
+}
+
+/// The configuration with secrets masked.
+#[must_use]
+pub fn masked(config: &Config) -> Value {
+    let keys: Vec<Value> = config
+        .keys
+        .iter()
+        .map(|key| {
+            let (allow, deny) = key.patterns();
+            json!({
+                "id": key.id,
+                "secret": "set",
+                "scopes": key.scopes().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "allow": allow.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                "deny": deny.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let rate = |rate: &crate::config::Rate| format!("{}/{}s", rate.count, rate.period.as_secs());
+    let category_rate_limits: serde_json::Map<String, Value> =
+        config.category_rate_limits.iter().map(|(category, r)| (category.clone(), json!(rate(r)))).collect();
+    json!({
+        "server": {
+            "bind": config.bind.to_string(),
+            "environment": config.environment,
+            "tool_specs": config.tool_specs.display().to_string(),
+            "data_dir": config.data_dir.display().to_string(),
+            "reload": config.reload,
+            "log_level": config.log_filter,
+            "log_format": match config.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
+            "instructions": config.instructions,
+        },
+        "security": {
+            "keys": keys,
+            "allow_anonymous": config.allow_anonymous,
+            "allowed_hosts": config.allowed_hosts,
+            "allowed_origins": config.allowed_origins,
+            "trusted_proxies": config.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "rate_limit": config.rate_limit.as_ref().map_or_else(|| "off".to_owned(), rate),
+            "category_rate_limits": category_rate_limits,
+        },
+        "limits": {
+            "max_body_bytes": config.max_body_bytes,
+            "max_json_depth": config.max_json_depth,
+            "page_size": config.page_size,
+            "call_timeout_secs": config.call_timeout.as_secs(),
+            "request_timeout_secs": config.request_timeout.as_secs(),
+            "session_idle_secs": config.session_idle.as_secs(),
+            "max_sessions": config.max_sessions,
+            "sse_keepalive_secs": config.sse_keepalive.as_secs(),
+            "max_concurrent_calls": config.max_concurrent_calls,
+            "call_queue": config.call_queue,
+            "max_streams": config.max_streams,
+            "shutdown_grace_secs": config.shutdown_grace.as_secs(),
+        },
+        "audit": {
+            "enabled": config.audit,
+            "arguments": config.audit_arguments,
+            "retention_days": config.audit_retention_days,
+        },
+        "workers": {
+            "dir": config.workers.dir.display().to_string(),
+            "query_timeout_ms": config.workers.query_timeout.as_millis(),
+            "summary_language": match config.workers.summary_language {
+                SummaryLanguage::French => "fr",
+                SummaryLanguage::English => "en",
+            },
+        },
+        "providers": {
+            "supabase": {
+                "url": config.supabase.url.as_deref().map(redact_url),
+                "api_key": presence(config.supabase.api_key.as_deref()),
+            },
+            "realtime": {
+                "base_url": redact_url(&config.realtime.base_url),
+                "api_key": presence(config.realtime.api_key.as_deref()),
+                "model": config.realtime.model,
+                "transcription_model": config.realtime.transcription_model,
+                "secret_ttl_secs": config.realtime.secret_ttl.as_secs(),
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_show_only_whether_they_are_set() {
+        assert_eq!(presence(Some("k")), "set");
+        assert_eq!(presence(Some("")), "unset");
+        assert_eq!(presence(None), "unset");
+    }
+}
