@@ -94,6 +94,50 @@ pub fn masked(config: &Config) -> Value {
                 "transcription_model": config.realtime.transcription_model,
                 "secret_ttl_secs": config.realtime.secret_ttl.as_secs(),
             },
+            "flowchat_workers": {
+                "database": config.flowchat_workers.database.as_deref().map(redact_url),
+                "document": config.flowchat_workers.document.as_deref().map(redact_url),
+                "storage": config.flowchat_workers.storage.as_deref().map(redact_url),
+                "email": config.flowchat_workers.email.as_deref().map(redact_url),
+                "auth_key": presence(config.flowchat_workers.auth_key.as_deref()),
+                "auth_header": config.flowchat_workers.auth_header,
+            },
+            "elevenlabs": {
+                "base_url": redact_url(&config.elevenlabs.base_url),
+                "api_key": presence(config.elevenlabs.api_key.as_deref()),
+            },
+            "higgsfield": {
+                "base_url": redact_url(&config.higgsfield.base_url),
+                "key_id": presence(config.higgsfield.key_id.as_deref()),
+                "key_secret": presence(config.higgsfield.key_secret.as_deref()),
+            },
+            "llm": {
+                "base_url": config.llm.base_url.as_deref().map(redact_url),
+                "api_key": presence(config.llm.api_key.as_deref()),
+                "model": config.llm.model,
+                "timeout_secs": config.llm.timeout.as_secs(),
+                "max_rounds": config.llm.max_rounds,
+            },
+            "supabase_mcp": {
+                "url": redact_url(&config.supabase_mcp.url),
+                "pat": presence(config.supabase_mcp.pat.as_deref()),
+                "project_ref": config.supabase_mcp.project_ref,
+                "read_only": config.supabase_mcp.read_only,
+                "features": config.supabase_mcp.features,
+            },
+            "concurrency": {
+                "default": config.provider_concurrency,
+                "overrides": config.provider_concurrency_overrides,
+            },
+        },
+        "media": {
+            "download_enabled": config.media.download_enabled,
+            "inline_max_bytes": config.media.inline_max_bytes,
+            "max_download_bytes": config.media.max_download_bytes,
+            "public_base_url": redact_url(&config.media.public_base_url),
+            "job_poll_initial_ms": config.jobs.poll_initial.as_millis(),
+            "job_poll_max_ms": config.jobs.poll_max.as_millis(),
+            "job_max_age_secs": config.jobs.max_age.as_secs(),
         },
     })
 }

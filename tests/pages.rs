@@ -33,6 +33,12 @@ async fn gateway_with_secrets() -> (TestApp, Vec<&'static str>) {
         "sb-service-role-9d8e7f6a",
         "sb-url-password-44c1",
         "sk-long-lived-realtime-0b9c",
+        "worker-shared-secret-31aa",
+        "xi-elevenlabs-key-77d2",
+        "hf-key-id-5c01",
+        "hf-key-secret-9e42",
+        "sk-llm-key-a1b2",
+        "sbp-personal-token-c3d4",
     ];
     let app = TestApp::spawn_with(&core_specs(), |config: &mut Config| {
         config.keys =
@@ -42,6 +48,14 @@ async fn gateway_with_secrets() -> (TestApp, Vec<&'static str>) {
             api_key: Some("sb-service-role-9d8e7f6a".into()),
         };
         config.realtime.api_key = Some("sk-long-lived-realtime-0b9c".into());
+        config.flowchat_workers.database = Some("http://db-worker:8001".into());
+        config.flowchat_workers.auth_key = Some("worker-shared-secret-31aa".into());
+        config.elevenlabs.api_key = Some("xi-elevenlabs-key-77d2".into());
+        config.higgsfield.key_id = Some("hf-key-id-5c01".into());
+        config.higgsfield.key_secret = Some("hf-key-secret-9e42".into());
+        config.llm.base_url = Some("http://localhost:11434/v1".into());
+        config.llm.api_key = Some("sk-llm-key-a1b2".into());
+        config.supabase_mcp.pat = Some("sbp-personal-token-c3d4".into());
     })
     .await;
     (app, secrets)
@@ -232,6 +246,19 @@ async fn admin_config_shows_the_effective_settings_with_every_secret_masked() {
     assert_eq!(view["providers"]["supabase"]["url"], "https://project.supabase.co", "userinfo is dropped");
     assert_eq!(view["providers"]["realtime"]["api_key"], "set", "{view}");
     assert_eq!(view["providers"]["realtime"]["base_url"], "https://api.openai.com", "{view}");
+    let providers = &view["providers"];
+    assert_eq!(providers["flowchat_workers"]["database"], "http://db-worker:8001", "{view}");
+    for (provider, field) in [
+        ("flowchat_workers", "auth_key"),
+        ("elevenlabs", "api_key"),
+        ("higgsfield", "key_id"),
+        ("higgsfield", "key_secret"),
+        ("llm", "api_key"),
+        ("supabase_mcp", "pat"),
+    ] {
+        assert_eq!(providers[provider][field], "set", "{provider}.{field}: {view}");
+    }
+    assert_eq!(providers["llm"]["base_url"], "http://localhost:11434/v1");
     assert_eq!(view["server"]["environment"], "test");
     assert_eq!(view["security"]["rate_limit"], "off");
     assert!(view["limits"]["max_body_bytes"].as_u64().is_some_and(|n| n > 0), "{view}");
