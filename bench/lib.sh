@@ -341,6 +341,20 @@ git_revision() {
     printf '%s' "$rev"
 }
 
+# The names of the GATEWAY_* variables the gateway inherits from the caller's environment (values not shown: keys may
+# be among them), or "none": a report that says "as shipped" must say what was not.
+inherited_gateway_settings() {
+    local names
+    names="$(compgen -e | grep '^GATEWAY_' | paste -sd, - || true)"
+    printf '%s' "${names:-none}"
+}
+
+# The audit log setting the gateway runs with: as shipped (on), or what the caller's GATEWAY_AUDIT says.
+audit_setting() {
+    if [[ -n "${GATEWAY_AUDIT:-}" ]]; then printf 'GATEWAY_AUDIT=%s (from the caller)' "$GATEWAY_AUDIT"
+    else printf 'audit log on (as shipped)'; fi
+}
+
 wrk_version() { (wrk -v 2>&1 || true) | head -n1; }
 
 # report_context LOAD_BEFORE COMMAND: the report's first list items (date, machine and load, exact command).

@@ -168,7 +168,7 @@ $(report_context "$LOAD_BEFORE" "$COMMAND")
 - request: \`POST /mcp\` \`$REQUEST\` with \`Content-Type: application/json\`, \`Accept: application/json, text/event-stream\`, \`MCP-Protocol-Version: 2025-11-25\`; no session (stateless), answered with \`application/json\`
 - requests measured: gateway $GW_REQ, Python $PY_REQ
 - CPU during the reported runs (share of all $(nproc) cores): gateway: $GW_CPU; Python: $PY_CPU (measured runs made: gateway $GW_ATTEMPTS, Python $PY_ATTEMPTS; a run is repeated when other processes take > 10%; the processes' own times include some of the kernel's loopback TCP work, so the shares can add up to more than 100%)
-- mcp-gateway: \`cargo build --release\` at $(git_revision), \`LOG_LEVEL=warn RATE_LIMIT=off\`, audit log on (as shipped), tool_specs/ (builtin \`ping\`); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB")
+- mcp-gateway: \`cargo build --release\` at $(git_revision), \`LOG_LEVEL=warn RATE_LIMIT=off\`, $(audit_setting), tool_specs/ (builtin \`ping\`); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB"); GATEWAY_* variables inherited from the caller: $(inherited_gateway_settings)
 - Python: $PY_VERSION, mcp $PY_SDK_VERSION, uvicorn $UVICORN_VERSION, \`bench/python_sdk_server.py\` (\`stateless_http=True, json_response=True\`, 1 worker, access log off)
 - peak RSS: \`VmHWM\` from \`/proc/PID/status\` of each server process after its measured run (MiB = 2^20 bytes)
 - $(wrk_version)

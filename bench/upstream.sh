@@ -285,7 +285,7 @@ $(report_context "$LOAD_BEFORE" "$COMMAND")
 - rest: \`POST /mcp/tools/call\` \`$REST_BODY\` with \`Content-Type: application/json\`
 - mcp: \`POST /mcp\` \`$MCP_BODY\` with \`Content-Type: application/json\`, \`Accept: application/json, text/event-stream\`, \`MCP-Protocol-Version: 2025-11-25\`; no session (stateless), answered with \`application/json\`
 - answers: the fake returns the same $(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/verify.direct.json") rows on every path (checked before and after the runs)
-- mcp-gateway: \`cargo build --release\`, shipped \`tool_specs/\`, \`SUPABASE_URL\` / \`SUPABASE_API_KEY\` pointing at the fake, \`RATE_LIMIT=off LOG_LEVEL=warn\`, audit log on (as shipped); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB"), peak $(fmt_mib "$GW_PEAK_KB") (\`VmHWM\` after all runs; MiB = 2^20 bytes)
+- mcp-gateway: \`cargo build --release\`, shipped \`tool_specs/\`, \`SUPABASE_URL\` / \`SUPABASE_API_KEY\` pointing at the fake, \`RATE_LIMIT=off LOG_LEVEL=warn\`, $(audit_setting), GATEWAY_* variables inherited from the caller: $(inherited_gateway_settings); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB"), peak $(fmt_mib "$GW_PEAK_KB") (\`VmHWM\` after all runs; MiB = 2^20 bytes)
 - fake PostgREST: \`examples/fake_postgrest.rs\` (axum, rows built at start-up, no delay), peak RSS $(fmt_mib "$FAKE_PEAK_KB")
 - runs (CPU as a share of all $(nproc) cores; "server" is the fake alone for direct, the gateway and the fake together for the gateway paths; a run is repeated when other processes take > 10%):
 $(run_details)
