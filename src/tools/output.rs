@@ -54,6 +54,10 @@ impl ToolOutput {
     /// For REST callers, who have no `isError`: an error result becomes a `tool_error`.
     pub fn into_rest(self) -> Result<Value, GatewayError> {
         if !self.is_error {
+            // The common case moves the value instead of copying it.
+            if !self.value.is_null() || self.content.is_empty() {
+                return Ok(self.value);
+            }
             return Ok(self.rest_value());
         }
         let message = match self.rest_value() {
