@@ -14,6 +14,7 @@ pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod providers;
+pub mod sqlite_file;
 pub mod state;
 pub mod telemetry;
 pub mod timestamp;

@@ -107,14 +107,9 @@ fn canonical(value: &Value) -> Value {
 impl AuditLog {
     /// Open (creating if needed) the log at `path` and start its writer thread.
     pub fn open(path: &Path, retention_days: u32) -> Result<Self, String> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS audit (
+        let conn = crate::sqlite_file::open_wal(
+            path,
+            "CREATE TABLE IF NOT EXISTS audit (
                  id INTEGER PRIMARY KEY,
                  time_ms INTEGER NOT NULL,
                  request_id TEXT NOT NULL,
@@ -129,8 +124,7 @@ impl AuditLog {
              );
              CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
              CREATE INDEX IF NOT EXISTS audit_tool ON audit(tool, time_ms);",
-        )
-        .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
+        )?;
         let (sender, receiver) = channel(QUEUE);
         let writer = std::thread::Builder::new()
             .name("audit-writer".into())

@@ -106,14 +106,9 @@ struct Unavailable(String);
 
 /// Open (creating) the database at `path` in WAL mode.
 fn connect(path: &Path) -> Result<Connection, String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
+    crate::sqlite_file::open_wal(
+        path,
+        "PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS jobs (
                  job_id TEXT PRIMARY KEY,
                  provider TEXT NOT NULL,
@@ -122,6 +117,4 @@ fn connect(path: &Path) -> Result<Connection, String> {
              );
              CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);",
     )
-    .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
-    Ok(conn)
 }
