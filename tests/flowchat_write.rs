@@ -391,3 +391,35 @@ async fn a_workflow_step_the_caller_may_not_call_fails_the_workflow() {
     assert_eq!(body["error"]["code"], "unknown_tool", "update_facture is outside the key's allow list: {body}");
     assert!(office.hits("db/facture/update").is_empty());
 }
+
+#[tokio::test]
+async fn every_workflow_tool_succeeds_over_rest_and_over_mcp() {
+    let office = BackOffice::default();
+    let app = gateway(&office).await;
+    let lignes = json!([{"description": "Audit", "quantite": 1, "prix_unitaire_ht": 1200}]);
+    let cases = [
+        ("generate_facture_pdf", json!({"facture_id": FACTURE}), "pdf_url"),
+        ("send_facture_email", json!({"facture_id": FACTURE, "destinataire": "compta@acme.fr"}), "email_id"),
+        (
+            "create_and_send_facture",
+            json!({"entreprise_id": ENTREPRISE, "lignes": lignes, "destinataire": "compta@acme.fr"}),
+            "email_id",
+        ),
+        ("generate_monthly_report", json!({"date_debut": "2026-10-01", "date_fin": "2026-10-31"}), "pdf_url"),
+    ];
+    for (tool, args, key) in cases {
+        let (status, body, _) = rest_call(&app, tool, args.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{tool} over REST: {body}");
+        assert_eq!(body["result"]["success"], true, "{tool}: {body}");
+        assert!(body["result"][key].is_string(), "{tool} answers its {key}: {body}");
+
+        let mcp = app.call_tool(None, tool, args).await;
+        assert_eq!(mcp["isError"], false, "{tool} over MCP: {mcp}");
+        assert_eq!(mcp["structuredContent"][key], body["result"][key], "{tool}: the same answer both ways");
+    }
+    let created = office.hits("db/facture/create");
+    assert_eq!(created.len(), 2, "create_and_send_facture created one invoice per call");
+    assert!(office.hits("db/facture/delete").is_empty(), "nothing failed, so nothing was compensated");
+    let sent = office.hits("db/facture/update").into_iter().filter(|h| h.body["statut"] == "envoyee").count();
+    assert_eq!(sent, 4, "send_facture_email and create_and_send_facture each marked their invoice as sent, twice");
+}

@@ -110,3 +110,30 @@ async fn a_failed_image_stops_the_pipeline_before_the_video_and_names_the_step()
     assert_eq!(body["error"]["details"]["not_started"], json!(["video"]));
     assert_eq!(fake.submits().len(), 1, "no video was submitted");
 }
+
+#[tokio::test]
+async fn both_pipelines_answer_over_rest_and_over_mcp() {
+    let (_eleven, eleven_base) = FakeElevenLabs::start().await;
+    let (_higgs, higgs_base) = FakeHiggsfield::start(1).await;
+    let app = app(Some(&eleven_base), Some(&higgs_base)).await;
+    let cases = [
+        ("pipeline_image_to_video", json!({"prompt": "A harbour at dawn", "wait_for_completion": true}), "video"),
+        (
+            "pipeline_audio_stack",
+            json!({"music": {"prompt": "Calm piano", "duration": 10}, "wait_for_completion": true}),
+            "music",
+        ),
+    ];
+    for (tool, args, part) in cases {
+        let (status, body) = rest_call(&app, tool, args.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{tool} over REST: {body}");
+        assert_eq!(body["result"][part]["status"], "completed", "{tool}: {body}");
+        let mcp = app.call_tool(None, tool, args).await;
+        assert_eq!(mcp["isError"], false, "{tool} over MCP: {mcp}");
+        assert_eq!(mcp["structuredContent"][part]["status"], "completed", "{tool}: {mcp}");
+        assert!(
+            mcp["content"].as_array().unwrap().iter().any(|b| b["type"] == "resource_link"),
+            "{tool}: MCP callers get a link to the file: {mcp}"
+        );
+    }
+}
