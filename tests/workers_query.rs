@@ -279,3 +279,23 @@ async fn worker_query_runs_through_mcp_tools_call_and_the_rest_adapters() {
     let tools = f.app.tool_names().await;
     assert!(tools.iter().any(|t| t == "worker_query"), "{tools:?}");
 }
+
+#[tokio::test]
+async fn rest_queries_are_audited_like_tool_calls_including_refusals() {
+    let f = fixture_with(&core_specs(), |config| config.audit_arguments = true).await;
+    let (status, _) = query(&f.app, "camille", json!({"query": "SELECT nom FROM clients"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = query(&f.app, "camille", json!({"query": "DELETE FROM clients"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let entries = common::poll_until("both queries are in the audit log", || async {
+        let body: Value = f.app.get("/admin/audit?tool=worker_query").send().await.ok()?.json().await.ok()?;
+        let entries = body["entries"].as_array().cloned().unwrap_or_default();
+        (entries.len() == 2).then_some(entries)
+    })
+    .await;
+    let outcomes: Vec<&str> = entries.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"ok") && outcomes.contains(&"forbidden"), "{entries:?}");
+    assert!(entries.iter().all(|e| e["args"]["worker_id"] == "camille"), "{entries:?}");
+    let refused = entries.iter().find(|e| e["outcome"] == "forbidden").unwrap();
+    assert_eq!(refused["args"]["query"], "DELETE FROM clients", "{refused}");
+}

@@ -15,9 +15,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::auth::Authed;
 use super::body::{check_rest_content_type, read_json, rest_error};
 use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
+use crate::audit::{AuditEntry, hash_arguments, now_ms};
 use crate::error::GatewayError;
 use crate::providers::realtime;
 use crate::providers::upstream::RetryPolicy;
@@ -37,27 +39,56 @@ pub async fn list(State(state): State<AppState>, Extension(RequestId(request_id)
     }
 }
 
-/// `POST /workers/{id}/query`
+/// `POST /workers/{id}/query`: recorded in metrics and the audit log like a `worker_query` tool call.
 pub async fn query(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Authed(caller): Authed,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
+    let mut audited_args = json!({"worker_id": id});
     let outcome = async {
         check_rest_content_type(&headers)?;
         let body = read_json(&headers, body, body_limits(&state)).await.map_err(|e| e.to_gateway())?;
+        if let (Some(args), Some(fields)) = (audited_args.as_object_mut(), body.as_object()) {
+            args.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let request = QueryRequest::from_args(&body)?;
         let workers = state.engine.workers().clone();
         run_blocking(move || workers.query(&id, &request)).await
     }
     .await;
+    let label = outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
+    let elapsed = started.elapsed();
+    state.metrics.record_tool_call(QUERY_TOOL, label, elapsed.as_secs_f64());
+    if let Some(audit) = &state.audit {
+        let recorded = audit.record(AuditEntry {
+            time_ms: now_ms(),
+            request_id: request_id.to_string(),
+            key_id: caller.id().to_owned(),
+            tool: QUERY_TOOL.to_owned(),
+            category: Some("read".to_owned()),
+            outcome: label.to_owned(),
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            upstream_status: None,
+            args_hash: hash_arguments(&audited_args),
+            args: state.config.audit_arguments.then(|| audited_args.to_string()),
+        });
+        if !recorded {
+            state.metrics.record_audit_dropped();
+        }
+    }
     match outcome {
         Ok(outcome) => axum::Json(outcome.body).into_response(),
         Err(err) => rest_error(&err, &request_id),
     }
 }
+
+/// The tool name REST queries are recorded under, the same as the pipeline's.
+const QUERY_TOOL: &str = "worker_query";
 
 /// `GET /workers/{id}/realtime/config`
 pub async fn realtime_config(
