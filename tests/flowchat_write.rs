@@ -40,6 +40,10 @@ struct BackOffice {
     hits: Arc<Mutex<Vec<Hit>>>,
     /// route -> the status and body to answer instead of success.
     failures: Arc<Mutex<HashMap<String, (u16, Value)>>>,
+    /// route -> a status answered once (with `Retry-After: 0`), then success.
+    fail_once: Arc<Mutex<HashMap<String, u16>>>,
+    /// Every route as a request arrives (before any hold).
+    arrivals: Arc<Mutex<Vec<String>>>,
 }
 
 impl BackOffice {
@@ -79,6 +83,15 @@ impl BackOffice {
     /// Record the request, hold it `hold` (a back-end's latency), then answer.
     async fn answer(&self, route: String, headers: &HeaderMap, body: Value, hold: Duration, ok: Value) -> Response {
         let start = Instant::now();
+        self.arrivals.lock().unwrap().push(route.clone());
+        if let Some(status) = self.fail_once.lock().unwrap().remove(&route) {
+            return (
+                StatusCode::from_u16(status).unwrap(),
+                [("retry-after", "0")],
+                axum::Json(json!({"detail": "busy"})),
+            )
+                .into_response();
+        }
         tokio::time::sleep(hold).await;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let failure = self.failures.lock().unwrap().get(&route).cloned();
@@ -117,6 +130,13 @@ async fn worker(
     body: axum::Json<Value>,
 ) -> Response {
     let answer = match (worker.as_str(), path.as_str()) {
+        ("doc", "garbage") => return (StatusCode::OK, "<html>Bad gateway</html>").into_response(),
+        ("db", "slow") => {
+            // Counted on arrival; the answer comes long after the gateway's deadline.
+            office.arrivals.lock().unwrap().push("db/slow".into());
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            return axum::Json(json!({"validated": true})).into_response();
+        }
         ("db", "facture/create") => json!({"validated": true, "facture_id": NEW_FACTURE, "statut": "brouillon"}),
         ("db", _) => json!({"validated": true, "received": body.0}),
         ("doc", _) => json!({"pdf_base64": "JVBERi0xLjcK", "pages": 1}),
@@ -422,4 +442,53 @@ async fn every_workflow_tool_succeeds_over_rest_and_over_mcp() {
     assert!(office.hits("db/facture/delete").is_empty(), "nothing failed, so nothing was compensated");
     let sent = office.hits("db/facture/update").into_iter().filter(|h| h.body["statut"] == "envoyee").count();
     assert_eq!(sent, 4, "send_facture_email and create_and_send_facture each marked their invoice as sent, twice");
+}
+
+#[tokio::test]
+async fn the_worker_client_retries_only_idempotent_calls_and_types_timeouts_and_non_json_answers() {
+    let office = BackOffice::default();
+    let (_supabase, workers) = office.clone().serve().await;
+    let specs = tempfile::tempdir().unwrap();
+    let tools = [
+        json!({"name": "doc_status", "description": "An idempotent worker read",
+               "binding": {"kind": "worker", "worker": "document", "path": "/status", "idempotent": true}}),
+        json!({"name": "doc_write", "description": "A worker write",
+               "binding": {"kind": "worker", "worker": "document", "path": "/render"}}),
+        json!({"name": "doc_garbage", "description": "A worker answering HTML",
+               "binding": {"kind": "worker", "worker": "document", "path": "/garbage"}}),
+        json!({"name": "slow_write", "description": "A write that never answers in time",
+               "binding": {"kind": "worker", "worker": "database", "path": "/slow", "timeout_secs": 0.3}}),
+    ];
+    for tool in &tools {
+        common::write_spec(specs.path(), &format!("{}.json", tool["name"].as_str().unwrap()), &tool.to_string());
+    }
+    let app = TestApp::spawn_with(specs.path(), move |config| config.flowchat_workers = workers).await;
+    let arrivals = |route: &str| office.arrivals.lock().unwrap().iter().filter(|r| *r == route).count();
+
+    office.fail_once.lock().unwrap().insert("doc/status".into(), 503);
+    let (status, body, _) = rest_call(&app, "doc_status", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "an idempotent call is retried after a 503: {body}");
+    assert_eq!(arrivals("doc/status"), 2);
+
+    office.fail_once.lock().unwrap().insert("doc/status".into(), 429);
+    let (status, _, _) = rest_call(&app, "doc_status", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "and after a 429 with Retry-After");
+    assert_eq!(arrivals("doc/status"), 4);
+
+    office.fail_once.lock().unwrap().insert("doc/render".into(), 429);
+    let (status, body, _) = rest_call(&app, "doc_write", json!({})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(arrivals("doc/render"), 1, "a write is not resent, even after a 429");
+
+    let (status, body, _) = rest_call(&app, "doc_garbage", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_error");
+    assert!(body["detail"].as_str().unwrap().contains("not JSON"), "{body}");
+
+    let (status, body, _) = rest_call(&app, "slow_write", json!({})).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert_eq!(arrivals("db/slow"), 1, "the write arrived once and was never resent");
+    assert!(!body.to_string().contains(SECRET));
 }

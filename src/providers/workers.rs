@@ -13,8 +13,8 @@ use super::upstream::{Outgoing, Upstream};
 use crate::config::WorkerSettings;
 use crate::error::{ErrorCode, GatewayError};
 
-/// Statuses worth another attempt for an idempotent worker call (the seed retried 5xx, never 4xx).
-pub const TRANSIENT: &[u16] = &[500, 502, 503, 504];
+/// Statuses worth another attempt for an idempotent worker call: the seed retried 5xx, and 408/429 say "later".
+pub const TRANSIENT: &[u16] = &[408, 429, 500, 502, 503, 504];
 
 /// Which worker service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,21 @@ pub async fn call(
     };
     let answer = upstream.send(&request, request_id, deadline).await?;
     answer.error_for_status(upstream.provider)?;
+    // Workers speak JSON: anything else (an HTML error page from a proxy, a truncated body) is not an answer.
+    let empty = answer.body.iter().all(u8::is_ascii_whitespace);
+    if !empty && serde_json::from_slice::<serde::de::IgnoredAny>(&answer.body).is_err() {
+        return Err(GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!("the {} worker answered {} with something that is not JSON", worker.name(), call.path),
+        )
+        .with_details(json!({
+            "provider": "workers",
+            "worker": worker.name(),
+            "upstream_status": answer.status,
+            "body_start": String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)]),
+        }))
+        .retryable(true));
+    }
     let value = answer.value();
     if call.require_validated {
         check_validated(worker, call.path, &value)?;

@@ -100,6 +100,10 @@ impl WorkerBinding {
     ) -> Result<ToolOutput, GatewayError> {
         let body = match &self.body {
             Some(template) => Some(render_for_call(args, |bindings| template.render_value(bindings))?),
+            // Workers take JSON: a POST, PUT or PATCH without a declared body sends an empty object.
+            None if !matches!(self.method, reqwest::Method::GET | reqwest::Method::DELETE) => {
+                Some(Value::Object(Map::new()))
+            }
             None => None,
         };
         let upstream = engine.upstream("workers", RetryPolicy::retrying(workers::TRANSIENT));
