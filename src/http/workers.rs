@@ -19,11 +19,11 @@ use super::auth::Authed;
 use super::body::{check_rest_content_type, read_json, rest_error};
 use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
-use crate::audit::{AuditEntry, hash_arguments, now_ms};
 use crate::error::GatewayError;
 use crate::providers::realtime;
 use crate::providers::upstream::RetryPolicy;
 use crate::state::AppState;
+use crate::tools::engine::CallRecord;
 use crate::workers::realtime::{SessionPlan, read_schema};
 use crate::workers::{QueryRequest, Worker, run_blocking};
 
@@ -61,26 +61,16 @@ pub async fn query(
         run_blocking(move || workers.query(&id, &request)).await
     }
     .await;
-    let label = outcome.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
-    let elapsed = started.elapsed();
-    state.metrics.record_tool_call(QUERY_TOOL, label, elapsed.as_secs_f64());
-    if let Some(audit) = &state.audit {
-        let recorded = audit.record(AuditEntry {
-            time_ms: now_ms(),
-            request_id: request_id.to_string(),
-            key_id: caller.id().to_owned(),
-            tool: QUERY_TOOL.to_owned(),
-            category: Some("read".to_owned()),
-            outcome: label.to_owned(),
-            duration_ms: elapsed.as_secs_f64() * 1000.0,
-            upstream_status: None,
-            args_hash: hash_arguments(&audited_args),
-            args: state.config.audit_arguments.then(|| audited_args.to_string()),
-        });
-        if !recorded {
-            state.metrics.record_audit_dropped();
-        }
-    }
+    state.engine.record(CallRecord {
+        request_id: &request_id,
+        caller: caller.id(),
+        tool: QUERY_TOOL,
+        known: true,
+        category: Some("read"),
+        outcome: outcome.as_ref().map(|_| false),
+        elapsed: started.elapsed(),
+        audit_args: state.engine.audit_arguments(&audited_args),
+    });
     match outcome {
         Ok(outcome) => axum::Json(outcome.body).into_response(),
         Err(err) => rest_error(&err, &request_id),

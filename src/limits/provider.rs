@@ -24,12 +24,13 @@ impl ProviderCaps {
     #[must_use]
     pub fn cap(&self, provider: &str) -> Arc<Semaphore> {
         let mut caps = self.caps.lock().unwrap_or_else(PoisonError::into_inner);
-        caps.entry(provider.to_owned())
-            .or_insert_with(|| {
-                let size = self.overrides.get(provider).copied().unwrap_or(self.default);
-                Arc::new(Semaphore::new(size))
-            })
-            .clone()
+        if let Some(cap) = caps.get(provider) {
+            return cap.clone();
+        }
+        let size = self.overrides.get(provider).copied().unwrap_or(self.default);
+        let cap = Arc::new(Semaphore::new(size));
+        caps.insert(provider.to_owned(), cap.clone());
+        cap
     }
 }
 

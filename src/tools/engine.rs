@@ -45,6 +45,22 @@ pub struct EngineOptions {
     pub llm: LlmSettings,
 }
 
+/// A finished call, as [`Engine::record`] accounts for it.
+#[derive(Debug)]
+pub struct CallRecord<'a> {
+    pub request_id: &'a str,
+    pub caller: &'a str,
+    pub tool: &'a str,
+    /// The tool exists (metrics label unknown names as one, so the label set stays bounded).
+    pub known: bool,
+    pub category: Option<&'a str>,
+    /// `Ok(is_error)` for a call that ran, `Err` for one that failed.
+    pub outcome: Result<bool, &'a GatewayError>,
+    pub elapsed: Duration,
+    /// From [`Engine::audit_arguments`].
+    pub audit_args: Option<(String, Option<String>)>,
+}
+
 /// Runs tools. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Engine {
@@ -167,27 +183,49 @@ impl Engine {
     pub async fn call(&self, ctx: &CallCtx, name: &str, args: Value) -> Result<ToolOutput, GatewayError> {
         let registry = self.registry.snapshot();
         let started = Instant::now();
-        let audit_args =
-            self.audit.as_ref().map(|_| (hash_arguments(&args), self.audit_arguments.then(|| args.to_string())));
+        let audit_args = self.audit_arguments(&args);
         let outcome = self.run(&registry, ctx, name, args).await;
-        let label = match &outcome {
-            Ok(out) if out.is_error => "tool_error",
-            Ok(_) => "ok",
+        let tool = registry.tool(name);
+        self.record(CallRecord {
+            request_id: &ctx.request_id,
+            caller: ctx.caller.id(),
+            tool: name,
+            known: tool.is_some(),
+            category: tool.and_then(|t| t.spec.category.as_deref()),
+            outcome: outcome.as_ref().map(|out| out.is_error),
+            elapsed: started.elapsed(),
+            audit_args,
+        });
+        outcome
+    }
+
+    /// What the audit log keeps of a call's arguments (their hash, and the arguments when configured); `None`
+    /// when the audit log is off. Taken before the call, which consumes the arguments.
+    #[must_use]
+    pub fn audit_arguments(&self, args: &Value) -> Option<(String, Option<String>)> {
+        self.audit.as_ref().map(|_| (hash_arguments(args), self.audit_arguments.then(|| args.to_string())))
+    }
+
+    /// Record a finished call: metrics, a log line and an audit entry. Also used by endpoints that run a tool's
+    /// work without the pipeline (the REST worker query), so every call is accounted for the same way.
+    pub fn record(&self, call: CallRecord<'_>) {
+        let label = match &call.outcome {
+            Ok(true) => "tool_error",
+            Ok(false) => "ok",
             Err(e) => e.code.as_str(),
         };
-        let elapsed = started.elapsed();
+        let (name, caller, elapsed) = (call.tool, call.caller, call.elapsed);
         // Unknown names are not recorded per name: that label would be unbounded.
-        let known = registry.tool(name).is_some();
-        self.metrics.record_tool_call(if known { name } else { "(unknown)" }, label, elapsed.as_secs_f64());
-        let caller = ctx.caller.id();
-        match &outcome {
+        self.metrics.record_tool_call(if call.known { name } else { "(unknown)" }, label, elapsed.as_secs_f64());
+        match &call.outcome {
             Ok(_) => tracing::info!(tool = name, caller, outcome = label, ms = elapsed.as_millis(), "tool call"),
             Err(e) => tracing::warn!(
                 tool = name, caller, outcome = label, ms = elapsed.as_millis(), error = %e.message, "tool call failed"
             ),
         }
-        if let (Some(audit), Some((args_hash, args))) = (&self.audit, audit_args) {
-            let upstream_status = outcome
+        if let (Some(audit), Some((args_hash, args))) = (&self.audit, call.audit_args) {
+            let upstream_status = call
+                .outcome
                 .as_ref()
                 .err()
                 .and_then(|e| e.details.get("upstream_status"))
@@ -195,10 +233,10 @@ impl Engine {
                 .and_then(|s| u16::try_from(s).ok());
             let recorded = audit.record(AuditEntry {
                 time_ms: now_ms(),
-                request_id: ctx.request_id.to_string(),
+                request_id: call.request_id.to_owned(),
                 key_id: caller.to_owned(),
                 tool: name.chars().take(128).collect(),
-                category: registry.tool(name).and_then(|t| t.spec.category.clone()),
+                category: call.category.map(str::to_owned),
                 outcome: label.to_owned(),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
                 upstream_status,
@@ -209,7 +247,6 @@ impl Engine {
                 self.metrics.record_audit_dropped();
             }
         }
-        outcome
     }
 
     async fn run(
