@@ -148,6 +148,13 @@ struct RawConfig {
     max_streams: usize,
     /// `GATEWAY_REQUEST_TIMEOUT_SECS`: deadline of requests that do not run a tool, default 30.
     request_timeout_secs: u64,
+    /// `GATEWAY_HEADER_READ_TIMEOUT_SECS`: a connection must send a complete request head this soon after it
+    /// opens or starts a new request, default 10.
+    header_read_timeout_secs: u64,
+    /// `GATEWAY_IDLE_TIMEOUT_SECS`: a keep-alive connection with no request for this long is closed, default 30.
+    idle_timeout_secs: u64,
+    /// `GATEWAY_UPSTREAM_MAX_ANSWER_BYTES`: largest upstream answer read (JSON APIs), default 16 MiB.
+    upstream_max_answer_bytes: u64,
     /// `GATEWAY_MAX_JSON_DEPTH`: deepest nesting accepted in a request body, default 64.
     max_json_depth: usize,
     /// `GATEWAY_AUDIT`: record every tool call in `{data_dir}/audit.db`, default true.
@@ -329,6 +336,9 @@ impl Default for RawConfig {
             call_queue: 1024,
             max_streams: 1000,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            upstream_max_answer_bytes: 16 * 1024 * 1024,
             max_json_depth: 64,
             audit: true,
             audit_arguments: false,
@@ -418,6 +428,12 @@ pub struct Config {
     pub call_queue: usize,
     pub max_streams: usize,
     pub request_timeout: Duration,
+    /// How long a connection may take to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may wait, with no request in flight, for its next request.
+    pub idle_timeout: Duration,
+    /// The largest upstream answer read into memory (JSON APIs; media downloads have their own cap).
+    pub upstream_max_answer_bytes: u64,
     pub max_json_depth: usize,
     pub audit: bool,
     pub audit_arguments: bool,
@@ -817,6 +833,11 @@ impl RawConfig {
             call_queue: self.call_queue,
             max_streams: self.max_streams,
             request_timeout: positive("request_timeout_secs", self.request_timeout_secs)?,
+            header_read_timeout: positive("header_read_timeout_secs", self.header_read_timeout_secs)?,
+            idle_timeout: positive("idle_timeout_secs", self.idle_timeout_secs)?,
+            upstream_max_answer_bytes: Some(self.upstream_max_answer_bytes)
+                .filter(|n| *n >= 1024)
+                .ok_or_else(|| ConfigError::key("upstream_max_answer_bytes", "must be at least 1024"))?,
             max_json_depth: self.max_json_depth,
             audit: self.audit,
             audit_arguments: self.audit_arguments,

@@ -73,6 +73,9 @@ impl AppState {
             .user_agent(concat!("mcp-gateway/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(90))
+            // Every upstream request carries credentials; none may follow a redirect to another host.
+            // Credential-free media downloads follow redirects themselves (jobs/storage.rs).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
@@ -94,6 +97,7 @@ impl AppState {
             http: http.clone(),
             metrics: metrics.clone(),
             caps: provider_caps.clone(),
+            max_answer_bytes: config.upstream_max_answer_bytes,
             shutdown: shutdown.clone(),
         });
         let options = EngineOptions {
@@ -107,6 +111,7 @@ impl AppState {
             flowchat_workers: config.flowchat_workers.clone(),
             workers: Arc::new(Workers::new(config.workers.clone())),
             provider_caps,
+            max_answer_bytes: config.upstream_max_answer_bytes,
             jobs: jobs.clone(),
             llm: config.llm.clone(),
         };

@@ -253,3 +253,16 @@ async fn an_output_over_the_download_cap_fails_the_job_and_leaves_no_file() {
     let left: Vec<_> = std::fs::read_dir(&folder).map(|d| d.filter_map(Result::ok).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written stays behind: {left:?}");
 }
+
+#[tokio::test]
+async fn a_download_follows_the_cdn_redirect_of_a_credential_free_output_url() {
+    let (_fake, base) = FakeHiggsfield::start(1).await;
+    let app = app(&base).await;
+    let (status, body) =
+        rest_call(&app, "higgsfield_image", json!({"prompt": "via cdn", "wait_for_completion": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = &body["result"];
+    assert!(result["asset"]["source_url"].as_str().unwrap().contains("/cdn/"), "{result}");
+    let (code, content_type, bytes) = fetch_asset(&app, result["url"].as_str().unwrap()).await;
+    assert_eq!((code, content_type.as_str(), bytes.as_slice()), (200, "image/png", PNG));
+}

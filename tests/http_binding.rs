@@ -138,6 +138,10 @@ async fn setup(upstream: &str, extra: &[(&str, Value)]) -> (TestApp, tempfile::T
             json!({"name": "garbage", "description": "Answers HTML", "binding": {"kind": "http", "url": format!("{upstream}/garbage"), "result": "/data"}}),
         ),
         (
+            "garbage_as_text",
+            json!({"name": "garbage_as_text", "description": "Reads a text answer", "binding": {"kind": "http", "url": format!("{upstream}/garbage"), "response": "text"}}),
+        ),
+        (
             "refused",
             json!({"name": "refused", "description": "Nothing listens", "binding": {"kind": "http", "url": "http://127.0.0.1:9/x"}}),
         ),
@@ -226,7 +230,12 @@ async fn refused_connections_malformed_answers_and_missing_settings_are_typed_er
     assert_eq!(error_code(&refused), "upstream_unavailable", "{refused}");
     let garbage = app.call_tool(None, "garbage", json!({})).await;
     assert_eq!(error_code(&garbage), "upstream_error", "{garbage}");
-    assert!(garbage["content"][0]["text"].as_str().unwrap().contains("/data"));
+    // Not JSON, so not an answer: refused before the `result` pointer is even looked at.
+    assert!(garbage["content"][0]["text"].as_str().unwrap().contains("not JSON"), "{garbage}");
+    assert_eq!(garbage["_meta"]["mcp-gateway/error"]["details"]["content_type"], "text/plain", "{garbage}");
+    let text = app.call_tool(None, "garbage_as_text", json!({})).await;
+    assert_eq!(text["content"][0]["text"], "<html>not json</html>", "a spec may ask for text: {text}");
+    assert_eq!(text["isError"], false);
     let unset = app.call_tool(None, "needs_setting", json!({})).await;
     assert_eq!(error_code(&unset), "not_configured");
     assert!(unset["content"][0]["text"].as_str().unwrap().contains("GATEWAY_TEST_UNSET_BASE_URL"));

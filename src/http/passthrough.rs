@@ -10,11 +10,12 @@
 //! Failures are REST errors: 503 `not_configured` without `SUPABASE_PAT`; 502 when the server cannot be reached
 //! or refuses the gateway's token (the caller's key was fine, so a 401 would mislead its client into an OAuth
 //! dance); 504 when no answer starts within `request_timeout_secs`; 413 past `max_body_bytes`. An open event
-//! stream counts under `max_streams` and ends at shutdown.
+//! stream counts under `max_streams` and ends at shutdown. A redirect is not followed (the request carries the
+//! gateway's token) and answers 502 `upstream_error` naming the host it pointed to.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::StreamExt;
@@ -26,6 +27,7 @@ use super::request_id::RequestId;
 use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::sse::StreamGauge;
 use crate::providers::supabase_mcp;
+use crate::providers::upstream::redirect_refused;
 use crate::state::AppState;
 
 const PROVIDER: &str = "supabase_mcp";
@@ -74,16 +76,21 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
         headers.insert("x-request-id", id);
     }
     let has_body = declared.is_some_and(|n| n > 0) || parts.headers.contains_key("transfer-encoding");
+    let method = parts.method.clone();
     let mut upstream = state.http.request(parts.method, target.url).headers(headers);
     if has_body {
         upstream = upstream.body(reqwest::Body::wrap_stream(Limited::new(body, limit).into_data_stream()));
     }
-    let answer = send(state, upstream).await?;
+    let answer = send(state, &method, upstream).await?;
     stream_back(state, answer)
 }
 
 /// Send, waiting at most `request_timeout_secs` for the answer to start.
-async fn send(state: &AppState, upstream: reqwest::RequestBuilder) -> Result<reqwest::Response, GatewayError> {
+async fn send(
+    state: &AppState,
+    method: &reqwest::Method,
+    upstream: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, GatewayError> {
     let wait = state.config.request_timeout;
     let answer = match tokio::time::timeout(wait, upstream.send()).await {
         Ok(Ok(answer)) => answer,
@@ -99,6 +106,16 @@ async fn send(state: &AppState, upstream: reqwest::RequestBuilder) -> Result<req
     };
     let status = answer.status();
     state.metrics.record_upstream(PROVIDER, status.as_str());
+    if status.is_redirection() {
+        let location = answer.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+        return Err(redirect_refused(
+            "the Supabase MCP server",
+            method,
+            answer.url().as_str(),
+            status.as_u16(),
+            location,
+        ));
+    }
     if matches!(status.as_u16(), 401 | 403) {
         return Err(GatewayError::new(
             ErrorCode::UpstreamError,

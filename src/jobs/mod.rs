@@ -40,6 +40,8 @@ pub struct JobsOptions {
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
     pub caps: Arc<ProviderCaps>,
+    /// The largest upstream JSON answer read (`upstream_max_answer_bytes`); audio answers use the media cap.
+    pub max_answer_bytes: u64,
     /// Cancelled on shutdown: background tasks stop.
     pub shutdown: CancellationToken,
 }
@@ -55,6 +57,7 @@ pub struct Jobs {
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     caps: Arc<ProviderCaps>,
+    max_answer_bytes: u64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -73,6 +76,7 @@ impl Jobs {
             http: options.http,
             metrics: options.metrics,
             caps: options.caps,
+            max_answer_bytes: options.max_answer_bytes,
             tasks: TaskTracker::new(),
             shutdown: options.shutdown,
         })
@@ -103,7 +107,14 @@ impl Jobs {
     /// The upstream client of a provider, under the provider's concurrency cap shared with the engine.
     #[must_use]
     pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
-        Upstream { client: &self.http, metrics: &self.metrics, provider, policy, cap: self.caps.cap(provider) }
+        Upstream {
+            client: &self.http,
+            metrics: &self.metrics,
+            provider,
+            policy,
+            cap: self.caps.cap(provider),
+            max_answer_bytes: self.max_answer_bytes,
+        }
     }
 
     /// Save a record (new or updated).

@@ -85,7 +85,10 @@ impl Jobs {
     ) -> Result<(), GatewayError> {
         record.set_status(JobStatus::InProgress);
         self.save(record).await?;
-        let upstream = self.upstream("elevenlabs", RetryPolicy::retrying(elevenlabs::TRANSIENT));
+        // The answer is the audio itself: it is bounded by the media size cap, not the JSON one.
+        let upstream = self
+            .upstream("elevenlabs", RetryPolicy::retrying(elevenlabs::TRANSIENT))
+            .with_answer_limit(self.media.settings().max_download_bytes);
         let outcome = elevenlabs::generate(&self.elevenlabs, &upstream, request, request_id, deadline).await;
         let stored = match outcome {
             Ok(audio) => self.store_audio(record, audio).await,

@@ -81,6 +81,28 @@ fn mime_for_extension(ext: &str, kind: MediaKind) -> String {
     if known.is_empty() { format!("{}/{ext}", kind.as_str()) } else { known.to_owned() }
 }
 
+/// Redirects a media download follows at most.
+const MAX_DOWNLOAD_REDIRECTS: usize = 5;
+
+/// GET a provider's output URL. The shared client follows no redirect (its other requests carry credentials);
+/// a download carries none, so it follows up to [`MAX_DOWNLOAD_REDIRECTS`] to http(s) URLs (CDNs and signed
+/// storage links redirect). `Err` says what went wrong, for the caller's message.
+async fn get_following_redirects(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, String> {
+    let mut current = reqwest::Url::parse(url).map_err(|_| "is not a URL".to_owned())?;
+    for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
+        let response = client.get(current.clone()).send().await.map_err(|_| "failed".to_owned())?;
+        if !response.status().is_redirection() {
+            return Ok(response);
+        }
+        let location = response.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+        match location.and_then(|l| current.join(l).ok()) {
+            Some(next) if matches!(next.scheme(), "http" | "https") => current = next,
+            _ => return Err(format!("answered {} without a usable http(s) Location", response.status().as_u16())),
+        }
+    }
+    Err(format!("redirected more than {MAX_DOWNLOAD_REDIRECTS} times"))
+}
+
 fn too_large(limit: u64) -> GatewayError {
     GatewayError::new(ErrorCode::UpstreamError, format!("the generated media is larger than the {limit}-byte limit"))
         .with_details(json!({"limit_bytes": limit}))
@@ -156,7 +178,7 @@ impl MediaStore {
                 .with_details(json!({"source_url": shown}))
                 .retryable(true)
         };
-        let response = client.get(url).send().await.map_err(|_| failed("failed"))?;
+        let response = get_following_redirects(client, url).await.map_err(|what| failed(&what))?;
         if !response.status().is_success() {
             return Err(failed(&format!("answered {}", response.status().as_u16())));
         }

@@ -63,7 +63,7 @@ pub async fn generate(
     deadline: Instant,
 ) -> Result<Audio, GatewayError> {
     let answer = send(settings, upstream, request, false, request_id, deadline).await?;
-    let mime_type = content_type(&answer);
+    let mime_type = answer.content_type();
     if !mime_type.starts_with("audio/") && !mime_type.starts_with("application/octet-stream") {
         return Err(GatewayError::new(
             ErrorCode::UpstreamError,
@@ -89,13 +89,7 @@ pub async fn fetch_json(
 ) -> Result<Value, GatewayError> {
     let idempotent = matches!(request.method, reqwest::Method::GET | reqwest::Method::HEAD);
     let answer = send(settings, upstream, request, idempotent, request_id, deadline).await?;
-    serde_json::from_slice(&answer.body).map_err(|_| {
-        GatewayError::new(
-            ErrorCode::UpstreamError,
-            format!("ElevenLabs answered {} with a body that is not JSON", request.path),
-        )
-        .with_details(json!({"provider": "elevenlabs", "upstream_status": answer.status}))
-    })
+    answer.json("ElevenLabs")
 }
 
 async fn send(
@@ -166,16 +160,6 @@ pub fn describe_problem(problem: &Value) -> String {
         .unwrap_or_default();
     let message = problem.get("msg").and_then(Value::as_str).unwrap_or("invalid");
     if location.is_empty() { message.to_owned() } else { format!("{}: {message}", location.join(".")) }
-}
-
-fn content_type(answer: &Answer) -> String {
-    answer
-        .headers
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default()
 }
 
 fn trace(answer: &Answer) -> Value {

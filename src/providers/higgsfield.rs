@@ -103,7 +103,7 @@ pub async fn submit(
 ) -> Result<String, GatewayError> {
     let request = outgoing(settings, target, reqwest::Method::POST, Some(body.clone()), false)?;
     let answer = checked(upstream.send(&request, request_id, deadline).await?)?;
-    let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let value = answer.json("Higgsfield")?;
     let id = value.get("request_id").or_else(|| value.get("id")).and_then(Value::as_str).filter(|id| safe_id(id));
     id.map(str::to_owned).ok_or_else(|| {
         GatewayError::new(ErrorCode::UpstreamError, "Higgsfield accepted the request but sent no usable request_id")
@@ -121,7 +121,7 @@ pub async fn poll(
 ) -> Result<Polled, GatewayError> {
     let request = outgoing(settings, target, reqwest::Method::GET, None, true)?;
     let answer = checked(upstream.send(&request, request_id, deadline).await?)?;
-    let value: Value = serde_json::from_slice(&answer.body).map_err(|_| malformed(answer.status))?;
+    let value = answer.json("Higgsfield")?;
     parse_status(&value).ok_or_else(|| malformed(answer.status))
 }
 

@@ -57,7 +57,7 @@ pub async fn mint_client_secret(
     };
     let answer = upstream.send(&request, request_id, deadline).await.map_err(|e| scrub(e, key))?;
     answer.error_for_status("realtime").map_err(|e| scrub(e, key))?;
-    let body = answer.value();
+    let body = answer.json("realtime").map_err(|e| scrub(e, key))?;
     let value = body.get("value").and_then(Value::as_str).filter(|v| !v.is_empty());
     let expires_at = body.get("expires_at").and_then(Value::as_i64);
     match (value, expires_at) {

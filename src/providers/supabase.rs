@@ -57,5 +57,5 @@ pub async fn call(
     };
     let answer = upstream.send(&request, request_id, deadline).await?;
     answer.error_for_status("supabase")?;
-    Ok(if answer.status == 204 { Value::Null } else { answer.value() })
+    answer.json("supabase")
 }

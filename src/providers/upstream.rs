@@ -6,6 +6,12 @@
 //! exponential backoff and jitter, honouring `Retry-After`, and never past the call's deadline. A write is
 //! never sent twice once it may have arrived. Errors keep the upstream's status and message in `details`,
 //! never the credentials the gateway sent.
+//!
+//! Bounds: the pooled client follows no redirect (every request here carries the provider's credentials, and
+//! a credential must never reach a host the gateway was not configured for), so a 3xx answer is a typed
+//! `upstream_error` naming where it pointed. An answer is read as a stream up to `max_answer_bytes`; past it
+//! the call fails, non-retryable, without reading (or keeping) the rest. [`Answer::json`] is how a binding
+//! that expects JSON reads the body: an HTML page or any other non-JSON answer is an `upstream_error`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +23,12 @@ use tokio::sync::Semaphore;
 
 use crate::error::{ErrorCode, GatewayError};
 use crate::metrics::Metrics;
+
+/// The default cap on an upstream answer read into memory, for JSON APIs.
+pub const DEFAULT_MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Longest excerpt of an unexpected answer kept in an error's `details`.
+const EXCERPT_CHARS: usize = 200;
 
 /// HTTP statuses most providers document as transient.
 pub const TRANSIENT_STATUSES: &[u16] = &[408, 429, 502, 503, 504];
@@ -83,6 +95,58 @@ impl Answer {
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.body).into_owned()))
     }
 
+    /// The body as JSON, for bindings that expect JSON: an empty body is `null`; an HTML page, or anything
+    /// else that does not parse, is an `upstream_error` with the content type and an excerpt in `details`.
+    pub fn json(&self, provider: &str) -> Result<Value, GatewayError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        let content_type = self.content_type();
+        let html = content_type.starts_with("text/html") || content_type.starts_with("application/xhtml");
+        let parsed = if html { None } else { serde_json::from_slice(&self.body).ok() };
+        parsed.ok_or_else(|| {
+            let message = if content_type.contains("json") {
+                format!(
+                    "{provider} answered {} with an unreadable body: not JSON, although declared {content_type}",
+                    self.status
+                )
+            } else {
+                let shown = if content_type.is_empty() { "no content type" } else { content_type.as_str() };
+                format!("{provider} answered {} with {shown}, not JSON", self.status)
+            };
+            GatewayError::new(ErrorCode::UpstreamError, message).with_details(json!({
+                "provider": provider,
+                "upstream_status": self.status,
+                "content_type": content_type,
+                "body_start": self.excerpt(),
+            }))
+        })
+    }
+
+    /// A 3xx answer: a redirect the gateway does not follow.
+    #[must_use]
+    pub fn is_redirect(&self) -> bool {
+        (300..400).contains(&self.status)
+    }
+
+    /// The media type of the answer, lower case, without parameters (empty when absent).
+    #[must_use]
+    pub fn content_type(&self) -> String {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The start of the body as text, for error details.
+    #[must_use]
+    pub fn excerpt(&self) -> String {
+        let head = &self.body[..self.body.len().min(EXCERPT_CHARS * 4)];
+        String::from_utf8_lossy(head).chars().take(EXCERPT_CHARS).collect()
+    }
+
     /// `Err` with a mapped [`GatewayError`] for 4xx/5xx answers.
     pub fn error_for_status(&self, provider: &str) -> Result<(), GatewayError> {
         if self.status < 400 {
@@ -101,9 +165,35 @@ pub struct Upstream<'a> {
     pub policy: RetryPolicy,
     /// The provider's concurrency cap: one permit per request in flight.
     pub cap: Arc<Semaphore>,
+    /// The largest answer read; a longer one fails the request.
+    pub max_answer_bytes: u64,
+}
+
+/// Why an attempt produced no answer.
+enum Failure {
+    Transport(reqwest::Error),
+    /// The answer declared or streamed more than the cap.
+    TooLarge,
+}
+
+impl Failure {
+    fn is_connect(&self) -> bool {
+        matches!(self, Self::Transport(e) if e.is_connect())
+    }
+
+    fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport(e) if e.is_timeout())
+    }
 }
 
 impl Upstream<'_> {
+    /// The same client with another answer cap (media answers use the media size cap).
+    #[must_use]
+    pub fn with_answer_limit(mut self, max_answer_bytes: u64) -> Self {
+        self.max_answer_bytes = max_answer_bytes;
+        self
+    }
+
     /// Send with retries, until `deadline`. `Ok` carries any HTTP answer (check [`Answer::error_for_status`]).
     pub async fn send(&self, request: &Outgoing, request_id: &str, deadline: Instant) -> Result<Answer, GatewayError> {
         let mut attempt = 1;
@@ -125,6 +215,11 @@ impl Upstream<'_> {
                 Err(e) if e.is_timeout() && request.idempotent => Some(self.backoff(attempt)),
                 _ => None,
             };
+            if let Ok(answer) = &outcome {
+                if answer.is_redirect() {
+                    return Err(self.redirect_error(request, answer));
+                }
+            }
             let can_retry =
                 attempt < self.policy.max_attempts && retry_in.is_some_and(|wait| Instant::now() + wait < deadline);
             if let (true, Some(wait)) = (can_retry, retry_in) {
@@ -139,11 +234,14 @@ impl Upstream<'_> {
                 attempt += 1;
                 continue;
             }
-            return outcome.map_err(|e| self.transport_error(&e, request));
+            return outcome.map_err(|failure| match failure {
+                Failure::Transport(e) => self.transport_error(&e, request),
+                Failure::TooLarge => self.too_large_error(request),
+            });
         }
     }
 
-    async fn attempt(&self, request: &Outgoing, request_id: &str, timeout: Duration) -> Result<Answer, reqwest::Error> {
+    async fn attempt(&self, request: &Outgoing, request_id: &str, timeout: Duration) -> Result<Answer, Failure> {
         let mut builder = self.client.request(request.method.clone(), &request.url).timeout(timeout);
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(request_id) {
@@ -162,15 +260,16 @@ impl Upstream<'_> {
             builder = builder.json(body);
         }
         let result = async {
-            let response = builder.send().await?;
+            let response = builder.send().await.map_err(Failure::Transport)?;
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>(Answer { status, headers, body })
+            let body = read_capped(response, self.max_answer_bytes).await?;
+            Ok::<_, Failure>(Answer { status, headers, body })
         }
         .await;
         let label = match &result {
             Ok(answer) => answer.status.to_string(),
+            Err(Failure::TooLarge) => "too_large".into(),
             Err(e) if e.is_connect() => "connect_error".into(),
             Err(e) if e.is_timeout() => "timeout".into(),
             Err(_) => "transport_error".into(),
@@ -207,6 +306,26 @@ impl Upstream<'_> {
         .with_details(json!({"provider": self.provider}))
     }
 
+    fn redirect_error(&self, request: &Outgoing, answer: &Answer) -> GatewayError {
+        let location = answer.headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+        redirect_refused(self.provider, &request.method, &request.url, answer.status, location)
+    }
+
+    fn too_large_error(&self, request: &Outgoing) -> GatewayError {
+        GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!(
+                "{} answered {} {} with more than {} bytes, the most the gateway reads \
+                 (upstream_max_answer_bytes)",
+                self.provider,
+                request.method,
+                redact_url(&request.url),
+                self.max_answer_bytes
+            ),
+        )
+        .with_details(json!({"provider": self.provider, "limit_bytes": self.max_answer_bytes}))
+    }
+
     fn transport_error(&self, err: &reqwest::Error, request: &Outgoing) -> GatewayError {
         if err.is_timeout() {
             return self.timeout_error(request);
@@ -223,6 +342,49 @@ impl Upstream<'_> {
             .with_details(json!({"provider": self.provider}))
             .retryable(true)
     }
+}
+
+/// The error for a redirect the gateway does not follow: a request carrying credentials only goes to the host
+/// it was configured for. Names the host the redirect pointed to (never its path or query).
+#[must_use]
+pub fn redirect_refused(
+    provider: &str,
+    method: &reqwest::Method,
+    url: &str,
+    status: u16,
+    location: Option<&str>,
+) -> GatewayError {
+    let target = location.and_then(|l| reqwest::Url::parse(url).ok()?.join(l).ok());
+    let host = target.as_ref().and_then(|t| {
+        let host = t.host_str()?;
+        Some(t.port().map_or_else(|| host.to_owned(), |port| format!("{host}:{port}")))
+    });
+    let to = host.as_deref().map_or_else(|| "elsewhere".to_owned(), |h| format!("to {h}"));
+    GatewayError::new(
+        ErrorCode::UpstreamError,
+        format!(
+            "{provider} answered {method} {} with a redirect ({status}) {to}; the gateway does not follow \
+             redirects on calls that carry credentials: configure the final URL",
+            redact_url(url)
+        ),
+    )
+    .with_details(json!({"provider": provider, "upstream_status": status, "redirect_host": host}))
+}
+
+/// Read a response body as it streams in, refusing it as soon as it declares or passes `limit` bytes.
+async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Bytes, Failure> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(Failure::TooLarge);
+    }
+    let expected = response.content_length().unwrap_or(0).min(limit);
+    let mut body = bytes::BytesMut::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(Failure::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Failure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Drop the query string (it may carry keys) and any userinfo from a URL shown in messages.

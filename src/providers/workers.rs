@@ -120,23 +120,11 @@ pub async fn call(
     let answer = upstream.send(&request, request_id, deadline).await?;
     answer.error_for_status(upstream.provider)?;
     // Workers speak JSON: anything else (an HTML error page from a proxy, a truncated body) is not an answer.
-    let value = if answer.body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&answer.body).map_err(|_| {
-            GatewayError::new(
-                ErrorCode::UpstreamError,
-                format!("the {} worker answered {} with something that is not JSON", worker.name(), call.path),
-            )
-            .with_details(json!({
-                "provider": "workers",
-                "worker": worker.name(),
-                "upstream_status": answer.status,
-                "body_start": String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)]),
-            }))
-            .retryable(true)
-        })?
-    };
+    let value = answer.json(&format!("the {} worker", worker.name())).map_err(|mut err| {
+        err.details["worker"] = json!(worker.name());
+        err.details["provider"] = json!("workers");
+        err
+    })?;
     if call.require_validated {
         check_validated(worker, call.path, &value)?;
     }

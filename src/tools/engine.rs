@@ -40,6 +40,8 @@ pub struct EngineOptions {
     pub workers: Arc<Workers>,
     /// Requests in flight per upstream provider (shared with the job service).
     pub provider_caps: Arc<ProviderCaps>,
+    /// The largest upstream answer read (`upstream_max_answer_bytes`).
+    pub max_answer_bytes: u64,
     /// Long media jobs and their storage.
     pub jobs: Arc<Jobs>,
     pub llm: LlmSettings,
@@ -76,6 +78,7 @@ pub struct Engine {
     flowchat_workers: WorkerSettings,
     workers: Arc<Workers>,
     provider_caps: Arc<ProviderCaps>,
+    max_answer_bytes: u64,
     jobs: Arc<Jobs>,
     llm: LlmSettings,
 }
@@ -101,6 +104,7 @@ impl Engine {
             flowchat_workers: options.flowchat_workers,
             llm: options.llm,
             provider_caps: options.provider_caps,
+            max_answer_bytes: options.max_answer_bytes,
             workers: options.workers,
             jobs: options.jobs,
         }
@@ -111,7 +115,14 @@ impl Engine {
     #[must_use]
     pub fn upstream<'a>(&'a self, provider: &'a str, policy: RetryPolicy) -> Upstream<'a> {
         let cap = self.provider_caps.cap(provider);
-        Upstream { client: &self.http, metrics: &self.metrics, provider, policy, cap }
+        Upstream {
+            client: &self.http,
+            metrics: &self.metrics,
+            provider,
+            policy,
+            cap,
+            max_answer_bytes: self.max_answer_bytes,
+        }
     }
 
     /// Whether a setting a binding needs is available (typed provider settings, else the environment).

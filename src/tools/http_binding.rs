@@ -6,6 +6,9 @@
 //!  "body": {"name": "{{args.name}}"}, "timeout_secs": 10, "idempotent": true, "result": "/data"}
 //! ```
 //!
+//! The answer must be JSON (an HTML page or other text is an `upstream_error`) unless the spec says
+//! `"response": "text"`, which returns the body as a string.
+//!
 //! Every template is checked when the spec loads. A setting the environment lacks makes the call answer
 //! `not_configured` naming it, without stopping start-up. Retries follow the upstream client's policy:
 //! `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says otherwise.
@@ -34,6 +37,7 @@ pub struct HttpBinding {
     timeout: Duration,
     result: Option<String>,
     attempts: u32,
+    text_response: bool,
 }
 
 impl HttpBinding {
@@ -51,6 +55,7 @@ impl HttpBinding {
                 "idempotent",
                 "result",
                 "max_attempts",
+                "response",
             ],
             "$.binding",
         )?;
@@ -109,7 +114,15 @@ impl HttpBinding {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| PathError::new("$.binding.max_attempts", "must be 1 to 10"))?,
         };
-        Ok(Self { method, url, headers, query, body, idempotent, timeout, result, attempts })
+        let text_response = match obj.get("response").map(Value::as_str) {
+            None | Some(Some("json")) => false,
+            Some(Some("text")) => true,
+            Some(_) => return Err(PathError::new("$.binding.response", "must be `json` (the default) or `text`")),
+        };
+        if text_response && result.is_some() {
+            return Err(PathError::new("$.binding.result", "selects inside JSON: it cannot go with `response: text`"));
+        }
+        Ok(Self { method, url, headers, query, body, idempotent, timeout, result, attempts, text_response })
     }
 
     /// Environment settings the call needs (no default given).
@@ -139,7 +152,10 @@ impl HttpBinding {
         let upstream = engine.upstream("http", RetryPolicy { max_attempts: self.attempts, ..RetryPolicy::default() });
         let answer = upstream.send(&request, &ctx.request_id, deadline).await?;
         answer.error_for_status("the upstream")?;
-        let value = answer.value();
+        if self.text_response {
+            return Ok(ToolOutput::json(Value::String(String::from_utf8_lossy(&answer.body).into_owned())));
+        }
+        let value = answer.json("the upstream")?;
         let selected = match &self.result {
             None => value,
             Some(pointer) => value.pointer(pointer).cloned().ok_or_else(|| {

@@ -197,6 +197,7 @@ impl FakeHiggsfield {
             .route("/requests/{id}/status", get(hf_status))
             .route("/requests/{id}/cancel", post(hf_cancel))
             .route("/files/{file}", get(hf_file))
+            .route("/cdn/{file}", get(hf_cdn))
             .route("/{*model}", post(hf_submit))
             .with_state(fake.clone());
         let base = serve(app).await;
@@ -304,6 +305,10 @@ async fn hf_status(State(fake): State<FakeHiggsfield>, Path(id): Path<String>, h
         _ if request.model.contains("dop") => {
             json!({"status": "completed", "request_id": id, "video": {"url": format!("{base}/files/{id}.mp4")}})
         }
+        // Outputs served by a CDN that redirects to the file.
+        "via cdn" => {
+            json!({"status": "completed", "request_id": id, "images": [{"url": format!("{base}/cdn/{id}.png")}]})
+        }
         _ => json!({"status": "completed", "request_id": id, "images": [{"url": format!("{base}/files/{id}.png")}]}),
     };
     request.status = answer["status"].as_str().unwrap_or_default().to_owned();
@@ -323,6 +328,11 @@ async fn hf_cancel(State(fake): State<FakeHiggsfield>, Path(id): Path<String>, h
         }
         _ => (StatusCode::BAD_REQUEST, axum::Json(json!({"detail": "Request cannot be canceled"}))).into_response(),
     }
+}
+
+/// A CDN edge: a relative redirect to the stored file.
+async fn hf_cdn(Path(file): Path<String>) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, format!("../files/{file}"))]).into_response()
 }
 
 async fn hf_file(Path(file): Path<String>) -> Response {
