@@ -1,15 +1,16 @@
 //! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools,
 //! make one call or write the demo workers. Everything else lives in the library.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mcp_gateway::auth::Caller;
 use mcp_gateway::config::Config;
+use mcp_gateway::http::server::{self, ConnectionLimits};
 use mcp_gateway::tools::{CallCtx, Registry};
 use mcp_gateway::{AppState, build_app, telemetry};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(name = "mcp-gateway", version, about = "Serve back-ends as Model Context Protocol tools")]
@@ -227,22 +228,15 @@ async fn serve(config: Config) -> ExitCode {
     let tools = state.engine.registry().snapshot().tools().len();
     tracing::info!(%address, tools, "mcp-gateway listening");
     let grace = state.config.shutdown_grace;
-    let app = build_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let limits = ConnectionLimits::of(&state.config);
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, build_app(state.clone()), limits, stop.clone()));
     shutdown_signal().await;
     // Streams end now; in-flight requests get the grace period to finish.
     state.begin_shutdown();
-    let _ = stop.send(());
+    stop.cancel();
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server failed while draining"),
+        Ok(Ok(())) => tracing::info!("in-flight requests finished"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; remaining requests were cut"),
     }

@@ -18,5 +18,6 @@ pub mod passthrough;
 pub mod request_id;
 pub mod rest;
 pub mod router;
+pub mod server;
 pub mod static_files;
 pub mod workers;

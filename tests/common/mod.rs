@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use mcp_gateway::config::Config;
+use mcp_gateway::http::server::{self, ConnectionLimits};
 use mcp_gateway::{AppState, build_app};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -74,11 +76,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("the listener has an address");
         let app = build_app(state.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                panic!("the test server failed: {e}");
-            }
-        });
+        let limits = ConnectionLimits::of(&state.config);
+        // The server loop the binary uses; it stops with the runtime at the end of the test.
+        tokio::spawn(server::serve(listener, app, limits, CancellationToken::new()));
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
