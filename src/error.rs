@@ -4,13 +4,19 @@
 //! - Every failure is a [`GatewayError`]: a stable [`ErrorCode`], a message a person can act on, optional
 //!   `details` (JSON), and whether retrying may help. The request id is attached by whichever edge encodes it.
 //! - Each code maps, exhaustively and in one place, to an HTTP status and a JSON-RPC error code, so a new code
-//!   forces a decision about both.
+//!   forces a decision about both. Refused access is the server-defined [`ACCESS_REFUSED`] and "try later"
+//!   [`TRY_LATER`], never -32603 (internal error); `data.code` always carries the gateway's code.
 //! - Internal faults never leak their text to callers: build them with [`GatewayError::internal`], which logs
 //!   the cause and answers a fixed message.
 //! - There is no blanket `From<E: Error>`: every conversion is written on purpose.
 
 use serde::Serialize;
 use serde_json::Value;
+
+/// JSON-RPC code of a refused authentication or authorization (`data.code`: `unauthorized` or `forbidden`).
+pub const ACCESS_REFUSED: i64 = -32010;
+/// JSON-RPC code of a request refused for now: rate limited or overloaded (`data.retryable` is true).
+pub const TRY_LATER: i64 = -32011;
 
 /// Stable, documented error codes. Clients may branch on these strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,10 +92,10 @@ impl ErrorCode {
             Self::InvalidRequest | Self::PayloadTooLarge | Self::UnsupportedMediaType => -32600,
             Self::InvalidParams | Self::UnknownTool | Self::Unsupported => -32602,
             Self::NotFound => -32002,
-            Self::Unauthorized
-            | Self::Forbidden
-            | Self::RateLimited
-            | Self::NotConfigured
+            // Server-defined codes (JSON-RPC reserves -32000..-32099 for them); `data.code` names the reason.
+            Self::Unauthorized | Self::Forbidden => ACCESS_REFUSED,
+            Self::RateLimited | Self::Overloaded => TRY_LATER,
+            Self::NotConfigured
             | Self::ToolError
             | Self::UpstreamError
             | Self::UpstreamUnavailable
@@ -97,7 +103,6 @@ impl ErrorCode {
             | Self::ValidationFailed
             | Self::Timeout
             | Self::Cancelled
-            | Self::Overloaded
             | Self::Internal => -32603,
         }
     }

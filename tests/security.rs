@@ -146,6 +146,7 @@ async fn missing_and_invalid_keys_get_401_with_www_authenticate_in_the_callers_f
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["jsonrpc"], "2.0");
     assert_eq!(body["error"]["data"]["code"], "unauthorized");
+    assert_eq!(body["error"]["code"], mcp_gateway::error::ACCESS_REFUSED, "a server-defined code, not -32603: {body}");
 
     let envelope = json!({"action": "ping", "payload": {}, "request_id": "req-9"});
     let response = app.post("/mcp").json(&envelope).send().await.unwrap();
@@ -345,4 +346,61 @@ async fn every_call_is_audited_with_its_key_and_an_argument_hash() {
         body["count"] == 0
     })
     .await;
+}
+
+#[tokio::test]
+async fn methods_outside_the_table_are_unknown_and_scopes_decide_the_rest() {
+    let keys = vec![key("lister", &["tools:list"]), key("caller", &["tools:call"])];
+    let app = TestApp::spawn_with(&common::core_specs(), with_keys(keys)).await;
+    let rpc = |method: &str| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {}});
+    for method in ["tools/delete", "admin/anything", "sampling/createMessage", "tasks/list"] {
+        let response = app.mcp(None, &rpc(method)).header("authorization", bearer("caller")).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32601, "{method} is not a method the gateway answers: {body}");
+    }
+    let response = app.mcp(None, &rpc("tools/call")).header("authorization", bearer("lister")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], mcp_gateway::error::ACCESS_REFUSED, "{body}");
+    assert_eq!(body["error"]["data"]["code"], "forbidden");
+    let response =
+        app.mcp(None, &rpc("resources/read")).header("authorization", bearer("caller")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "reads need tools:list");
+}
+
+#[tokio::test]
+async fn ready_shows_paths_errors_and_setting_names_to_admins_only() {
+    let specs = common::copy_of_core_specs();
+    let http = json!({"name": "inventory", "description": "needs a setting", "binding": {"kind": "http",
+        "url": "{{env.GATEWAY_TEST_READY_INVENTORY_URL}}/items"}});
+    write_spec(specs.path(), "inventory.json", &http.to_string());
+    let keys = vec![key("ops", &["admin"]), key("reader", &["tools:list", "tools:call"])];
+    let app = TestApp::spawn_with(specs.path(), with_keys(keys)).await;
+    // The data dir becomes unusable: its error names the absolute path and the OS error.
+    let data_dir = app.state.config.data_dir.clone();
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    std::fs::write(&data_dir, b"not a folder").unwrap();
+
+    for who in [None, Some("reader"), Some("wrong")] {
+        let mut request = app.get("/ready");
+        if let Some(id) = who {
+            request = request.header("authorization", bearer(id));
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = response.text().await.unwrap();
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["status"], "unavailable", "{text}");
+        assert_eq!(body["data_dir"], json!({"writable": false}), "{text}");
+        assert_eq!(body["unconfigured_tools"], 1, "a count only: {text}");
+        assert!(body.get("settings").is_none(), "{text}");
+        let shown = data_dir.display().to_string();
+        assert!(!text.contains(&shown) && !text.contains("GATEWAY_TEST_READY"), "{who:?} sees only counts: {text}");
+    }
+
+    let body: Value =
+        app.get("/ready").header("authorization", bearer("ops")).send().await.unwrap().json().await.unwrap();
+    assert!(body["data_dir"]["error"].as_str().unwrap().contains(&data_dir.display().to_string()), "{body}");
+    assert_eq!(body["settings"]["GATEWAY_TEST_READY_INVENTORY_URL"], false, "{body}");
+    assert_eq!(body["unconfigured_tools"], json!(["inventory"]), "{body}");
 }

@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::auth::Auth;
+use crate::auth::{Caller, Scope};
 use crate::state::AppState;
 
 /// `GET /health`: the seed 002 shape `{status, environment, version, features}`.
@@ -35,7 +38,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
 /// there); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
 /// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
-pub async fn ready(State(state): State<AppState>) -> Response {
+///
+/// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
+/// operators: an `admin` key, or the keyless mode on a loopback bind. Anyone else gets the status and counts.
+pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Response {
+    let detailed = match &auth {
+        Auth::Ok(Caller::Anonymous) => state.config.bind.ip().is_loopback(),
+        Auth::Ok(caller @ Caller::Key(_)) => caller.has(&Scope::Admin),
+        Auth::Missing | Auth::Invalid => false,
+    };
     let registry = state.engine.registry().snapshot();
     let problems = state.engine.registry().status().problems;
     let data_dir = state.config.data_dir.clone();
@@ -58,16 +69,28 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         (Ok(()), false) => (StatusCode::OK, "degraded"),
         (Ok(()), true) => (StatusCode::OK, "ready"),
     };
-    let body = json!({
-        "status": status,
-        "tools": registry.tools().len(),
-        "resources": registry.resources().len(),
-        "prompts": registry.prompts().len(),
-        "reload_problems": problems,
-        "data_dir": {"writable": writable.is_ok(), "error": writable.err()},
-        "settings": settings,
-        "unconfigured_tools": unconfigured,
-    });
+    let body = if detailed {
+        json!({
+            "status": status,
+            "tools": registry.tools().len(),
+            "resources": registry.resources().len(),
+            "prompts": registry.prompts().len(),
+            "reload_problems": problems,
+            "data_dir": {"writable": writable.is_ok(), "error": writable.err()},
+            "settings": settings,
+            "unconfigured_tools": unconfigured,
+        })
+    } else {
+        json!({
+            "status": status,
+            "tools": registry.tools().len(),
+            "resources": registry.resources().len(),
+            "prompts": registry.prompts().len(),
+            "reload_problems": problems.len(),
+            "data_dir": {"writable": writable.is_ok()},
+            "unconfigured_tools": unconfigured.len(),
+        })
+    };
     (code, axum::Json(body)).into_response()
 }
 

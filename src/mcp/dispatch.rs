@@ -52,28 +52,83 @@ pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
     result
 }
 
-/// May `caller` use `method` at all? Per-tool checks come later, in the pipeline. Transports answer a refusal
-/// with 403 before dispatching.
-pub fn authorize(caller: &Caller, method: &str) -> Result<(), GatewayError> {
-    let (allowed, scope) = match method {
-        m if m == "tools/call" || m.starts_with("tasks/") => (caller.may_call_some_tool(), "tools:call"),
-        m if m == "tools/list"
-            || m.starts_with("resources/")
-            || m.starts_with("prompts/")
-            || m == "completion/complete" =>
-        {
-            (caller.has(&Scope::ToolsList), "tools:list")
+/// What a method asks of its caller before dispatch; per-tool checks come later, in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Any authenticated caller.
+    Nothing,
+    /// `tools:list`: listings, reads, prompts, completion.
+    List,
+    /// Some call scope: tool calls and the tasks they start.
+    Call,
+}
+
+/// Every request method the handshake era answers, with what it needs. A method missing here is refused as
+/// unknown before anything runs, so a method added to [`request`] without a line here is denied, not allowed.
+fn need_of(method: &str) -> Option<Need> {
+    Some(match method {
+        "initialize" | "ping" | "logging/setLevel" => Need::Nothing,
+        "tools/call" | "tasks/get" | "tasks/result" | "tasks/cancel" => Need::Call,
+        "tools/list"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read"
+        | "resources/subscribe"
+        | "resources/unsubscribe"
+        | "prompts/list"
+        | "prompts/get"
+        | "completion/complete" => Need::List,
+        _ => return None,
+    })
+}
+
+/// Why [`authorize`] refused a request.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The method is not one the gateway answers (JSON-RPC -32601, HTTP 200 like any JSON-RPC error).
+    UnknownMethod(RpcError),
+    /// The caller lacks the scope (403, in the caller's format).
+    Denied(GatewayError),
+}
+
+impl Refusal {
+    /// The HTTP status a transport answers the refusal with, when it answers on the request itself.
+    #[must_use]
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownMethod(_) => 200,
+            Self::Denied(err) => err.code.http_status(),
         }
-        _ => (true, ""),
+    }
+
+    /// The JSON-RPC error of the refusal.
+    #[must_use]
+    pub fn into_rpc(self, request_id: &str) -> RpcError {
+        match self {
+            Self::UnknownMethod(error) => error,
+            Self::Denied(err) => RpcError::from_gateway(&err, request_id),
+        }
+    }
+}
+
+/// May `caller` use `method` at all? Transports answer a refusal before dispatching.
+pub fn authorize(caller: &Caller, method: &str) -> Result<(), Refusal> {
+    let (allowed, scope) = match need_of(method) {
+        None => return Err(Refusal::UnknownMethod(RpcError::method_not_found(method))),
+        Some(Need::Nothing) => (true, ""),
+        Some(Need::Call) => (caller.may_call_some_tool(), "tools:call"),
+        Some(Need::List) => (caller.has(&Scope::ToolsList), "tools:list"),
     };
     if allowed {
         Ok(())
     } else {
-        Err(GatewayError::new(
-            ErrorCode::Forbidden,
-            format!("this key lacks the `{scope}` scope needed for `{method}`"),
-        )
-        .with_details(json!({"required_scope": scope})))
+        Err(Refusal::Denied(
+            GatewayError::new(
+                ErrorCode::Forbidden,
+                format!("this key lacks the `{scope}` scope needed for `{method}`"),
+            )
+            .with_details(json!({"required_scope": scope})),
+        ))
     }
 }
 

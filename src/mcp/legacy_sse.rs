@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INVALID_REQUEST, Incoming, RpcError, error_response, response};
-use super::session::Session;
+use super::session::{Session, at_session_limit};
 use super::sse;
 use super::streamable::rpc_error;
 use super::version::ProtocolVersion;
@@ -32,7 +32,7 @@ pub fn open(state: &AppState, caller: &Caller) -> Response {
     };
     let (tx, mut rx) = mpsc::channel::<Value>(64);
     let Ok(session) = state.sessions.create_legacy(tx, caller.id()) else {
-        let error = RpcError::new(-32603, "the gateway is at its session limit; retry later");
+        let error = RpcError::from_gateway(&at_session_limit(), "");
         return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &error);
     };
     let mut tools_changed = state.engine.registry().subscribe();
@@ -80,11 +80,13 @@ pub fn post(
         let error = RpcError::new(-32001, "unknown sessionId; open a new stream with GET /sse");
         return rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error);
     };
-    // Refusals are answered on the POST itself, where the client sees the status.
-    if let Some(method) = body.get("method").and_then(Value::as_str) {
-        if let Err(err) = dispatch::authorize(&caller, method) {
+    // A missing scope is answered on the POST itself, where the client sees the status; an unknown method is
+    // answered on the stream like any other JSON-RPC error.
+    if let Some(method) = body.get("method").and_then(Value::as_str).filter(|_| body.get("id").is_some()) {
+        if let Err(refusal @ dispatch::Refusal::Denied(_)) = dispatch::authorize(&caller, method) {
             let id = body.get("id").cloned().unwrap_or(Value::Null);
-            return rpc_error(StatusCode::FORBIDDEN, &id, &RpcError::from_gateway(&err, &request_id));
+            let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            return rpc_error(status, &id, &refusal.into_rpc(&request_id));
         }
     }
     let state = state.clone();
@@ -138,8 +140,8 @@ async fn handle(
         Ok(Incoming::Request { id, method, params }) => {
             let (cancel, _guard): (CancellationToken, _) = session.track(&id);
             let link = session.legacy_stream.clone().map(|tx| ClientLink::new(tx, Some(session.peer.clone())));
-            if let Err(err) = dispatch::authorize(caller, &method) {
-                return Some(error_response(&id, &RpcError::from_gateway(&err, request_id)));
+            if let Err(refusal) = dispatch::authorize(caller, &method) {
+                return Some(error_response(&id, &refusal.into_rpc(request_id)));
             }
             let scope = RequestScope { state, session: Some(session), caller, request_id, link, cancel };
             Some(dispatch::outcome_message(&id, dispatch::request(&scope, &method, params).await))

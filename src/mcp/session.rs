@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::version::ProtocolVersion;
+use crate::error::{ErrorCode, GatewayError};
 use crate::metrics::Metrics;
 use crate::tools::Peer;
 
@@ -109,6 +110,12 @@ impl Drop for InFlightGuard {
 /// Why a session could not be created.
 #[derive(Debug, PartialEq, Eq)]
 pub struct StoreFull;
+
+/// The error a client sees when no session can be opened: overloaded, retry later.
+#[must_use]
+pub fn at_session_limit() -> GatewayError {
+    GatewayError::new(ErrorCode::Overloaded, "the gateway is at its session limit; retry later")
+}
 
 /// All live sessions of this replica.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::modern;
-use super::session::Session;
+use super::session::{Session, at_session_limit};
 use super::sse;
 use super::version::{ProtocolVersion, VersionHeader};
 use crate::auth::Caller;
@@ -124,9 +124,9 @@ async fn single(ex: Exchange, message: &Value) -> Response {
         },
         Incoming::Request { id, method, params } if method == "initialize" => initialize(&ex, &id, &params),
         Incoming::Request { id, method, params } => {
-            if let Err(err) = dispatch::authorize(&ex.caller, &method) {
-                let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-                return rpc_error(status, &id, &RpcError::from_gateway(&err, &ex.request_id));
+            if let Err(refusal) = dispatch::authorize(&ex.caller, &method) {
+                let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+                return rpc_error(status, &id, &refusal.into_rpc(&ex.request_id));
             }
             run_request(ex, id, method, params).await
         }
@@ -137,7 +137,7 @@ fn initialize(ex: &Exchange, id: &Value, params: &Value) -> Response {
     let version = ProtocolVersion::negotiate(params.get("protocolVersion").and_then(Value::as_str));
     let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
     let Ok(session) = ex.state.sessions.create(version, capabilities, ex.caller.id()) else {
-        let error = RpcError::new(INTERNAL_ERROR, "the gateway is at its session limit; retry later");
+        let error = RpcError::from_gateway(&at_session_limit(), &ex.request_id);
         return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, &error);
     };
     tracing::info!(session = %session.id, version = version.as_str(), caller = ex.caller.id(), "MCP session initialized");
@@ -261,7 +261,7 @@ async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
                 .push(error_response(&id, &RpcError::new(INVALID_REQUEST, "initialize cannot be part of a batch"))),
             Ok(Incoming::Request { id, method, params }) => {
                 let outcome = match dispatch::authorize(&ex.caller, &method) {
-                    Err(err) => Err(RpcError::from_gateway(&err, &ex.request_id)),
+                    Err(refusal) => Err(refusal.into_rpc(&ex.request_id)),
                     Ok(()) => {
                         let scope = RequestScope {
                             state: &ex.state,
