@@ -2,9 +2,10 @@
 # The project's one test command (the README's, and what CI runs through .ci/run):
 #   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary:
 #   the official Python SDK (mcp==2.3.0), the TypeScript SDK, and the MCP conformance suite with the fixture
-#   profile; then the web pages in headless Chromium (Debian's chromium driven by playwright-core). Installs what
-#   it needs idempotently (a Python venv in .cache/venv, npm packages in tests/interop/node_modules and
-#   tests/browser/node_modules, the chromium package) and fails loudly on the first problem.
+#   profile; then every query of the Grafana dashboards against Debian's prometheus scraping the gateway; then the
+#   web pages in headless Chromium (Debian's chromium driven by playwright-core). Installs what it needs
+#   idempotently (a Python venv in .cache/venv, npm packages in tests/interop/node_modules and
+#   tests/browser/node_modules, the prometheus and chromium packages) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -128,6 +129,13 @@ fi
 
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || exit 1
+
+step "Grafana dashboards: every panel query against Prometheus (tests/dashboards/check.sh)"
+cargo build --locked --example flaky_upstream
+# Installs Debian's prometheus when missing; runs its own gateway, fakes and Prometheus on free ports (stopped on
+# exit); prints PASS/FAIL lines and `dashboards: N passed, M failed`, exits 1 on a failure. Logs in target/dashboards/.
+PYTHON="$venv/bin/python" tests/dashboards/check.sh "$bin" target/debug/examples/fake_higgsfield \
+  target/debug/examples/flaky_upstream
 
 step "web pages in headless Chromium (tests/browser/pages.mjs)"
 if [[ ! -x /usr/bin/chromium ]]; then

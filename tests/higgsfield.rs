@@ -103,6 +103,11 @@ async fn without_waiting_the_queued_job_comes_back_and_is_polled_in_the_backgrou
     assert!(done["content"].as_array().unwrap().iter().any(|b| b["type"] == "resource_link"), "{done}");
     let (code, _, bytes) = fetch_asset(&app, done["structuredContent"]["url"].as_str().unwrap()).await;
     assert_eq!((code, bytes.as_slice()), (200, PNG));
+    let metrics = app.metrics().await;
+    for status in ["queued", "in_progress", "completed"] {
+        let line = format!(r#"gateway_jobs_total{{provider="higgsfield",status="{status}"}} 1"#);
+        assert!(metrics.contains(&line), "the job entered {status} once: {metrics}");
+    }
 }
 
 async fn failing(app: &TestApp, prompt: &str) -> (StatusCode, Value) {

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{SseStream, TestApp, eventually, poll_until, shipped_tool_specs, write_spec};
+use mcp_gateway::jobs::{JobRecord, JobStatus, MediaKind};
 use media_fakes::{FakeElevenLabs, FakeHiggsfield, PNG, configure, fetch_asset, rest_call};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -274,4 +275,22 @@ async fn cancelling_a_waiting_elevenlabs_call_marks_its_job_failed_instead_of_le
     assert_eq!(record["error"]["code"], "cancelled", "{record}");
     assert!(record["error"]["message"].as_str().unwrap().contains("before the provider answered"), "{record}");
     fake.release.store(true, Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn a_save_after_a_final_status_changes_nothing_and_is_not_counted() {
+    let app = TestApp::spawn_with(&shipped_tool_specs(), |_| {}).await;
+    let jobs = app.state.engine.jobs();
+    let mut record = JobRecord::new("higgsfield", "higgsfield_image", None, MediaKind::Image, "p".into(), json!({}));
+    jobs.save(&record).await.unwrap();
+    record.status = JobStatus::Canceled;
+    jobs.save(&record).await.unwrap();
+    // A poll that finishes after the cancellation comes too late.
+    record.status = JobStatus::Completed;
+    jobs.save(&record).await.unwrap();
+    assert_eq!(jobs.get(&record.job_id).await.unwrap().unwrap().status, JobStatus::Canceled);
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"gateway_jobs_total{provider="higgsfield",status="queued"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"gateway_jobs_total{provider="higgsfield",status="canceled"} 1"#), "{metrics}");
+    assert!(!metrics.contains(r#"status="completed""#), "{metrics}");
 }

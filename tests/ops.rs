@@ -3,6 +3,7 @@
 mod common;
 
 use common::{TestApp, header};
+use mcp_gateway::auth::{ApiKey, Scope, digest};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -118,6 +119,36 @@ async fn metrics_count_http_requests_by_route_and_tool_calls_by_outcome() {
     );
     assert!(text.contains(r#"gateway_tool_calls_total{tool="ping",outcome="ok"} 1"#), "{text}");
     assert!(text.contains("gateway_tool_call_duration_seconds_bucket"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_count_calls_per_caller_and_category_by_key_id() {
+    let key = |id: &str, scopes: &[&str]| {
+        let scopes = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
+        ApiKey::new(id.into(), digest(&format!("secret-{id}")), scopes, vec![], vec![])
+    };
+    let app = TestApp::spawn_with(&common::core_specs(), |config| {
+        config.keys = vec![key("agent-a", &["tools:call"]), key("ops", &["metrics"])];
+    })
+    .await;
+    let call = |name: &str| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+    for name in ["ping", "ping", "made_up_2"] {
+        let response =
+            app.mcp(None, &call(name)).header("authorization", "Bearer secret-agent-a").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = app.get("/metrics").header("authorization", "Bearer secret-ops").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#"gateway_caller_calls_total{caller="agent-a",category="system",outcome="ok"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"gateway_caller_calls_total{caller="agent-a",category="(none)",outcome="unknown_tool"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("secret-"), "{text}");
 }
 
 #[tokio::test]

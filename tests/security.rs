@@ -234,8 +234,24 @@ async fn over_the_rate_limit_callers_get_429_with_retry_after_in_their_format() 
     assert!(header(&mcp, "retry-after").is_some());
     let body: Value = mcp.json().await.unwrap();
     assert_eq!(body["error"]["data"]["code"], "rate_limited", "{body}");
-    // /metrics is rate limited too, so its count of 429s is read through the state the test owns.
-    assert!(app.state.metrics.render().contains(r#"status="429""#));
+    // An unauthenticated caller has a bucket of its own (its address), counted without the address.
+    for _ in 0..2 {
+        assert_eq!(app.mcp(None, &rpc).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.mcp(None, &rpc).send().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // /metrics is rate limited too, so its counts are read through the state the test owns.
+    let metrics = app.state.metrics.render();
+    assert!(metrics.contains(r#"status="429""#));
+    assert!(
+        metrics.contains(r#"gateway_rate_limited_total{limit="requests",category="(none)",caller="ops"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"gateway_rate_limited_total{limit="requests",category="(none)",caller="(unauthenticated)"} 1"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("127.0.0.1"), "no address in a label: {metrics}");
 }
 
 #[tokio::test]
@@ -250,6 +266,16 @@ async fn a_category_rate_limit_fails_the_call_as_a_retryable_tool_error() {
     assert_eq!(limited["isError"], true);
     assert_eq!(limited["_meta"]["mcp-gateway/error"]["code"], "rate_limited");
     assert_eq!(limited["_meta"]["mcp-gateway/error"]["retryable"], true);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"gateway_rate_limited_total{limit="category",category="system",caller="anonymous"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"gateway_caller_calls_total{caller="anonymous",category="system",outcome="rate_limited"} 1"#),
+        "{metrics}"
+    );
 }
 
 fn slow_tool_specs(interval_ms: u64, timeout_secs: Option<f64>) -> tempfile::TempDir {

@@ -26,6 +26,7 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::limits::KeyedLimit;
 use crate::mcp::jsonrpc::RpcError;
 use crate::mcp::streamable::rpc_error;
+use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 
 /// The outcome of authentication, attached to every request.
 #[derive(Debug, Clone)]
@@ -60,6 +61,8 @@ pub struct Gate {
     pub format: ErrorFormat,
     pub rate_limit: Option<Arc<KeyedLimit>>,
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Where refusals by the rate limit are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The presented key, if any, from the accepted places.
@@ -258,6 +261,9 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
                 format!("rate limit of {} per {} s exceeded; retry in {secs} s", rate.count, rate.period.as_secs()),
             )
             .with_details(json!({"retry_after_secs": secs}));
+            // Counted by key id; an unauthenticated caller's bucket is its address, which is no label.
+            let caller_label = caller.as_ref().map_or("(unauthenticated)", Caller::id);
+            gate.metrics.record_rate_limited(RateLimit::Requests, NO_CATEGORY, caller_label);
             tracing::info!(bucket, "rate limited");
             return refusal(&err, gate.format, &request_id);
         }

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
                 format,
                 rate_limit: state.rate_limit.clone(),
                 trusted_proxies: trusted_proxies.clone(),
+                metrics: state.metrics.clone(),
             },
             auth::gate,
         )

@@ -117,9 +117,12 @@ impl Jobs {
         }
     }
 
-    /// Save a record (new or updated).
+    /// Save a record (new or updated), counting its status in the metrics when the store took it.
     pub async fn save(&self, record: &JobRecord) -> Result<(), GatewayError> {
-        self.store.save(record).await
+        if self.store.save(record).await? {
+            self.metrics.record_job(&record.provider, record.status.as_str());
+        }
+        Ok(())
     }
 
     /// A record by id.

@@ -33,8 +33,8 @@ impl JobStore {
     }
 
     /// Insert or update a record. A record in a final state is final: later saves of it change nothing, so a
-    /// poll or generation finishing after a cancellation cannot undo it.
-    pub async fn save(&self, record: &JobRecord) -> Result<(), GatewayError> {
+    /// poll or generation finishing after a cancellation cannot undo it. `Ok(false)` when the save changed nothing.
+    pub async fn save(&self, record: &JobRecord) -> Result<bool, GatewayError> {
         let text = serde_json::to_string(record).map_err(|e| GatewayError::internal("encoding a job record", &e))?;
         let (job_id, provider, status) = (record.job_id.clone(), record.provider.clone(), record.status.as_str());
         self.blocking("saving a job record", move |conn| {
@@ -44,7 +44,7 @@ impl JobStore {
                  WHERE jobs.status IN ('queued', 'in_progress')",
                 params![job_id, provider, status, text],
             )
-            .map(|_| ())
+            .map(|changed| changed > 0)
         })
         .await
     }

@@ -19,7 +19,7 @@ use crate::config::{LlmSettings, Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::jobs::Jobs;
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 use crate::providers::upstream::{RetryPolicy, Upstream};
 use crate::workers::Workers;
 
@@ -228,6 +228,7 @@ impl Engine {
         let (name, caller, elapsed) = (call.tool, call.caller, call.elapsed);
         // Unknown names are not recorded per name: that label would be unbounded.
         self.metrics.record_tool_call(if call.known { name } else { "(unknown)" }, label, elapsed.as_secs_f64());
+        self.metrics.record_caller_call(caller, call.category.unwrap_or(NO_CATEGORY), label);
         match &call.outcome {
             Ok(_) => tracing::info!(tool = name, caller, outcome = label, ms = elapsed.as_millis(), "tool call"),
             Err(e) => tracing::warn!(
@@ -286,6 +287,7 @@ impl Engine {
         if let Some(category) = &tool.spec.category {
             for (_, limit) in self.category_limits.iter().filter(|(c, _)| c == category) {
                 if let Err(wait) = limit.check(ctx.caller.id()) {
+                    self.metrics.record_rate_limited(RateLimit::Category, category, ctx.caller.id());
                     let secs = wait.as_secs() + 1;
                     return Err(GatewayError::new(
                         ErrorCode::RateLimited,
