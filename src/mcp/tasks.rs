@@ -30,7 +30,7 @@ pub fn capability() -> Value {
 /// `tools/call` with `task`: start the tool's job and answer `{task}` at once.
 pub async fn call_as_task(scope: &RequestScope<'_>, ctx: &CallCtx, name: &str, args: Value) -> Result<Value, RpcError> {
     let registry = scope.state.engine.registry().snapshot();
-    let tool = registry.tool(name).filter(|t| scope.caller.may_see(t.name(), t.spec.category.as_deref()));
+    let tool = registry.visible_to(scope.caller).callable(name);
     if let Some(tool) = tool {
         if !tool.spec.binding.runs_as_job() {
             return Err(RpcError::new(METHOD_NOT_FOUND, format!("tool `{name}` does not support task execution")));

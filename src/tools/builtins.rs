@@ -28,7 +28,8 @@ use crate::workers::{QueryRequest, run_blocking};
 pub enum Builtin {
     /// Liveness: `{pong, server, version, time}`.
     Ping,
-    /// The tool catalogue: `{tools: [{name, category, description}], total}`, optionally filtered by category.
+    /// The tools the caller may see: `{tools: [{name, category, description}], total}`, optionally filtered by
+    /// category.
     ListTools,
     /// Report progress in `steps` even steps up to `total`, `interval_ms` apart, then answer `text`.
     Progress(ProgressOptions),
@@ -254,8 +255,8 @@ impl Builtin {
                 let category = args.get("category").and_then(Value::as_str).map(str::to_ascii_lowercase);
                 let registry = engine.registry().snapshot();
                 let tools: Vec<Value> = registry
+                    .visible_to(&ctx.caller)
                     .tools()
-                    .iter()
                     .filter(|t| category.is_none() || t.spec.category == category)
                     .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
                     .collect();
