@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
 use super::llm_agent;
-use super::media::job_output;
+use super::media::{job_output, job_reader};
 use super::output::ToolOutput;
 use super::spec::PathError;
 use crate::error::{ErrorCode, GatewayError};
@@ -41,7 +41,8 @@ pub enum Builtin {
     Elicit(ElicitOptions),
     /// A read-only SQL query on a voice worker's database: `{worker_id, query, limit?}`.
     WorkerQuery,
-    /// A media job's record by `job_id` (any provider), with its assets as content blocks.
+    /// A media job's record by `job_id` (any provider), with its assets as content blocks; only the caller's own
+    /// jobs (every job for `admin`).
     CheckJobStatus,
     /// Ask the configured LLM, letting it call the tools named in `tool_names` in bounded rounds.
     CallLlm,
@@ -310,7 +311,8 @@ impl Builtin {
             Self::CheckJobStatus => {
                 let job_id = args.get("job_id").and_then(Value::as_str).unwrap_or_default();
                 let jobs = engine.jobs();
-                let record = jobs.get(job_id).await?.ok_or_else(|| {
+                // Another caller's job is not found, exactly like an unknown id.
+                let record = jobs.get(job_id, job_reader(&ctx.caller)).await?.ok_or_else(|| {
                     GatewayError::new(ErrorCode::NotFound, format!("no job `{job_id}` on this gateway"))
                         .with_details(json!({"job_id": job_id}))
                 })?;
