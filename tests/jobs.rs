@@ -1,7 +1,7 @@
 //! Long media jobs: records that survive a restart (Higgsfield polling resumes, an interrupted ElevenLabs job is
 //! marked failed with the reason), progress notifications over Streamable HTTP while a call waits, a cancelled
-//! call cancelling its queued Higgsfield request, a call at its deadline handing the job to the background, and
-//! the maximum job age.
+//! call cancelling its queued Higgsfield request, a call at its deadline handing the job to the background, the
+//! maximum job age, and jobs and MCP tasks belonging to the key that started them.
 
 mod common;
 mod media_fakes;
@@ -9,8 +9,10 @@ mod media_fakes;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{SseStream, TestApp, eventually, poll_until, shipped_tool_specs, write_spec};
-use mcp_gateway::jobs::{JobRecord, JobStatus, MediaKind};
+use common::{
+    SseStream, TestApp, api_key, assert_answers_alike, bearer, eventually, poll_until, shipped_tool_specs, write_spec,
+};
+use mcp_gateway::jobs::{JobRecord, JobStatus, MediaKind, Reader};
 use media_fakes::{FakeElevenLabs, FakeHiggsfield, PNG, configure, fetch_asset, rest_call};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -281,16 +283,86 @@ async fn cancelling_a_waiting_elevenlabs_call_marks_its_job_failed_instead_of_le
 async fn a_save_after_a_final_status_changes_nothing_and_is_not_counted() {
     let app = TestApp::spawn_with(&shipped_tool_specs(), |_| {}).await;
     let jobs = app.state.engine.jobs();
-    let mut record = JobRecord::new("higgsfield", "higgsfield_image", None, MediaKind::Image, "p".into(), json!({}));
+    let mut record = JobRecord::new("anonymous", "higgsfield", "higgsfield_image", None, MediaKind::Image, "p".into(), json!({}));
     jobs.save(&record).await.unwrap();
     record.status = JobStatus::Canceled;
     jobs.save(&record).await.unwrap();
     // A poll that finishes after the cancellation comes too late.
     record.status = JobStatus::Completed;
     jobs.save(&record).await.unwrap();
-    assert_eq!(jobs.get(&record.job_id).await.unwrap().unwrap().status, JobStatus::Canceled);
+    assert_eq!(jobs.get(&record.job_id, Reader::Anyone).await.unwrap().unwrap().status, JobStatus::Canceled);
     let metrics = app.metrics().await;
     assert!(metrics.contains(r#"gateway_jobs_total{provider="higgsfield",status="queued"} 1"#), "{metrics}");
     assert!(metrics.contains(r#"gateway_jobs_total{provider="higgsfield",status="canceled"} 1"#), "{metrics}");
     assert!(!metrics.contains(r#"status="completed""#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_task_and_its_job_belong_to_the_key_that_started_them() {
+    let (fake, base) = FakeHiggsfield::start(1).await;
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+        configure(config, None, Some(&base));
+        let caller = ["tools:list", "tools:call"];
+        config.keys = vec![
+            api_key("alice", &caller, &[], &[]),
+            api_key("bob", &caller, &[], &[]),
+            api_key("ops", &["admin"], &[], &[]),
+        ];
+    })
+    .await;
+    let start = |prompt: &str| {
+        let params = json!({"name": "higgsfield_image", "arguments": {"prompt": prompt}, "task": {}});
+        let app = &app;
+        async move {
+            let created = app.rpc_as("alice", "tools/call", params).await;
+            created["result"]["task"]["taskId"].as_str().unwrap_or_else(|| panic!("a task: {created}")).to_owned()
+        }
+    };
+    let queued = start("queued forever").await;
+    let finishing = start("A lighthouse").await;
+
+    // Bob gets, for Alice's tasks and jobs, exactly what an unknown id gets, on every path.
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    for (method, task) in [("tasks/get", &queued), ("tasks/result", &finishing), ("tasks/cancel", &queued)] {
+        let as_bob = app.rpc_as("bob", method, json!({"taskId": task})).await;
+        let for_unknown = app.rpc_as("bob", method, json!({"taskId": unknown})).await;
+        assert_eq!(as_bob["error"]["code"], -32602, "{method}: {as_bob}");
+        assert_answers_alike(&as_bob, task, &for_unknown, unknown);
+    }
+    let check = |key: &'static str, job_id: &str| {
+        let params = json!({"name": "check_job_status", "arguments": {"job_id": job_id}});
+        app.rpc_as(key, "tools/call", params)
+    };
+    let as_bob = check("bob", &queued).await;
+    assert_eq!(as_bob["result"]["_meta"]["mcp-gateway/error"]["code"], "not_found", "{as_bob}");
+    assert_answers_alike(&as_bob, &queued, &check("bob", unknown).await, unknown);
+    let rest = |key: &str, job_id: &str| {
+        let body = json!({"tool_name": "check_job_status", "params": {"job_id": job_id}});
+        let request = app.post("/mcp/tools/call").header("authorization", bearer(key)).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, as_bob) = rest("bob", &queued).await;
+    let (unknown_status, for_unknown) = rest("bob", unknown).await;
+    assert_eq!((status, unknown_status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "{as_bob}");
+    assert_answers_alike(&as_bob, &queued, &for_unknown, unknown);
+
+    // Bob's cancel changed nothing: the job is still queued, and Higgsfield heard no cancel.
+    assert!(fake.cancels.lock().unwrap().is_empty(), "bob's cancel reached Higgsfield");
+    let got = app.rpc_as("alice", "tasks/get", json!({"taskId": queued})).await;
+    assert_eq!(got["result"]["status"], "working", "{got}");
+    assert_eq!(check("alice", &queued).await["result"]["structuredContent"]["status"], "queued");
+    let (status, own) = rest("alice", &queued).await;
+    assert_eq!((status, &own["result"]["job_id"]), (StatusCode::OK, &json!(queued)), "{own}");
+
+    // Alice's own calls work; an admin key reaches every job.
+    let result = app.rpc_as("alice", "tasks/result", json!({"taskId": finishing})).await;
+    assert_eq!(result["result"]["structuredContent"]["status"], "completed", "{result}");
+    let seen_by_admin = app.rpc_as("ops", "tasks/get", json!({"taskId": queued})).await;
+    assert_eq!(seen_by_admin["result"]["taskId"], json!(queued), "{seen_by_admin}");
+    let cancelled = app.rpc_as("alice", "tasks/cancel", json!({"taskId": queued})).await;
+    assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
+    assert_eq!(fake.cancels.lock().unwrap().len(), 1, "alice's cancel reached Higgsfield");
 }

@@ -7,32 +7,18 @@ mod common;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use common::{TestApp, eventually, header, write_spec};
-use mcp_gateway::auth::{ApiKey, NamePattern, Scope, digest};
+use common::{TestApp, api_key, bearer, eventually, header, write_spec};
+use mcp_gateway::auth::ApiKey;
 use mcp_gateway::config::{Config, Rate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn key(id: &str, scopes: &[&str]) -> ApiKey {
-    key_with(id, scopes, &[], &[])
-}
-
-fn key_with(id: &str, scopes: &[&str], allow: &[&str], deny: &[&str]) -> ApiKey {
-    ApiKey::new(
-        id.into(),
-        digest(&format!("secret-{id}")),
-        scopes.iter().map(|s| Scope::parse(s).expect("a known scope")).collect(),
-        allow.iter().map(|p| NamePattern::new(p)).collect(),
-        deny.iter().map(|p| NamePattern::new(p)).collect(),
-    )
+    api_key(id, scopes, &[], &[])
 }
 
 fn with_keys(keys: Vec<ApiKey>) -> impl FnOnce(&mut Config) {
     move |config: &mut Config| config.keys = keys
-}
-
-fn bearer(id: &str) -> String {
-    format!("Bearer secret-{id}")
 }
 
 /// One endpoint family, as a request that needs exactly that family's permission.
@@ -172,7 +158,7 @@ async fn a_key_is_accepted_from_each_documented_place() {
 
 #[tokio::test]
 async fn allow_and_deny_patterns_decide_what_a_key_sees_and_calls() {
-    let keys = vec![key_with("narrow", &["tools:list", "tools:call"], &["*"], &["list_*"])];
+    let keys = vec![api_key("narrow", &["tools:list", "tools:call"], &["*"], &["list_*"])];
     let app = TestApp::spawn_with(&common::core_specs(), with_keys(keys)).await;
     let listed: Value = app
         .get("/mcp/tools/list")

@@ -11,7 +11,8 @@ use subtle::ConstantTimeEq;
 
 use super::scope::{NamePattern, Scope};
 
-/// One configured key: an id for logs and audit, its digest, scopes, and tool-name patterns.
+/// One configured key: an id for logs and audit, its digest, scopes, and name patterns (tool and prompt names,
+/// resource URIs).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
     pub id: String,
@@ -60,7 +61,7 @@ impl ApiKey {
         &self.scopes
     }
 
-    /// The `allow` and `deny` tool-name patterns.
+    /// The `allow` and `deny` name patterns.
     #[must_use]
     pub fn patterns(&self) -> (&[NamePattern], &[NamePattern]) {
         (&self.allow, &self.deny)
@@ -77,6 +78,20 @@ impl ApiKey {
 
     fn has_any_call_scope(&self) -> bool {
         self.scopes.iter().any(|s| matches!(s, Scope::Admin | Scope::ToolsCall | Scope::ToolsCallCategory(_)))
+    }
+}
+
+#[cfg(test)]
+impl ApiKey {
+    /// A key `k` (secret `secret`) with `scopes` and patterns, for unit tests.
+    pub(crate) fn for_tests(scopes: &[&str], allow: &[&str], deny: &[&str]) -> Self {
+        Self::new(
+            "k".into(),
+            digest("secret"),
+            scopes.iter().map(|s| Scope::parse(s).expect("a known scope")).collect(),
+            allow.iter().map(|p| NamePattern::new(p)).collect(),
+            deny.iter().map(|p| NamePattern::new(p)).collect(),
+        )
     }
 }
 
@@ -159,9 +174,18 @@ impl Caller {
     #[must_use]
     pub fn may_see(&self, tool: &str, category: Option<&str>) -> bool {
         match self {
-            Self::Anonymous => true,
             Self::Key(key) if key.has_any_call_scope() => self.may_call(tool, category),
-            Self::Key(key) => key.admits(tool),
+            _ => self.admits(tool),
+        }
+    }
+
+    /// The `allow` / `deny` patterns admit `name` (a tool or prompt name, a resource URI); anonymous callers
+    /// are admitted everywhere. Listings ask [`crate::tools::visibility`], which applies this and the scopes.
+    #[must_use]
+    pub fn admits(&self, name: &str) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Key(key) => key.admits(name),
         }
     }
 }
@@ -171,13 +195,7 @@ mod tests {
     use super::*;
 
     fn key(scopes: &[&str], allow: &[&str], deny: &[&str]) -> ApiKey {
-        ApiKey::new(
-            "k".into(),
-            digest("secret"),
-            scopes.iter().map(|s| Scope::parse(s).unwrap()).collect(),
-            allow.iter().map(|p| NamePattern::new(p)).collect(),
-            deny.iter().map(|p| NamePattern::new(p)).collect(),
-        )
+        ApiKey::for_tests(scopes, allow, deny)
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// A `*`-wildcard pattern on tool names (`search_*`, `*_facture`, `*`).
+/// A `*`-wildcard pattern on names: tools and prompts, resource URIs (`search_*`, `*_facture`, `docs://public/*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePattern(String);
 

@@ -74,13 +74,14 @@ fn respond(
 
 /// Seed 004 takes the media project from `payload.project_name`, else `trace.project`: the latter becomes the
 /// former for tools that declare a `project_name` argument.
-fn project_from_trace(state: &AppState, action: &str, envelope: &Value, payload: &mut Value) {
+fn project_from_trace(state: &AppState, caller: &Caller, action: &str, envelope: &Value, payload: &mut Value) {
     let Some(project) = envelope.pointer("/trace/project").and_then(Value::as_str) else { return };
     let declared = state
         .engine
         .registry()
         .snapshot()
-        .tool(action)
+        .visible_to(caller)
+        .callable(action)
         .is_some_and(|t| t.spec.input_schema.pointer("/properties/project_name").is_some());
     if declared && payload.get("project_name").is_none() {
         payload["project_name"] = json!(project);
@@ -97,7 +98,7 @@ async fn run(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: 
         Some(payload @ Value::Object(_)) => payload.clone(),
         Some(_) => return Err(GatewayError::invalid_params("`payload` must be an object")),
     };
-    project_from_trace(state, action, envelope, &mut payload);
+    project_from_trace(state, &caller, action, envelope, &mut payload);
     let ctx = CallCtx::detached(request_id.clone(), caller);
     state.engine.call(&ctx, action, payload).await?.into_rest()
 }

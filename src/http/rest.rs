@@ -27,9 +27,8 @@ use crate::tools::CallCtx;
 pub async fn flowchat_list(State(state): State<AppState>, Authed(caller): Authed) -> Response {
     let registry = state.engine.registry().snapshot();
     let tools: Vec<Value> = registry
+        .visible_to(&caller)
         .tools()
-        .iter()
-        .filter(|t| caller.may_see(t.name(), t.spec.category.as_deref()))
         .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
         .collect();
     axum::Json(json!({"total": tools.len(), "tools": tools})).into_response()
@@ -43,7 +42,7 @@ pub async fn flowchat_schema(
     Path(name): Path<String>,
 ) -> Response {
     let registry = state.engine.registry().snapshot();
-    match registry.tool(&name).filter(|t| caller.may_see(t.name(), t.spec.category.as_deref())) {
+    match registry.visible_to(&caller).tool(&name) {
         Some(t) => axum::Json(json!({
             "name": t.spec.name,
             "description": t.spec.description,
@@ -89,9 +88,8 @@ pub async fn dragonfly_tools(
     }
     let registry = state.engine.registry().snapshot();
     let tools: Vec<Value> = registry
+        .visible_to(&caller)
         .tools()
-        .iter()
-        .filter(|t| caller.may_see(t.name(), t.spec.category.as_deref()))
         .map(|t| {
             json!({"type": "function", "function": {
                 "name": t.spec.name,

@@ -5,7 +5,8 @@
 //! the call returns, and unfinished Higgsfield jobs resume polling when the gateway starts again. Jobs whose
 //! provider cannot be resumed (an ElevenLabs generation cut by a restart: resending it would be a second write)
 //! are marked failed with the reason. Background tasks stop on shutdown. Nothing here knows about tools or
-//! transports; the bindings in `tools/` drive it.
+//! transports; the bindings in `tools/` drive it. A job belongs to the caller that created it (an id string):
+//! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found.
 
 pub mod record;
 mod runner;
@@ -21,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
 pub use storage::{MediaStore, sanitize_project};
-pub use store::JobStore;
+pub use store::{JobStore, Reader};
 
 use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSettings};
 use crate::error::GatewayError;
@@ -125,9 +126,9 @@ impl Jobs {
         Ok(())
     }
 
-    /// A record by id.
-    pub async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, GatewayError> {
-        self.store.get(job_id).await
+    /// A record by id, when `reader` may read it: another owner's job is `None`, like an unknown id.
+    pub async fn get(&self, job_id: &str, reader: Reader<'_>) -> Result<Option<JobRecord>, GatewayError> {
+        self.store.get(job_id, reader).await
     }
 
     /// Run `work` in the background, owned by the application, until it ends or the gateway shuts down.

@@ -116,6 +116,10 @@ pub struct UpstreamRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub job_id: String,
+    /// The id of the caller that created the job; `None` for jobs stored before owners were recorded. Kept in
+    /// its own column of the store (not in the record's JSON, nor in [`JobRecord::result`]).
+    #[serde(skip)]
+    pub owner: Option<String>,
     pub provider: String,
     pub tool: String,
     pub model: Option<String>,

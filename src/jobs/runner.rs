@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::record::{Asset, JobRecord, JobStatus, MediaKind};
-use super::{Jobs, MediaStore};
+use super::{Jobs, MediaStore, Reader};
 use crate::audit::now_ms;
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::elevenlabs::{self, Audio};
@@ -22,9 +22,10 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(30);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl JobRecord {
-    /// A new job, not yet started.
+    /// A new job of `owner` (the creating caller's id), not yet started.
     #[must_use]
     pub fn new(
+        owner: &str,
         provider: &str,
         tool: &str,
         model: Option<String>,
@@ -35,6 +36,7 @@ impl JobRecord {
         let now = now_rfc3339();
         Self {
             job_id: uuid::Uuid::new_v4().to_string(),
+            owner: Some(owner.to_owned()),
             provider: provider.to_owned(),
             tool: tool.to_owned(),
             model,
@@ -213,7 +215,7 @@ impl Jobs {
     async fn poll_until_done(&self, job_id: &str) {
         let mut polls = 0;
         loop {
-            let mut record = match self.get(job_id).await {
+            let mut record = match self.get(job_id, Reader::Anyone).await {
                 Ok(Some(record)) if !record.status.is_terminal() => record,
                 Ok(_) => return,
                 Err(err) => {
@@ -257,7 +259,7 @@ impl Jobs {
 
     /// Cancel a queued Higgsfield job. `Ok(true)` when Higgsfield accepted the cancellation.
     async fn cancel_if_queued(&self, job_id: &str) -> Result<bool, GatewayError> {
-        let Some(mut record) = self.get(job_id).await? else { return Ok(true) };
+        let Some(mut record) = self.get(job_id, Reader::Anyone).await? else { return Ok(true) };
         let Some(upstream_request) = record.upstream.clone() else { return Ok(false) };
         let Some(cancel_path) = upstream_request.cancel_path.as_deref() else { return Ok(false) };
         if record.status != JobStatus::Queued {
@@ -277,14 +279,15 @@ impl Jobs {
 
     /// Cancel a job for the caller (MCP `tasks/cancel`): a queued Higgsfield request is cancelled upstream;
     /// otherwise the job is marked canceled and no longer polled (work the provider already started cannot be
-    /// stopped, and its result is not kept). `None` when there is no such job; a finished job comes back as is.
-    pub async fn cancel(&self, job_id: &str) -> Result<Option<JobRecord>, GatewayError> {
-        let Some(mut record) = self.get(job_id).await? else { return Ok(None) };
+    /// stopped, and its result is not kept). `None` when `reader` finds no such job (unknown, or another
+    /// owner's, which stays untouched); a finished job comes back as is.
+    pub async fn cancel(&self, job_id: &str, reader: Reader<'_>) -> Result<Option<JobRecord>, GatewayError> {
+        let Some(mut record) = self.get(job_id, reader).await? else { return Ok(None) };
         if record.status.is_terminal() {
             return Ok(Some(record));
         }
         match self.cancel_if_queued(job_id).await {
-            Ok(true) => return self.get(job_id).await,
+            Ok(true) => return self.get(job_id, Reader::Anyone).await,
             Ok(false) => {}
             Err(err) => tracing::warn!(job_id, error = %err, "Higgsfield refused the cancel; cancelling locally"),
         }
@@ -294,7 +297,7 @@ impl Jobs {
         );
         record.set_failed(JobStatus::Canceled, &err);
         self.save(&record).await?;
-        self.get(job_id).await
+        self.get(job_id, Reader::Anyone).await
     }
 
     /// At start-up: resume polling unfinished Higgsfield jobs; mark the others failed with the reason.

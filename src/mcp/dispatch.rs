@@ -145,18 +145,18 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         "tasks/get" | "tasks/result" | "tasks/cancel" => super::tasks::request(scope, method, &params).await,
         "resources/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.resources().iter().map(|r| r.describe()).collect();
+            let items = registry.visible_to(scope.caller).resources().map(|r| r.describe()).collect();
             page(scope, &params, items, "resources")
         }
         "resources/templates/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.templates().iter().map(|t| t.describe()).collect();
+            let items = registry.visible_to(scope.caller).templates().map(|t| t.describe()).collect();
             page(scope, &params, items, "resourceTemplates")
         }
         "resources/read" => {
             let uri = required_str(&params, "uri")?;
             let registry = scope.state.engine.registry().snapshot();
-            let contents = registry.read_resource(uri).ok_or_else(|| {
+            let contents = registry.visible_to(scope.caller).read_resource(uri).ok_or_else(|| {
                 let mut err = RpcError::new(RESOURCE_NOT_FOUND, format!("resource `{uri}` not found"));
                 err.data = Some(json!({"uri": uri}));
                 err
@@ -171,14 +171,16 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         }
         "prompts/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.prompts().iter().map(|p| p.describe()).collect();
+            let items = registry.visible_to(scope.caller).prompts().map(|p| p.describe()).collect();
             page(scope, &params, items, "prompts")
         }
         "prompts/get" => {
             let name = required_str(&params, "name")?;
             let registry = scope.state.engine.registry().snapshot();
-            let prompt =
-                registry.prompt(name).ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
+            let prompt = registry
+                .visible_to(scope.caller)
+                .prompt(name)
+                .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
             let args = match params.get("arguments") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(args)) => args.clone(),
@@ -224,12 +226,7 @@ pub fn outcome_message(id: &Value, outcome: Result<Value, RpcError>) -> Value {
 
 fn tools_list(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
     let registry = scope.state.engine.registry().snapshot();
-    let items = registry
-        .tools()
-        .iter()
-        .filter(|t| scope.caller.may_see(t.name(), t.spec.category.as_deref()))
-        .map(|t| t.describe())
-        .collect();
+    let items = registry.visible_to(scope.caller).tools().map(|t| t.describe()).collect();
     page(scope, params, items, "tools")
 }
 
@@ -248,8 +245,9 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
     if params.get("task").is_some_and(Value::is_object) {
         return super::tasks::call_as_task(scope, &ctx, name, args).await;
     }
+    let registry = scope.state.engine.registry().snapshot();
     let has_output_schema =
-        scope.state.engine.registry().snapshot().tool(name).is_some_and(|t| t.spec.output_schema.is_some());
+        registry.visible_to(scope.caller).callable(name).is_some_and(|t| t.spec.output_schema.is_some());
     match scope.state.engine.call(&ctx, name, args).await {
         Ok(output) => Ok(call_result(&output, has_output_schema)),
         Err(err) if err.code == ErrorCode::UnknownTool => Err(RpcError::from_gateway(&err, scope.request_id)),
@@ -286,17 +284,18 @@ fn complete(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Val
         .ok_or_else(|| RpcError::invalid_params("`argument.name` is required"))?;
     let prefix = argument.get("value").and_then(Value::as_str).unwrap_or("");
     let registry = scope.state.engine.registry().snapshot();
+    let visible = registry.visible_to(scope.caller);
     let values = match reference.get("type").and_then(Value::as_str) {
         Some("ref/prompt") => {
             let name = reference.get("name").and_then(Value::as_str).unwrap_or("");
-            registry
+            visible
                 .prompt(name)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?
                 .complete(arg_name, prefix)
         }
         Some("ref/resource") => {
             let uri = reference.get("uri").and_then(Value::as_str).unwrap_or("");
-            registry
+            visible
                 .template(uri)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown resource template `{uri}`")))?
                 .complete(arg_name, prefix)

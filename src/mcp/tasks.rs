@@ -1,7 +1,11 @@
 //! MCP tasks (2025-11-25, experimental) answered from the media job store: a `tools/call` with `task` on a tool
 //! whose `execution.taskSupport` is `optional` (the media tools) starts the job without waiting and returns a
 //! task whose id is the job id; `tasks/get` reads the job, `tasks/result` waits for it to end and returns the
-//! tool result, `tasks/cancel` cancels it. `tasks/list` is not offered: jobs are not kept per client.
+//! tool result, `tasks/cancel` cancels it. `tasks/list` is not offered.
+//!
+//! A task belongs to the caller that created it (the job's owner, [`crate::auth::Caller::id`]), as the tasks
+//! text requires: for any other caller `tasks/get`, `tasks/result` and `tasks/cancel` answer exactly what an
+//! unknown id gets (and cancel nothing). A caller holding `admin` reaches every task ([`job_reader`]).
 //!
 //! Task statuses map job statuses: queued and in_progress are `working`; completed is `completed`; failed and
 //! nsfw are `failed`; canceled is `cancelled`. Jobs are kept without expiry, so `ttl` is `null`.
@@ -14,7 +18,7 @@ use super::dispatch::{RequestScope, call_result, error_result};
 use super::jsonrpc::{METHOD_NOT_FOUND, RpcError};
 use crate::error::ErrorCode;
 use crate::jobs::{JobRecord, JobStatus};
-use crate::tools::media::{job_error, job_output};
+use crate::tools::media::{job_error, job_output, job_reader};
 use crate::tools::{CallCtx, ToolOutput};
 
 const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
@@ -30,7 +34,7 @@ pub fn capability() -> Value {
 /// `tools/call` with `task`: start the tool's job and answer `{task}` at once.
 pub async fn call_as_task(scope: &RequestScope<'_>, ctx: &CallCtx, name: &str, args: Value) -> Result<Value, RpcError> {
     let registry = scope.state.engine.registry().snapshot();
-    let tool = registry.tool(name).filter(|t| scope.caller.may_see(t.name(), t.spec.category.as_deref()));
+    let tool = registry.visible_to(scope.caller).callable(name);
     if let Some(tool) = tool {
         if !tool.spec.binding.runs_as_job() {
             return Err(RpcError::new(METHOD_NOT_FOUND, format!("tool `{name}` does not support task execution")));
@@ -70,7 +74,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: &Map<String
                 )));
             }
             let record = jobs
-                .cancel(task_id)
+                .cancel(task_id, job_reader(scope.caller))
                 .await
                 .map_err(|e| RpcError::from_gateway(&e, scope.request_id))?
                 .ok_or_else(|| unknown(task_id))?;
@@ -107,7 +111,7 @@ async fn find(scope: &RequestScope<'_>, task_id: &str) -> Result<JobRecord, RpcE
         .state
         .engine
         .jobs()
-        .get(task_id)
+        .get(task_id, job_reader(scope.caller))
         .await
         .map_err(|e| RpcError::from_gateway(&e, scope.request_id))?
         .ok_or_else(|| unknown(task_id))

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::context::{CallCtx, LogLevel};
 use super::engine::Engine;
 use super::llm_agent;
-use super::media::job_output;
+use super::media::{job_output, job_reader};
 use super::output::ToolOutput;
 use super::spec::PathError;
 use crate::error::{ErrorCode, GatewayError};
@@ -28,7 +28,8 @@ use crate::workers::{QueryRequest, run_blocking};
 pub enum Builtin {
     /// Liveness: `{pong, server, version, time}`.
     Ping,
-    /// The tool catalogue: `{tools: [{name, category, description}], total}`, optionally filtered by category.
+    /// The tools the caller may see: `{tools: [{name, category, description}], total}`, optionally filtered by
+    /// category.
     ListTools,
     /// Report progress in `steps` even steps up to `total`, `interval_ms` apart, then answer `text`.
     Progress(ProgressOptions),
@@ -40,7 +41,8 @@ pub enum Builtin {
     Elicit(ElicitOptions),
     /// A read-only SQL query on a voice worker's database: `{worker_id, query, limit?}`.
     WorkerQuery,
-    /// A media job's record by `job_id` (any provider), with its assets as content blocks.
+    /// A media job's record by `job_id` (any provider), with its assets as content blocks; only the caller's own
+    /// jobs (every job for `admin`).
     CheckJobStatus,
     /// Ask the configured LLM, letting it call the tools named in `tool_names` in bounded rounds.
     CallLlm,
@@ -254,8 +256,8 @@ impl Builtin {
                 let category = args.get("category").and_then(Value::as_str).map(str::to_ascii_lowercase);
                 let registry = engine.registry().snapshot();
                 let tools: Vec<Value> = registry
+                    .visible_to(&ctx.caller)
                     .tools()
-                    .iter()
                     .filter(|t| category.is_none() || t.spec.category == category)
                     .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
                     .collect();
@@ -309,7 +311,8 @@ impl Builtin {
             Self::CheckJobStatus => {
                 let job_id = args.get("job_id").and_then(Value::as_str).unwrap_or_default();
                 let jobs = engine.jobs();
-                let record = jobs.get(job_id).await?.ok_or_else(|| {
+                // Another caller's job is not found, exactly like an unknown id.
+                let record = jobs.get(job_id, job_reader(&ctx.caller)).await?.ok_or_else(|| {
                     GatewayError::new(ErrorCode::NotFound, format!("no job `{job_id}` on this gateway"))
                         .with_details(json!({"job_id": job_id}))
                 })?;

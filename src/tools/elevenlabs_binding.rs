@@ -137,7 +137,8 @@ impl ElevenLabsBinding {
         for (name, value) in &request.query {
             params[name] = json!(value);
         }
-        let mut record = JobRecord::new("elevenlabs", tool, model, MediaKind::Audio, media.project, params);
+        let mut record =
+            JobRecord::new(ctx.caller.id(), "elevenlabs", tool, model, MediaKind::Audio, media.project, params);
         jobs.save(&record).await?;
         if !media.wait {
             jobs.spawn_elevenlabs(record.clone(), request, ctx.request_id.to_string(), self.timeout);

@@ -269,10 +269,7 @@ impl Engine {
         args: Value,
     ) -> Result<ToolOutput, GatewayError> {
         // A tool the caller may not call does not exist for it: the answer is the same as for a typo.
-        let tool = registry
-            .tool(name)
-            .filter(|t| ctx.caller.may_call(name, t.spec.category.as_deref()))
-            .ok_or_else(|| GatewayError::unknown_tool(name))?;
+        let tool = registry.visible_to(&ctx.caller).callable(name).ok_or_else(|| GatewayError::unknown_tool(name))?;
         let args = match args {
             Value::Null => Value::Object(Map::new()),
             obj @ Value::Object(_) => obj,

@@ -123,7 +123,8 @@ impl HiggsfieldBinding {
         let target = Target { auth: self.auth, path: &submit_path, timeout: self.timeout };
         let provider_id =
             higgsfield::submit(jobs.higgsfield(), &upstream, target, &body, &ctx.request_id, deadline).await?;
-        let mut record = JobRecord::new("higgsfield", tool, Some(model), self.media, media.project, body);
+        let mut record =
+            JobRecord::new(ctx.caller.id(), "higgsfield", tool, Some(model), self.media, media.project, body);
         record.upstream = Some(UpstreamRequest {
             status_path: self.status_path.replace("{id}", &provider_id),
             cancel_path: self.cancel_path.as_ref().map(|p| p.replace("{id}", &provider_id)),

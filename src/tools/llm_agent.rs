@@ -116,10 +116,11 @@ fn offered_tools(engine: &Engine, ctx: &CallCtx, names: Option<&Value>) -> Resul
         Some(_) => return Err(GatewayError::invalid_params("`tool_names` must be an array of tool names")),
     };
     let registry = engine.registry().snapshot();
+    let visible = registry.visible_to(&ctx.caller);
     let mut offered: Vec<Arc<Tool>> = Vec::new();
     let mut unknown = Vec::new();
     for name in names {
-        match registry.tool(name).cloned().filter(|t| ctx.caller.may_call(name, t.spec.category.as_deref())) {
+        match visible.callable(name).cloned() {
             Some(tool) if offered.iter().any(|o| o.name() == tool.name()) => {}
             Some(tool) => offered.push(tool),
             None => unknown.push(name),

@@ -1,7 +1,8 @@
 //! What the media bindings (`elevenlabs`, `higgsfield`) and `check_job_status` share: the arguments every
-//! media tool takes (`wait_for_completion`, `project_name`), the tool output of a job record (the record as
-//! JSON, a `resource_link` per asset, inline `image`/`audio` blocks for small files), waiting for a Higgsfield
-//! job with progress notifications, and what happens to a job when the waiting call goes away.
+//! media tool takes (`wait_for_completion`, `project_name`), whose jobs a caller may read ([`job_reader`]), the
+//! tool output of a job record (the record as JSON, a `resource_link` per asset, inline `image`/`audio` blocks
+//! for small files), waiting for a Higgsfield job with progress notifications, and what happens to a job when
+//! the waiting call goes away.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +14,9 @@ use super::context::CallCtx;
 use super::output::ToolOutput;
 use super::spec::PathError;
 use super::template::{Known, Template};
+use crate::auth::{Caller, Scope};
 use crate::error::{ErrorCode, GatewayError};
-use crate::jobs::{JobRecord, JobStatus, Jobs, MediaKind, sanitize_project};
+use crate::jobs::{JobRecord, JobStatus, Jobs, MediaKind, Reader, sanitize_project};
 
 /// The arguments every media tool reads besides its templated ones.
 #[derive(Debug, Clone)]
@@ -33,6 +35,13 @@ impl MediaArgs {
             project: sanitize_project(args.get("project_name").and_then(Value::as_str)),
         }
     }
+}
+
+/// Whose jobs `caller` may read and cancel: the ones it created (by [`Caller::id`]); a caller holding `admin`
+/// (an admin key, or anyone when the gateway runs without keys) reads every job.
+#[must_use]
+pub fn job_reader(caller: &Caller) -> Reader<'_> {
+    if caller.has(&Scope::Admin) { Reader::Anyone } else { Reader::Owner(caller.id()) }
 }
 
 /// The tool output of a job: its record as the JSON result, and content blocks for MCP clients.
@@ -146,7 +155,7 @@ impl Drop for Handoff {
             (OnAbandon::Fail, cancelled) => {
                 let jobs = self.jobs.clone();
                 self.jobs.spawn(async move {
-                    let Ok(Some(mut record)) = jobs.get(&job_id).await else { return };
+                    let Ok(Some(mut record)) = jobs.get(&job_id, Reader::Anyone).await else { return };
                     if record.status.is_terminal() {
                         return;
                     }

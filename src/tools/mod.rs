@@ -19,6 +19,7 @@ pub mod registry;
 pub mod spec;
 pub mod supabase_binding;
 pub mod template;
+pub mod visibility;
 pub mod watch;
 pub mod worker_binding;
 pub mod workflow;

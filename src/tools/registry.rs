@@ -3,6 +3,9 @@
 //! Loading walks `*.json` files recursively (sorted, hidden files skipped), parses each with [`super::spec`],
 //! compiles schemas once, and collects every problem with its file and JSON path rather than stopping at the
 //! first. A registry is either wholly valid or not built. Swapping registries is [`super::handle`]'s job.
+//!
+//! The accessors here return everything, for operator views and accounting. Whatever answers a caller (a
+//! listing, a schema, a lookup by name) goes through [`Registry::visible_to`] ([`super::visibility`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -185,50 +188,34 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Any tool by name, visible to the caller or not (see [`Registry::visible_to`]).
     #[must_use]
     pub fn tool(&self, name: &str) -> Option<&Arc<Tool>> {
         self.by_name.get(name).map(|&i| &self.tools[i])
     }
 
-    /// Tools sorted by name.
+    /// Every tool, sorted by name.
     #[must_use]
     pub fn tools(&self) -> &[Arc<Tool>] {
         &self.tools
     }
 
+    /// Every fixed resource, sorted by URI.
     #[must_use]
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }
 
+    /// Every resource template.
     #[must_use]
     pub fn templates(&self) -> &[ResourceTemplate] {
         &self.templates
     }
 
+    /// Every prompt, sorted by name.
     #[must_use]
     pub fn prompts(&self) -> &[Prompt] {
         &self.prompts
-    }
-
-    #[must_use]
-    pub fn prompt(&self, name: &str) -> Option<&Prompt> {
-        self.prompts.iter().find(|p| p.name == name)
-    }
-
-    #[must_use]
-    pub fn template(&self, uri_template: &str) -> Option<&ResourceTemplate> {
-        self.templates.iter().find(|t| t.uri_template == uri_template)
-    }
-
-    /// The `contents` of a resource: a fixed one first, then the first matching template.
-    #[must_use]
-    pub fn read_resource(&self, uri: &str) -> Option<Value> {
-        self.resources
-            .iter()
-            .find(|r| r.uri == uri)
-            .map(Resource::contents)
-            .or_else(|| self.templates.iter().find_map(|t| t.read(uri)))
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use mcp_gateway::auth::{ApiKey, NamePattern, Scope, digest};
 use mcp_gateway::config::Config;
 use mcp_gateway::http::server::{self, ConnectionLimits};
 use mcp_gateway::{AppState, build_app};
@@ -126,6 +127,15 @@ impl TestApp {
         message
     }
 
+    /// One stateless JSON-RPC request presenting the key `key` (see [`api_key`]): the whole response message,
+    /// which must come with 200.
+    pub async fn rpc_as(&self, key: &str, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": self.id(), "method": method, "params": params});
+        let response = self.mcp(None, &body).header("authorization", bearer(key)).send().await.expect("POST /mcp");
+        assert_eq!(response.status(), StatusCode::OK, "{method} as {key}");
+        response.json().await.expect("a JSON body")
+    }
+
     /// `tools/call` in a session (or statelessly), returning the `result` object (failing on a JSON-RPC error).
     pub async fn call_tool(&self, session: Option<&str>, name: &str, arguments: Value) -> Value {
         let message = self.rpc(session, "tools/call", json!({"name": name, "arguments": arguments})).await;
@@ -192,6 +202,53 @@ impl TestApp {
             .map(|t| t["name"].as_str().expect("a tool has a name").to_owned())
             .collect()
     }
+}
+
+/// A key `id` whose secret is `secret-{id}` (see [`bearer`]), with scopes and `allow` / `deny` patterns.
+#[must_use]
+pub fn api_key(id: &str, scopes: &[&str], allow: &[&str], deny: &[&str]) -> ApiKey {
+    ApiKey::new(
+        id.into(),
+        digest(&format!("secret-{id}")),
+        scopes.iter().map(|s| Scope::parse(s).expect("a known scope")).collect(),
+        allow.iter().map(|p| NamePattern::new(p)).collect(),
+        deny.iter().map(|p| NamePattern::new(p)).collect(),
+    )
+}
+
+/// The `Authorization` value presenting the key made by [`api_key`] with `id`.
+#[must_use]
+pub fn bearer(id: &str) -> String {
+    format!("Bearer secret-{id}")
+}
+
+/// Assert that `answer`, given for `name`, is the answer given for `unknown_name`: the same JSON once both names
+/// read `NAME` and the fields that differ between any two requests (ids, times) are removed. For "a caller
+/// cannot tell a hidden item from one that does not exist".
+pub fn assert_answers_alike(answer: &Value, name: &str, unknown: &Value, unknown_name: &str) {
+    fn normalized(answer: &Value, name: &str) -> Value {
+        fn strip(value: &mut Value) {
+            match value {
+                Value::Object(map) => {
+                    for volatile in ["id", "request_id", "received_at", "completed_at"] {
+                        map.remove(volatile);
+                    }
+                    map.values_mut().for_each(strip);
+                }
+                Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut value: Value =
+            serde_json::from_str(&answer.to_string().replace(name, "NAME")).expect("JSON stays JSON");
+        strip(&mut value);
+        value
+    }
+    assert_eq!(
+        normalized(answer, name),
+        normalized(unknown, unknown_name),
+        "for {name}: {answer}\nfor {unknown_name}: {unknown}"
+    );
 }
 
 /// A response header as text.
