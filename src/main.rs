@@ -73,7 +73,7 @@ fn check(config: &Config) -> ExitCode {
     for name in &config.ignored_env {
         eprintln!("warning: {name} names no setting; it is ignored");
     }
-    match Registry::load(&config.tool_specs) {
+    match Registry::load(&config.tool_specs, &config.template_env) {
         Ok(registry) => {
             println!(
                 "ok: {} tools, {} resources, {} resource templates, {} prompts in {}",
@@ -96,7 +96,7 @@ fn check(config: &Config) -> ExitCode {
 }
 
 fn tools(config: &Config) -> ExitCode {
-    match Registry::load(&config.tool_specs) {
+    match Registry::load(&config.tool_specs, &config.template_env) {
         Ok(registry) => {
             for tool in registry.tools() {
                 let category = tool.spec.category.as_deref().unwrap_or("-");

@@ -78,6 +78,33 @@ fn check_on_a_folder_with_problems_exits_1_listing_file_path_and_message() {
 }
 
 #[test]
+fn check_refuses_a_template_reading_a_variable_template_env_does_not_allow() {
+    let specs = tempfile::tempdir().unwrap();
+    let spec = r#"{"name": "inventory", "description": "d", "binding": {"kind": "http",
+        "url": "{{env.INVENTORY_URL}}/items", "headers": {"apikey": "{{env.SUPABASE_API_KEY}}"}}}"#;
+    write_spec(specs.path(), "inventory.json", spec);
+    let refused = run(gateway(specs.path()).arg("check").env("GATEWAY_TOOL_SPECS", specs.path()));
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = text(&refused.stdout);
+    assert!(
+        stdout.starts_with(
+            "inventory.json: $.binding.url: `{{env.INVENTORY_URL}}`: `INVENTORY_URL` is not readable by templates; \
+             allow it with a pattern such as `INVENTORY_*` in template_env (GATEWAY_TEMPLATE_ENV; none is set)"
+        ),
+        "{stdout}"
+    );
+    // Allowing the prefix fixes the URL; the gateway's own key stays refused, even under a pattern matching it.
+    let secret = run(gateway(specs.path())
+        .arg("check")
+        .env("GATEWAY_TOOL_SPECS", specs.path())
+        .env("GATEWAY_TEMPLATE_ENV", "INVENTORY_*,SUPABASE_*"));
+    assert_eq!(secret.status.code(), Some(1));
+    let stdout = text(&secret.stdout);
+    assert!(stdout.starts_with("inventory.json: $.binding.headers.apikey: "), "{stdout}");
+    assert!(stdout.contains("the gateway's own secret"), "{stdout}");
+}
+
+#[test]
 fn a_bad_bind_address_exits_2_naming_the_key_and_env_var() {
     let cwd = tempfile::tempdir().unwrap();
     let output = run(gateway(cwd.path()).env("GATEWAY_BIND", "not-an-address").env("GATEWAY_TOOL_SPECS", core_specs()));

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TestApp, write_spec};
+use mcp_gateway::config::TemplateEnv;
 use serde_json::{Value, json};
 
 fn specs() -> tempfile::TempDir {
@@ -38,6 +39,11 @@ fn specs() -> tempfile::TempDir {
     dir
 }
 
+/// The app over [`specs`], whose templates may read `GATEWAY_TEST_*`.
+async fn app(dir: &tempfile::TempDir) -> TestApp {
+    TestApp::spawn_with(dir.path(), |c| c.template_env = TemplateEnv::new(&["GATEWAY_TEST_*"])).await
+}
+
 fn error_of(result: &Value) -> &Value {
     &result["_meta"]["mcp-gateway/error"]
 }
@@ -45,7 +51,7 @@ fn error_of(result: &Value) -> &Value {
 #[tokio::test]
 async fn a_step_whose_condition_is_false_or_absent_is_skipped() {
     let dir = specs();
-    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let app = app(&dir).await;
     let on = app.call_tool(None, "maybe", json!({"flag": true})).await;
     assert_eq!(on["structuredContent"], json!({"x": {"v": 1}, "y": 1}), "{on}");
     for args in [json!({"flag": false}), json!({})] {
@@ -58,7 +64,7 @@ async fn a_step_whose_condition_is_false_or_absent_is_skipped() {
 #[tokio::test]
 async fn a_step_outliving_the_deadline_is_reported_unknown_and_completed_steps_are_compensated() {
     let dir = specs();
-    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let app = app(&dir).await;
     let result = app.call_tool(None, "too_slow", json!({})).await;
     assert_eq!(result["isError"], true, "{result}");
     let error = error_of(&result);
@@ -73,7 +79,7 @@ async fn a_step_outliving_the_deadline_is_reported_unknown_and_completed_steps_a
 #[tokio::test]
 async fn a_missing_setting_in_an_inline_step_names_the_step_and_the_setting() {
     let dir = specs();
-    let app = TestApp::spawn_with(dir.path(), |_| {}).await;
+    let app = app(&dir).await;
     let result = app.call_tool(None, "needs_env", json!({})).await;
     let error = error_of(&result);
     assert_eq!(error["code"], "not_configured", "{result}");

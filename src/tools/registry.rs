@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::catalog::{Prompt, Resource, ResourceTemplate};
 use super::spec::{SpecItem, SpecProblem, ToolSpec, parse_item, pointer_to_path};
+use crate::config::TemplateEnv;
 use crate::error::GatewayError;
 
 /// A loaded tool: its checked spec and where it came from.
@@ -115,8 +116,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Load every spec under `dir`. All problems are returned together.
-    pub fn load(dir: &Path) -> Result<Self, Vec<SpecProblem>> {
+    /// Load every spec under `dir`, whose templates may read the environment variables `env` allows. All
+    /// problems are returned together.
+    pub fn load(dir: &Path, env: &TemplateEnv) -> Result<Self, Vec<SpecProblem>> {
         let files = match list_json_files(dir) {
             Ok(files) => files,
             Err(message) => {
@@ -144,7 +146,7 @@ impl Registry {
                 }
             };
             let folder = path.parent().unwrap_or(dir);
-            let item = match parse_item(value, folder) {
+            let item = match parse_item(value, folder, env) {
                 Ok(item) => item,
                 Err(e) => {
                     problems.push(problem(&e.path, e.message));
@@ -323,13 +325,18 @@ mod tests {
         write(dir.path(), "b.json", &tool("beta"));
         write(dir.path(), "a.json", &tool("alpha"));
         assert_eq!(
-            Registry::load(dir.path()).unwrap().tools().iter().map(|t| t.name()).collect::<Vec<_>>(),
+            Registry::load(dir.path(), &TemplateEnv::default())
+                .unwrap()
+                .tools()
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>(),
             ["alpha", "beta"]
         );
 
         write(dir.path(), "c.json", &tool("alpha"));
         std::fs::write(dir.path().join("d.json"), "{not json").unwrap();
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.file == "c.json" && p.path == "$.name" && p.message.contains("a.json")));
         assert!(problems.iter().any(|p| p.file == "d.json" && p.message.contains("not valid JSON")));
@@ -339,7 +346,7 @@ mod tests {
     fn argument_errors_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.json", &tool("alpha"));
-        let registry = Registry::load(dir.path()).unwrap();
+        let registry = Registry::load(dir.path(), &TemplateEnv::default()).unwrap();
         let tool = registry.tool("alpha").unwrap();
         let err = tool.validate_arguments(&json!({"n": "seven"})).unwrap_err();
         assert!(err.message.contains("`n`"), "{}", err.message);
@@ -363,24 +370,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.json", &tool("alpha"));
         write(dir.path(), "w.json", &workflow("wf", &["alpha", "ghost"]));
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!((problems[0].file.as_str(), problems[0].path.as_str()), ("w.json", "$.binding.steps[1].tool"));
         assert!(problems[0].message.contains("ghost"));
 
         write(dir.path(), "w.json", &workflow("wf", &["alpha", "wf2"]));
         write(dir.path(), "w2.json", &workflow("wf2", &["wf"]));
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 2, "both workflows of the cycle are named: {problems:?}");
         assert!(problems.iter().any(|p| p.file == "w.json" && p.message.contains("wf -> wf2 -> wf")));
 
         write(dir.path(), "w2.json", &workflow("wf2", &["alpha"]));
-        assert!(Registry::load(dir.path()).is_ok(), "a workflow may call another workflow");
+        assert!(Registry::load(dir.path(), &TemplateEnv::default()).is_ok(), "a workflow may call another workflow");
     }
 
     #[test]
     fn missing_folder_is_one_problem() {
-        let problems = Registry::load(Path::new("/nonexistent/specs")).unwrap_err();
+        let problems = Registry::load(Path::new("/nonexistent/specs"), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("does not exist"));
     }

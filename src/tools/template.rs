@@ -5,14 +5,16 @@
 //! A string that is exactly one reference yields the referenced JSON value itself, keeping its type (a number
 //! stays a number, an object an object); references inside longer strings are interpolated as text. An
 //! object member whose whole value is a missing optional argument is left out, so optional parameters are
-//! only sent when given. Templates are parsed and every reference is checked when the spec loads; rendering
-//! can then only fail on a missing setting.
+//! only sent when given. Templates are parsed and every reference is checked when the spec loads (an `env.NAME`
+//! must be one the `template_env` setting allows, never one of the gateway's own secrets); rendering can then
+//! only fail on a missing setting.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use super::spec::PathError;
+use crate::config::TemplateEnv;
 use crate::error::{ErrorCode, GatewayError};
 
 /// Where a reference points.
@@ -60,18 +62,20 @@ pub struct Known<'a> {
     pub args: Vec<&'a str>,
     /// Step ids that may be referenced here (earlier steps of a workflow).
     pub steps: Vec<&'a str>,
+    /// The environment variables templates may read.
+    pub env: &'a TemplateEnv,
 }
 
 impl<'a> Known<'a> {
     /// The top-level arguments a tool's input schema declares, and no steps (a binding outside a workflow).
     #[must_use]
-    pub fn arguments_of(input_schema: &'a Value) -> Self {
+    pub fn arguments_of(input_schema: &'a Value, env: &'a TemplateEnv) -> Self {
         let args = input_schema
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        Self { args, steps: Vec::new() }
+        Self { args, steps: Vec::new(), env }
     }
 }
 
@@ -277,7 +281,10 @@ fn parse_reference(text: &str, path: &str, known: &Known<'_>) -> Result<Referenc
             (Source::Step(step.clone()), rest[1..].to_vec())
         }
         "env" => match rest.as_slice() {
-            [name] if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => (Source::Env, rest),
+            [name] if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                known.env.check(name).map_err(|m| PathError::new(path, format!("`{{{{{target}}}}}`: {m}")))?;
+                (Source::Env, rest)
+            }
             _ => return Err(PathError::new(path, format!("`{target}` must be env.NAME with a plain variable name"))),
         },
         other => {
@@ -323,8 +330,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    static ENV: std::sync::LazyLock<TemplateEnv> =
+        std::sync::LazyLock::new(|| TemplateEnv::new(&["BASE", "MISSING_*", "OPTIONAL", "*_API_KEY"]));
+
     fn known() -> Known<'static> {
-        Known { args: vec!["limit", "q", "filters"], steps: vec!["create"] }
+        Known { args: vec!["limit", "q", "filters"], steps: vec!["create"], env: &ENV }
     }
 
     fn render(template: &Value, args: &Value) -> Value {
@@ -361,11 +371,28 @@ mod tests {
             ("{{secrets.x}}", "unknown reference"),
             ("{{args.limit ?? ten}}", "JSON literal"),
             ("{{args.limit", "unclosed"),
+            ("{{env.INVENTORY_URL}}", "not readable by templates"),
+            ("Bearer {{env.SUPABASE_API_KEY}}", "the gateway's own secret"),
         ] {
             let err = Template::parse(&json!({"x": bad}), "$.binding.body", &known()).unwrap_err();
             assert_eq!(err.path, "$.binding.body.x", "{bad}");
             assert!(err.message.contains(needle), "{bad}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn env_references_are_checked_against_template_env_even_with_a_default() {
+        let err = Template::parse(&json!("{{env.OTHER_URL ?? \"x\"}}"), "$.binding.url", &known()).unwrap_err();
+        assert_eq!(err.path, "$.binding.url");
+        assert!(err.message.starts_with("`{{env.OTHER_URL}}`: `OTHER_URL` is not readable"), "{}", err.message);
+        assert!(err.message.contains("`OTHER_*`"), "it says how to allow it: {}", err.message);
+        // `*_API_KEY` is allowed, yet the gateway's own keys are not, even in a longer string.
+        let err =
+            Template::parse(&json!({"h": "x {{env.ELEVENLABS_API_KEY}}"}), "$.binding.headers", &known()).unwrap_err();
+        assert_eq!(err.path, "$.binding.headers.h");
+        assert!(err.message.contains("setting `elevenlabs_api_key`"), "{}", err.message);
+        let allowed = Template::parse(&json!("{{env.INVENTORY_API_KEY}}"), "$", &known()).unwrap();
+        assert_eq!(allowed.required_settings(), ["INVENTORY_API_KEY"]);
     }
 
     #[test]

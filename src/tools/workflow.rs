@@ -89,7 +89,8 @@ fn is_step_id(id: &str) -> bool {
 }
 
 impl WorkflowBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    /// Parse `$.binding`; `known` holds the tool's arguments (steps are added here, in order).
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(obj, &["kind", "steps", "result"], "$.binding")?;
         let Some(Value::Array(raw_steps)) = obj.get("steps") else {
             return Err(PathError::new("$.binding.steps", "a workflow needs an array of steps"));
@@ -97,19 +98,21 @@ impl WorkflowBinding {
         if raw_steps.is_empty() {
             return Err(PathError::new("$.binding.steps", "a workflow needs at least one step"));
         }
-        let args_known = Known::arguments_of(input_schema);
         let mut steps: Vec<Step> = Vec::with_capacity(raw_steps.len());
         for (i, raw) in raw_steps.iter().enumerate() {
             let at = format!("$.binding.steps[{i}]");
             let earlier: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            let step = parse_step(raw, &at, &args_known.args, &earlier)?;
+            let step = parse_step(raw, &at, known, &earlier)?;
             steps.push(step);
         }
         let result = match obj.get("result") {
             None => None,
             Some(template) => {
-                let known =
-                    Known { args: args_known.args.clone(), steps: steps.iter().map(|s| s.id.as_str()).collect() };
+                let known = Known {
+                    args: known.args.clone(),
+                    steps: steps.iter().map(|s| s.id.as_str()).collect(),
+                    env: known.env,
+                };
                 Some(Template::parse(template, "$.binding.result", &known)?)
             }
         };
@@ -358,7 +361,7 @@ impl WorkflowBinding {
     }
 }
 
-fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<Step, PathError> {
+fn parse_step(raw: &Value, at: &str, tool: &Known<'_>, earlier: &[&str]) -> Result<Step, PathError> {
     let Value::Object(obj) = raw else {
         return Err(PathError::new(at, "a step is an object with an `id` and a `tool` or `binding`"));
     };
@@ -385,7 +388,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
         }
         Some(_) => return Err(PathError::new(format!("{at}.after"), "must be an array of earlier step ids")),
     }
-    let known = Known { args: args.to_vec(), steps: earlier.to_vec() };
+    let known = Known { args: tool.args.clone(), steps: earlier.to_vec(), env: tool.env };
     let (step_args, action) = parse_action(obj, at, &known)?;
     let when = obj.get("when").map(|w| Template::parse(w, &format!("{at}.when"), &known)).transpose()?;
     let when_refs = when.iter().flat_map(Template::referenced_steps);
@@ -403,7 +406,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
             reject_unknown_keys(comp, &["tool", "binding", "args"], &comp_at)?;
             let mut with_self = earlier.to_vec();
             with_self.push(&id);
-            let known = Known { args: args.to_vec(), steps: with_self };
+            let known = Known { args: tool.args.clone(), steps: with_self, env: tool.env };
             let (args, action) = parse_action(comp, &comp_at, &known)?;
             Some(Compensation { args, action })
         }
@@ -431,7 +434,7 @@ fn parse_action(obj: &Map<String, Value>, at: &str, known: &Known<'_>) -> Result
             // The inline binding's `{{args.*}}` are the step's own arguments.
             let properties: Map<String, Value> = arg_map.keys().map(|k| (k.clone(), json!({}))).collect();
             let schema = json!({"type": "object", "properties": properties});
-            let parsed = Binding::parse(binding, &schema).map_err(|e| PathError {
+            let parsed = Binding::parse(binding, &schema, known.env).map_err(|e| PathError {
                 path: e.path.replacen("$.binding", &format!("{at}.binding"), 1),
                 message: e.message,
             })?;
@@ -449,7 +452,8 @@ mod tests {
 
     fn parse(binding: Value) -> Result<WorkflowBinding, PathError> {
         let Value::Object(obj) = binding else { unreachable!() };
-        WorkflowBinding::parse(&obj, &json!({"type": "object", "properties": {"id": {"type": "string"}}}))
+        let schema = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+        WorkflowBinding::parse(&obj, &Known::arguments_of(&schema, &crate::config::TemplateEnv::default()))
     }
 
     #[test]
