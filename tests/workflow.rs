@@ -1,6 +1,6 @@
-//! Workflow semantics independent of any provider, on tools the test declares: conditional steps, a step that
-//! outlives the workflow's deadline (compensation still runs and the unfinished step is reported as unknown),
-//! and a missing setting in an inline step.
+//! Workflow semantics independent of any provider, on tools the test declares: conditional steps, sequential
+//! runs and the run record, a step that outlives the workflow's deadline (compensation still runs and the
+//! unfinished step is reported as unknown), and a missing setting in an inline step.
 
 mod common;
 
@@ -28,6 +28,13 @@ fn specs() -> tempfile::TempDir {
             {"id": "slow", "tool": "stall", "after": ["first", "kept"]},
             {"id": "never", "tool": "constant", "after": ["slow"]}
         ]}}),
+        json!({"name": "in_turn", "description": "Three steps, one at a time when asked",
+               "inputSchema": {"type": "object", "properties": {"one_by_one": {"type": "boolean"}, "flag": {"type": "boolean"}}},
+               "binding": {"kind": "workflow", "sequential": "{{args.one_by_one}}", "steps": [
+                   {"id": "a", "tool": "constant"},
+                   {"id": "b", "tool": "constant", "when": "{{args.flag}}"},
+                   {"id": "c", "tool": "constant"}
+               ], "result": {"c": "{{steps.c.v}}", "run": "{{run}}"}}}),
         json!({"name": "needs_env", "description": "An inline step needing an unset setting",
         "binding": {"kind": "workflow", "steps": [
             {"id": "call", "binding": {"kind": "http", "url": "{{env.GATEWAY_TEST_WORKFLOW_UNSET_URL}}/x"}}
@@ -59,6 +66,31 @@ async fn a_step_whose_condition_is_false_or_absent_is_skipped() {
         // A skipped step's output is null, which a template leaves out like any absent value.
         assert_eq!(off["structuredContent"], json!({"y": 1}), "{args}: {off}");
     }
+}
+
+#[tokio::test]
+async fn a_sequential_workflow_reports_its_mode_and_the_order_its_steps_ran_in() {
+    let dir = specs();
+    let app = app(&dir).await;
+    let steps = |run: &Value| -> Vec<String> {
+        run["order"].as_array().unwrap().iter().map(|o| o["step"].as_str().unwrap().to_owned()).collect()
+    };
+    let in_turn = app.call_tool(None, "in_turn", json!({"one_by_one": true})).await;
+    let run = &in_turn["structuredContent"]["run"];
+    assert_eq!(run["mode"], "sequential", "{in_turn}");
+    assert_eq!(steps(run), ["a", "c"], "declaration order, the skipped step left out: {run}");
+    assert_eq!(run["skipped"], json!(["b"]));
+    assert_eq!(in_turn["structuredContent"]["c"], 1);
+    let first = &run["order"][0];
+    assert!(first["started_at"].as_str().unwrap() <= first["finished_at"].as_str().unwrap(), "{run}");
+
+    let at_once = app.call_tool(None, "in_turn", json!({"one_by_one": false, "flag": true})).await;
+    let run = &at_once["structuredContent"]["run"];
+    assert_eq!(run["mode"], "parallel", "{at_once}");
+    let mut ran = steps(run);
+    ran.sort_unstable();
+    assert_eq!(ran, ["a", "b", "c"]);
+    assert_eq!(run["skipped"], json!([]));
 }
 
 #[tokio::test]
