@@ -124,6 +124,58 @@ fn tools_lists_the_shipped_tools() {
 }
 
 #[test]
+fn the_committed_tool_catalogue_is_the_one_the_shipped_specs_generate() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = run(gateway(cwd.path()).args(["tools", "--markdown"]).env("GATEWAY_TOOL_SPECS", shipped_tool_specs()));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let committed_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tools.md");
+    let committed = std::fs::read(&committed_path).expect("docs/tools.md is committed");
+    if output.stdout != committed {
+        let fresh = text(&output.stdout);
+        let old = text(&committed);
+        let first_difference = fresh.lines().zip(old.lines()).position(|(a, b)| a != b).map_or_else(
+            || format!("one is longer ({} lines against {})", fresh.lines().count(), old.lines().count()),
+            |i| format!("line {}: `{}` is now `{}`", i + 1, old.lines().nth(i).unwrap(), fresh.lines().nth(i).unwrap()),
+        );
+        panic!(
+            "docs/tools.md is out of date with tool_specs/ ({first_difference}); regenerate it from the repository \
+             root with `GATEWAY_TOOL_SPECS=tool_specs cargo run -- tools --markdown > docs/tools.md`"
+        );
+    }
+    // A couple of real rows: a READ tool's provider settings, and a pipeline's settings reached through its steps.
+    let catalogue = text(&output.stdout);
+    assert!(
+        catalogue.contains(
+            "| [`search_entreprise_with_stats`](#search_entreprise_with_stats) | — | read | `supabase_rpc` | \
+             `SUPABASE_API_KEY`, `SUPABASE_URL` |"
+        ),
+        "{catalogue}"
+    );
+    assert!(catalogue.contains("| `limit` | integer | no | `10` | Rows at most (default 10) |"), "{catalogue}");
+    assert!(
+        catalogue.contains(
+            "- Binding: `workflow`, calling `elevenlabs_voice`, `elevenlabs_music`, `elevenlabs_soundfx`\n- Settings: \
+             `ELEVENLABS_API_KEY`"
+        ),
+        "{catalogue}"
+    );
+    assert!(catalogue.contains("| `sequential` | boolean | no | `false` |"), "{catalogue}");
+    let tools = walk_json(&shipped_tool_specs());
+    assert!(catalogue.contains(&format!("\n{tools} tools.\n")), "every shipped tool is catalogued");
+    assert_eq!(catalogue.matches("\n## ").count(), tools, "one section per tool");
+}
+
+#[test]
+fn tools_markdown_on_broken_specs_exits_1_naming_the_problem() {
+    let specs = tempfile::tempdir().unwrap();
+    write_spec(specs.path(), "b_kind.json", r#"{"name": "b", "description": "d", "binding": {"kind": "soap"}}"#);
+    let output = run(gateway(specs.path()).args(["tools", "--markdown"]).env("GATEWAY_TOOL_SPECS", specs.path()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "no half catalogue");
+    assert!(text(&output.stderr).contains("b_kind.json: $.binding.kind"), "{}", text(&output.stderr));
+}
+
+#[test]
 fn call_ping_prints_json_with_pong() {
     let cwd = tempfile::tempdir().unwrap();
     let output = run(gateway(cwd.path()).args(["call", "ping"]).env("GATEWAY_TOOL_SPECS", core_specs()));

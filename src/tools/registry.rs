@@ -4,7 +4,7 @@
 //! compiles schemas once, and collects every problem with its file and JSON path rather than stopping at the
 //! first. A registry is either wholly valid or not built. Swapping registries is [`super::handle`]'s job.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -196,6 +196,29 @@ impl Registry {
     #[must_use]
     pub fn tools(&self) -> &[Arc<Tool>] {
         &self.tools
+    }
+
+    /// The settings a call of `tool` needs: its binding's and those of every tool its workflow steps (and their
+    /// compensations) call, sorted, each once.
+    #[must_use]
+    pub fn required_settings<'a>(&'a self, tool: &'a Tool) -> Vec<&'a str> {
+        let mut settings = BTreeSet::new();
+        let mut visited = HashSet::new();
+        let mut pending = vec![tool];
+        while let Some(tool) = pending.pop() {
+            if !visited.insert(tool.name()) {
+                continue;
+            }
+            settings.extend(tool.spec.binding.required_settings());
+            pending.extend(
+                tool.spec
+                    .binding
+                    .tool_references()
+                    .into_iter()
+                    .filter_map(|(_, name)| self.tool(name).map(AsRef::as_ref)),
+            );
+        }
+        settings.into_iter().collect()
     }
 
     #[must_use]
