@@ -60,6 +60,30 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("LLM_MODEL", "llm_model"),
 ];
 
+/// The settings that hold secrets. Templates (`{{env.NAME}}` in specs) can never read the environment variables
+/// these are read from, whatever `template_env` allows.
+const SECRET_SETTINGS: &[&str] = &[
+    "keys",
+    "proxy_key",
+    "flowchat_key",
+    "supabase_api_key",
+    "worker_auth_key",
+    "openai_api_key",
+    "elevenlabs_api_key",
+    "higgsfield_api_key",
+    "higgsfield_api_secret",
+    "hf_key",
+    "supabase_pat",
+    "llm_api_key",
+];
+
+/// Every environment variable a setting is read from: `GATEWAY_{KEY}`, then its seed aliases.
+fn env_names(key: &str) -> Vec<String> {
+    let mut names = vec![format!("GATEWAY_{}", key.to_ascii_uppercase())];
+    names.extend(SEED_ALIASES.iter().filter(|(_, k)| *k == key).map(|(env, _)| (*env).to_owned()));
+    names
+}
+
 /// A configuration problem, naming the key and, when known, the source that set it.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {message}")]
@@ -69,10 +93,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn key(key: &str, message: impl std::fmt::Display) -> Self {
-        let env = format!("GATEWAY_{}", key.to_ascii_uppercase());
-        let aliases: Vec<&str> = SEED_ALIASES.iter().filter(|(_, k)| *k == key).map(|(e, _)| *e).collect();
-        let env_names = if aliases.is_empty() { env } else { format!("{env} / {}", aliases.join(" / ")) };
-        Self { message: format!("`{key}` ({env_names}): {message}") }
+        Self { message: format!("`{key}` ({}): {message}", env_names(key).join(" / ")) }
     }
 }
 
@@ -122,6 +143,10 @@ struct RawConfig {
     sse_keepalive_secs: u64,
     /// `GATEWAY_INSTRUCTIONS`: text returned as `instructions` by `initialize`, default none.
     instructions: Option<String>,
+    /// `GATEWAY_TEMPLATE_ENV`: `*`-patterns of the environment variables `{{env.NAME}}` templates may read
+    /// (comma list, e.g. `INVENTORY_*`), default none; the gateway's own secrets never.
+    #[serde(deserialize_with = "string_list")]
+    template_env: Vec<String>,
     /// `GATEWAY_KEYS` / TOML `[[keys]]`: API keys `{id, key | key_sha256, scopes, allow?, deny?}`.
     keys: Vec<RawKey>,
     /// `X_PROXY_KEY` (seed 002): becomes key `proxy` with scope `proxy`.
@@ -325,6 +350,7 @@ impl Default for RawConfig {
             max_sessions: 10_000,
             sse_keepalive_secs: 15,
             instructions: None,
+            template_env: Vec::new(),
             keys: Vec::new(),
             proxy_key: None,
             flowchat_key: None,
@@ -416,6 +442,8 @@ pub struct Config {
     pub max_sessions: usize,
     pub sse_keepalive: Duration,
     pub instructions: Option<String>,
+    /// The environment variables spec templates may read.
+    pub template_env: TemplateEnv,
     /// Configured keys, including those from the seeds' `X_PROXY_KEY` and `FLOWCHAT_MCP_KEY`.
     pub keys: Vec<ApiKey>,
     pub allow_anonymous: bool,
@@ -464,6 +492,53 @@ pub struct Config {
     pub supabase_mcp: SupabaseMcpSettings,
     /// The OpenAI-compatible LLM for `llm` bindings, `llm_chat` and `call_llm`.
     pub llm: LlmSettings,
+}
+
+/// Which environment variables `{{env.NAME}}` templates may read: names matching a `template_env` pattern, and
+/// never one the gateway reads a secret from (checked when specs load, so a spec cannot send a key elsewhere).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateEnv {
+    patterns: Vec<NamePattern>,
+}
+
+impl TemplateEnv {
+    /// From patterns as written (`INVENTORY_*`, `BILLING_URL`).
+    #[must_use]
+    pub fn new(patterns: &[&str]) -> Self {
+        Self { patterns: patterns.iter().map(|p| NamePattern::new(p)).collect() }
+    }
+
+    /// The patterns, as written.
+    #[must_use]
+    pub fn patterns(&self) -> &[NamePattern] {
+        &self.patterns
+    }
+
+    /// `Ok` when a template may read `name`; otherwise why not, in words a spec author can act on.
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        // Case-blind: the configuration reads environment names without regard to case.
+        if let Some(setting) =
+            SECRET_SETTINGS.iter().find(|k| env_names(k).iter().any(|e| e.eq_ignore_ascii_case(name)))
+        {
+            return Err(format!(
+                "`{name}` holds the gateway's own secret (setting `{setting}`); templates can never read it"
+            ));
+        }
+        if self.patterns.iter().any(|p| p.matches(name)) {
+            return Ok(());
+        }
+        let example = name.split_once('_').map_or_else(|| name.to_owned(), |(head, _)| format!("{head}_*"));
+        let now = if self.patterns.is_empty() {
+            "none is set".to_owned()
+        } else {
+            let listed: Vec<String> = self.patterns.iter().map(|p| format!("`{}`", p.as_str())).collect();
+            format!("now {}", listed.join(", "))
+        };
+        Err(format!(
+            "`{name}` is not readable by templates; allow it with a pattern such as `{example}` in template_env \
+             (GATEWAY_TEMPLATE_ENV; {now})"
+        ))
+    }
 }
 
 /// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
@@ -767,6 +842,7 @@ impl RawConfig {
             return Err(ConfigError::key("environment", "must not be empty"));
         }
         let keys = self.api_keys()?;
+        let template_env = self.template_env()?;
         let higgsfield = self.higgsfield_settings()?;
         if keys.is_empty() && !bind.ip().is_loopback() && !self.allow_anonymous {
             return Err(ConfigError::key(
@@ -824,6 +900,7 @@ impl RawConfig {
             max_sessions: self.max_sessions,
             sse_keepalive: positive("sse_keepalive_secs", self.sse_keepalive_secs)?,
             instructions: self.instructions.filter(|s| !s.trim().is_empty()),
+            template_env,
             keys,
             allow_anonymous: self.allow_anonymous,
             rate_limit,
@@ -940,6 +1017,20 @@ impl RawConfig {
                 max_age: positive("job_max_age_secs", self.job_max_age_secs)?,
             },
         })
+    }
+
+    /// The `template_env` patterns: names of letters, digits and `_`, with `*` wildcards.
+    fn template_env(&self) -> Result<TemplateEnv, ConfigError> {
+        let patterns: Vec<&str> = self.template_env.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+        if let Some(bad) =
+            patterns.iter().find(|p| !p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '*')))
+        {
+            return Err(ConfigError::key(
+                "template_env",
+                format!("`{bad}` is not a variable name pattern (letters, digits, `_` and `*` only)"),
+            ));
+        }
+        Ok(TemplateEnv::new(&patterns))
     }
 
     /// Higgsfield credentials from the two settings, else from `HF_KEY=id:secret`.
@@ -1285,6 +1376,44 @@ mod tests {
         assert!(err.message.contains("LLM_ENDPOINT") && err.message.contains("LLM_BASE_URL"), "{}", err.message);
         let err = load_with(base().merge(("llm_max_rounds", 0))).unwrap_err();
         assert!(err.message.contains("GATEWAY_LLM_MAX_ROUNDS"), "{}", err.message);
+    }
+
+    #[test]
+    fn template_env_allows_matching_names_and_never_the_gateways_secrets() {
+        let config = load_with(base().merge(("template_env", "INVENTORY_*, BILLING_URL,*_KEY"))).unwrap();
+        let env = &config.template_env;
+        assert!(env.check("INVENTORY_URL").is_ok());
+        assert!(env.check("BILLING_URL").is_ok());
+        let refused = env.check("BILLING_TOKEN").unwrap_err();
+        assert!(refused.contains("`BILLING_*`") && refused.contains("GATEWAY_TEMPLATE_ENV"), "{refused}");
+        assert!(refused.contains("`INVENTORY_*`, `BILLING_URL`, `*_KEY`"), "the patterns in force: {refused}");
+        // `*_KEY` matches these, yet the gateway's own secrets stay out of reach, whatever their case.
+        for secret in ["SUPABASE_API_KEY", "ELEVENLABS_API_KEY", "GATEWAY_OPENAI_API_KEY", "llm_api_key"] {
+            let err = env.check(secret).unwrap_err();
+            assert!(err.contains("the gateway's own secret"), "{secret}: {err}");
+        }
+        let open = TemplateEnv::new(&["*"]);
+        for secret in ["SUPABASE_PAT", "HF_KEY", "X_PROXY_KEY", "FLOWCHAT_MCP_KEY", "WORKER_AUTH_KEY", "GATEWAY_KEYS"] {
+            assert!(open.check(secret).is_err(), "{secret} is readable through `*`");
+        }
+        assert!(open.check("AI_PORTAL_TOKEN").unwrap_err().contains("`openai_api_key`"), "aliases count too");
+        assert!(open.check("SUPABASE_URL").is_ok(), "not a secret");
+        assert!(TemplateEnv::default().check("INVENTORY_URL").unwrap_err().contains("none is set"));
+        let err = load_with(base().merge(("template_env", "INVENTORY-*"))).unwrap_err();
+        assert!(err.message.contains("GATEWAY_TEMPLATE_ENV"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_setting_that_looks_like_a_secret_is_one_templates_cannot_read() {
+        let known = known_keys();
+        for key in &known {
+            let looks_secret =
+                key == "keys" || ["_key", "_secret", "_pat", "_token"].iter().any(|suffix| key.ends_with(suffix));
+            assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");
+        }
+        for key in SECRET_SETTINGS {
+            assert!(known.iter().any(|k| k == key), "{key} is not a setting");
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub fn masked(config: &Config) -> Value {
             "trusted_proxies": config.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "rate_limit": config.rate_limit.as_ref().map_or_else(|| "off".to_owned(), rate),
             "category_rate_limits": category_rate_limits,
+            "template_env": config.template_env.patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         },
         "limits": {
             "max_body_bytes": config.max_body_bytes,

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use mcp_gateway::auth::Caller;
 use mcp_gateway::config::Config;
 use mcp_gateway::http::server::{self, ConnectionLimits};
-use mcp_gateway::tools::{CallCtx, Registry};
+use mcp_gateway::tools::{CallCtx, Registry, catalogue_md};
 use mcp_gateway::{AppState, build_app, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,11 @@ enum Command {
     /// Validate the configuration and every spec; list each problem with its file and JSON path.
     Check,
     /// List the tools.
-    Tools,
+    Tools {
+        /// Print the Markdown catalogue instead (`mcp-gateway tools --markdown > docs/tools.md`).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Probe the running server's /health on the configured bind address (for container health checks).
     Healthcheck,
     /// Write two example voice workers (sales and HR databases) into the workers folder.
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check(&config),
-        Command::Tools => tools(&config),
+        Command::Tools { markdown } => tools(&config, markdown),
         Command::Demo { force } => demo(&config, force),
         command => run_async(config, command),
     }
@@ -74,7 +78,7 @@ fn check(config: &Config) -> ExitCode {
     for name in &config.ignored_env {
         eprintln!("warning: {name} names no setting; it is ignored");
     }
-    match Registry::load(&config.tool_specs) {
+    match Registry::load(&config.tool_specs, &config.template_env) {
         Ok(registry) => {
             println!(
                 "ok: {} tools, {} resources, {} resource templates, {} prompts in {}",
@@ -96,8 +100,12 @@ fn check(config: &Config) -> ExitCode {
     }
 }
 
-fn tools(config: &Config) -> ExitCode {
-    match Registry::load(&config.tool_specs) {
+fn tools(config: &Config, markdown: bool) -> ExitCode {
+    match Registry::load(&config.tool_specs, &config.template_env) {
+        Ok(registry) if markdown => {
+            print!("{}", catalogue_md::render(&registry));
+            ExitCode::SUCCESS
+        }
         Ok(registry) => {
             for tool in registry.tools() {
                 let category = tool.spec.category.as_deref().unwrap_or("-");

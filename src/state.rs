@@ -68,7 +68,9 @@ impl AppState {
     /// Build the application state: load the registry (every spec problem fails start-up), build the pooled
     /// client, and, inside a tokio runtime, start hot reload (when configured) and session expiry.
     pub fn new(config: Config) -> Result<Self, StartupError> {
-        let registry = Arc::new(RegistryHandle::load(&config.tool_specs).map_err(StartupError::Specs)?);
+        let registry = Arc::new(
+            RegistryHandle::load(&config.tool_specs, config.template_env.clone()).map_err(StartupError::Specs)?,
+        );
         let http = reqwest::Client::builder()
             .user_agent(concat!("mcp-gateway/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))

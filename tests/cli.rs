@@ -78,6 +78,33 @@ fn check_on_a_folder_with_problems_exits_1_listing_file_path_and_message() {
 }
 
 #[test]
+fn check_refuses_a_template_reading_a_variable_template_env_does_not_allow() {
+    let specs = tempfile::tempdir().unwrap();
+    let spec = r#"{"name": "inventory", "description": "d", "binding": {"kind": "http",
+        "url": "{{env.INVENTORY_URL}}/items", "headers": {"apikey": "{{env.SUPABASE_API_KEY}}"}}}"#;
+    write_spec(specs.path(), "inventory.json", spec);
+    let refused = run(gateway(specs.path()).arg("check").env("GATEWAY_TOOL_SPECS", specs.path()));
+    assert_eq!(refused.status.code(), Some(1));
+    let stdout = text(&refused.stdout);
+    assert!(
+        stdout.starts_with(
+            "inventory.json: $.binding.url: `{{env.INVENTORY_URL}}`: `INVENTORY_URL` is not readable by templates; \
+             allow it with a pattern such as `INVENTORY_*` in template_env (GATEWAY_TEMPLATE_ENV; none is set)"
+        ),
+        "{stdout}"
+    );
+    // Allowing the prefix fixes the URL; the gateway's own key stays refused, even under a pattern matching it.
+    let secret = run(gateway(specs.path())
+        .arg("check")
+        .env("GATEWAY_TOOL_SPECS", specs.path())
+        .env("GATEWAY_TEMPLATE_ENV", "INVENTORY_*,SUPABASE_*"));
+    assert_eq!(secret.status.code(), Some(1));
+    let stdout = text(&secret.stdout);
+    assert!(stdout.starts_with("inventory.json: $.binding.headers.apikey: "), "{stdout}");
+    assert!(stdout.contains("the gateway's own secret"), "{stdout}");
+}
+
+#[test]
 fn a_bad_bind_address_exits_2_naming_the_key_and_env_var() {
     let cwd = tempfile::tempdir().unwrap();
     let output = run(gateway(cwd.path()).env("GATEWAY_BIND", "not-an-address").env("GATEWAY_TOOL_SPECS", core_specs()));
@@ -94,6 +121,58 @@ fn tools_lists_the_shipped_tools() {
     let stdout = text(&output.stdout);
     let names: Vec<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(names, ["list_tools", "ping"], "{stdout}");
+}
+
+#[test]
+fn the_committed_tool_catalogue_is_the_one_the_shipped_specs_generate() {
+    let cwd = tempfile::tempdir().unwrap();
+    let output = run(gateway(cwd.path()).args(["tools", "--markdown"]).env("GATEWAY_TOOL_SPECS", shipped_tool_specs()));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let committed_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tools.md");
+    let committed = std::fs::read(&committed_path).expect("docs/tools.md is committed");
+    if output.stdout != committed {
+        let fresh = text(&output.stdout);
+        let old = text(&committed);
+        let first_difference = fresh.lines().zip(old.lines()).position(|(a, b)| a != b).map_or_else(
+            || format!("one is longer ({} lines against {})", fresh.lines().count(), old.lines().count()),
+            |i| format!("line {}: `{}` is now `{}`", i + 1, old.lines().nth(i).unwrap(), fresh.lines().nth(i).unwrap()),
+        );
+        panic!(
+            "docs/tools.md is out of date with tool_specs/ ({first_difference}); regenerate it from the repository \
+             root with `GATEWAY_TOOL_SPECS=tool_specs cargo run -- tools --markdown > docs/tools.md`"
+        );
+    }
+    // A couple of real rows: a READ tool's provider settings, and a pipeline's settings reached through its steps.
+    let catalogue = text(&output.stdout);
+    assert!(
+        catalogue.contains(
+            "| [`search_entreprise_with_stats`](#search_entreprise_with_stats) | — | read | `supabase_rpc` | \
+             `SUPABASE_API_KEY`, `SUPABASE_URL` |"
+        ),
+        "{catalogue}"
+    );
+    assert!(catalogue.contains("| `limit` | integer | no | `10` | Rows at most (default 10) |"), "{catalogue}");
+    assert!(
+        catalogue.contains(
+            "- Binding: `workflow`, calling `elevenlabs_voice`, `elevenlabs_music`, `elevenlabs_soundfx`\n- Settings: \
+             `ELEVENLABS_API_KEY`"
+        ),
+        "{catalogue}"
+    );
+    assert!(catalogue.contains("| `sequential` | boolean | no | `false` |"), "{catalogue}");
+    let tools = walk_json(&shipped_tool_specs());
+    assert!(catalogue.contains(&format!("\n{tools} tools.\n")), "every shipped tool is catalogued");
+    assert_eq!(catalogue.matches("\n## ").count(), tools, "one section per tool");
+}
+
+#[test]
+fn tools_markdown_on_broken_specs_exits_1_naming_the_problem() {
+    let specs = tempfile::tempdir().unwrap();
+    write_spec(specs.path(), "b_kind.json", r#"{"name": "b", "description": "d", "binding": {"kind": "soap"}}"#);
+    let output = run(gateway(specs.path()).args(["tools", "--markdown"]).env("GATEWAY_TOOL_SPECS", specs.path()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "no half catalogue");
+    assert!(text(&output.stderr).contains("b_kind.json: $.binding.kind"), "{}", text(&output.stderr));
 }
 
 #[test]

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::{TestApp, write_spec};
+use mcp_gateway::config::TemplateEnv;
 use serde_json::{Value, json};
 
 /// A fake upstream that counts requests per route and records the last request id it saw.
@@ -155,7 +156,7 @@ async fn setup(upstream: &str, extra: &[(&str, Value)]) -> (TestApp, tempfile::T
     for (name, spec) in tools {
         write_spec(specs.path(), &format!("{name}.json"), &spec.to_string());
     }
-    let app = TestApp::spawn_with(specs.path(), |_| {}).await;
+    let app = TestApp::spawn_with(specs.path(), |c| c.template_env = TemplateEnv::new(&["GATEWAY_TEST_*"])).await;
     (app, specs)
 }
 
@@ -239,6 +240,38 @@ async fn refused_connections_malformed_answers_and_missing_settings_are_typed_er
     let unset = app.call_tool(None, "needs_setting", json!({})).await;
     assert_eq!(error_code(&unset), "not_configured");
     assert!(unset["content"][0]["text"].as_str().unwrap().contains("GATEWAY_TEST_UNSET_BASE_URL"));
+}
+
+#[tokio::test]
+async fn allowed_environment_variables_reach_the_upstream_through_the_real_binary() {
+    let fake = Fake::default();
+    let upstream = fake.clone().serve().await;
+    let specs = tempfile::tempdir().unwrap();
+    let spec = json!({"name": "get_stock", "description": "Read a stock line",
+        "inputSchema": {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
+        "binding": {"kind": "http", "url": "{{env.INVENTORY_URL}}/items/{{args.id}}",
+                    "headers": {"X-Tenant": "{{env.INVENTORY_TENANT}}"}, "result": "/data"}});
+    write_spec(specs.path(), "get_stock.json", &spec.to_string());
+    let cwd = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
+    command
+        .env_clear()
+        .current_dir(cwd.path())
+        .args(["call", "get_stock", "--args", r#"{"id": 7}"#])
+        .env("GATEWAY_TOOL_SPECS", specs.path())
+        .env("GATEWAY_TEMPLATE_ENV", "INVENTORY_*")
+        .env("INVENTORY_URL", &upstream)
+        .env("INVENTORY_TENANT", "acme");
+    // The fake upstream runs on this test's runtime; the binary is waited for on a blocking thread.
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("run mcp-gateway");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(
+        result,
+        json!({"id": 7, "limit": null, "tenant": "acme"}),
+        "the URL and header came from the environment"
+    );
+    assert_eq!(fake.hits("item"), 1);
 }
 
 #[tokio::test]

@@ -267,7 +267,7 @@ async fn a_broken_llm_spec_is_refused_with_its_file_and_json_path() {
     let mut spec = classify_spec();
     spec["binding"]["prompt"] = json!("Label this: {{args.txt}}");
     write_spec(specs.path(), "classify.json", &spec.to_string());
-    let problems = mcp_gateway::tools::Registry::load(specs.path()).unwrap_err();
+    let problems = mcp_gateway::tools::Registry::load(specs.path(), &Default::default()).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!((problems[0].file.as_str(), problems[0].path.as_str()), ("classify.json", "$.binding.prompt"));
     assert!(problems[0].message.contains("txt"), "{problems:?}");

@@ -193,7 +193,10 @@ async fn ready_names_the_settings_tools_need_and_the_tools_that_lack_them() {
                     "headers": {"X-Opt": "{{env.GATEWAY_TEST_OPTIONAL ?? \"none\"}}"}}
     });
     common::write_spec(specs.path(), "inventory.json", &spec.to_string());
-    let app = TestApp::spawn_with(specs.path(), |_| {}).await;
+    let app = TestApp::spawn_with(specs.path(), |c| {
+        c.template_env = mcp_gateway::config::TemplateEnv::new(&["GATEWAY_TEST_*"]);
+    })
+    .await;
     let body: Value = app.get("/ready").send().await.expect("GET /ready").json().await.expect("a JSON body");
     assert_eq!(body["status"], "ready", "a missing setting does not make the gateway unready: {body}");
     assert_eq!(body["settings"], json!({"GATEWAY_TEST_INVENTORY_URL_UNSET": false}));

@@ -1,12 +1,15 @@
 //! The two Narrations pipelines (seed 004) as shipped workflows over the media tools, against the fake
 //! ElevenLabs and Higgsfield: the video is made from the generated image's own URL, audio parts run in
-//! parallel and only those asked for, media links reach MCP clients, and a failed image stops the pipeline.
+//! parallel (or one after the other when asked) and only those asked for, media links reach MCP clients, and a
+//! failed image stops the pipeline.
 
 mod common;
 mod media_fakes;
 
+use std::sync::atomic::Ordering;
+
 use axum::http::StatusCode;
-use common::{TestApp, shipped_tool_specs};
+use common::{TestApp, eventually, shipped_tool_specs};
 use media_fakes::{FakeElevenLabs, FakeHiggsfield, MP3, MP4, PNG, action, configure, fetch_asset, rest_call};
 use serde_json::{Value, json};
 
@@ -87,6 +90,82 @@ async fn audio_stack_generates_only_the_parts_asked_for_and_links_each_for_mcp_c
         let (code, content_type, bytes) = fetch_asset(&app, link["uri"].as_str().unwrap()).await;
         assert_eq!((code, content_type.as_str(), bytes.as_slice()), (200, "audio/mpeg", MP3));
     }
+}
+
+/// All three audio parts, each with `text` as its text or prompt, waiting for the results.
+fn three_parts(text: &str) -> Value {
+    json!({
+        "voice": {"text": text, "voice_id": "21m00Tcm4TlvDq8ikWAM"},
+        "music": {"prompt": text, "duration": 10},
+        "soundfx": {"prompt": text, "duration": 3},
+        "wait_for_completion": true
+    })
+}
+
+/// The steps of the result's `order`, as they started.
+fn order_of(value: &Value) -> Vec<&str> {
+    value["order"].as_array().expect("an order").iter().map(|o| o["step"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn audio_stack_in_sequential_mode_starts_each_generation_after_the_previous_one_was_answered() {
+    let (fake, base) = FakeElevenLabs::start().await;
+    let app = app(Some(&base), None).await;
+    let mut args = three_parts("linger");
+    args["sequential"] = json!(true);
+    let result = app.call_tool(None, "pipeline_audio_stack", args).await;
+    assert_eq!(result["isError"], false, "{result}");
+    let value = &result["structuredContent"];
+    assert_eq!(value["mode"], "sequential", "{value}");
+    assert_eq!(order_of(value), ["voice", "music", "soundfx"], "{value}");
+    for entry in value["order"].as_array().unwrap() {
+        assert_eq!(value[entry["step"].as_str().unwrap()]["status"], "completed", "{value}");
+        let (started, finished) = (entry["started_at"].as_str().unwrap(), entry["finished_at"].as_str().unwrap());
+        assert!(started <= finished, "{entry}");
+    }
+
+    // Judged by the fake's own clock: each generation arrived only once the previous one had been answered.
+    let seen = fake.seen();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM", "/v1/music", "/v1/sound-generation"]);
+    for pair in seen.windows(2) {
+        let answered = pair[0].answered.expect("every generation was answered");
+        assert!(pair[1].arrived >= answered, "{} arrived before {} was answered", pair[1].path, pair[0].path);
+    }
+}
+
+#[tokio::test]
+async fn audio_stack_runs_its_parts_at_once_by_default_and_says_so() {
+    let (fake, base) = FakeElevenLabs::start().await;
+    let app = app(Some(&base), None).await;
+    // The fake holds every `hold` generation until released: only overlapping calls can all be in flight.
+    let call = app.call_tool(None, "pipeline_audio_stack", three_parts("hold"));
+    let release = async {
+        eventually("the three generations are in flight at once", || async { fake.in_flight() == 3 }).await;
+        fake.release.store(true, Ordering::SeqCst);
+    };
+    let (result, ()) = tokio::join!(call, release);
+    assert_eq!(result["isError"], false, "{result}");
+    let value = &result["structuredContent"];
+    assert_eq!(value["mode"], "parallel", "{value}");
+    let mut order = order_of(value);
+    order.sort_unstable();
+    assert_eq!(order, ["music", "soundfx", "voice"], "{value}");
+    let seen = fake.seen();
+    let first_answer = seen.iter().filter_map(|s| s.answered).min().expect("answers");
+    assert!(seen.iter().all(|s| s.arrived < first_answer), "every generation arrived before any was answered");
+}
+
+#[tokio::test]
+async fn sequential_audio_stack_without_waiting_is_refused_before_any_generation() {
+    let (fake, base) = FakeElevenLabs::start().await;
+    let app = app(Some(&base), None).await;
+    let args = json!({"voice": {"text": "Bonjour"}, "music": {"prompt": "Piano"}, "sequential": true});
+    let (status, body) = rest_call(&app, "pipeline_audio_stack", args).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_params");
+    assert!(body["detail"].as_str().unwrap().contains("wait_for_completion"), "{body}");
+    assert!(fake.seen().is_empty(), "nothing was generated");
 }
 
 #[tokio::test]

@@ -12,8 +12,10 @@ use super::http_binding::HttpBinding;
 use super::llm_binding::LlmBinding;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
+use super::template::Known;
 use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
+use crate::config::TemplateEnv;
 
 /// Every kind a spec may name.
 const KINDS: &[&str] =
@@ -100,8 +102,9 @@ impl Binding {
         }
     }
 
-    /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments.
-    pub fn parse(value: &Value, input_schema: &Value) -> Result<Self, PathError> {
+    /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments; `env` names the
+    /// environment variables templates may read.
+    pub fn parse(value: &Value, input_schema: &Value, env: &TemplateEnv) -> Result<Self, PathError> {
         let Value::Object(obj) = value else {
             return Err(PathError::new("$.binding", "must be an object with a `kind`"));
         };
@@ -109,6 +112,7 @@ impl Binding {
             .get("kind")
             .and_then(Value::as_str)
             .ok_or_else(|| PathError::new("$.binding.kind", format!("is required: one of {}", KINDS.join(", "))))?;
+        let known = Known::arguments_of(input_schema, env);
         match kind {
             "builtin" => {
                 reject_unknown_keys(obj, &["kind", "name", "options"], "$.binding")?;
@@ -120,13 +124,13 @@ impl Binding {
                 Builtin::parse(name, &options, input_schema).map(Self::Builtin)
             }
             "static" => StaticBinding::parse(obj).map(Self::Static),
-            "http" => HttpBinding::parse(obj, input_schema).map(|b| Self::Http(Box::new(b))),
-            "supabase_rpc" => SupabaseBinding::parse(obj, input_schema).map(|b| Self::SupabaseRpc(Box::new(b))),
-            "worker" => WorkerBinding::parse(obj, input_schema).map(|b| Self::Worker(Box::new(b))),
-            "workflow" => WorkflowBinding::parse(obj, input_schema).map(|b| Self::Workflow(Box::new(b))),
-            "elevenlabs" => ElevenLabsBinding::parse(obj, input_schema).map(|b| Self::ElevenLabs(Box::new(b))),
-            "higgsfield" => HiggsfieldBinding::parse(obj, input_schema).map(|b| Self::Higgsfield(Box::new(b))),
-            "llm" => LlmBinding::parse(obj, input_schema).map(|b| Self::Llm(Box::new(b))),
+            "http" => HttpBinding::parse(obj, &known).map(|b| Self::Http(Box::new(b))),
+            "supabase_rpc" => SupabaseBinding::parse(obj, &known).map(|b| Self::SupabaseRpc(Box::new(b))),
+            "worker" => WorkerBinding::parse(obj, &known).map(|b| Self::Worker(Box::new(b))),
+            "workflow" => WorkflowBinding::parse(obj, &known).map(|b| Self::Workflow(Box::new(b))),
+            "elevenlabs" => ElevenLabsBinding::parse(obj, &known).map(|b| Self::ElevenLabs(Box::new(b))),
+            "higgsfield" => HiggsfieldBinding::parse(obj, &known).map(|b| Self::Higgsfield(Box::new(b))),
+            "llm" => LlmBinding::parse(obj, &known).map(|b| Self::Llm(Box::new(b))),
             other => Err(PathError::new(
                 "$.binding.kind",
                 format!("unknown binding kind `{other}`; known: {}", KINDS.join(", ")),
@@ -201,7 +205,7 @@ mod tests {
     use serde_json::json;
 
     fn parse(binding: Value) -> Result<Binding, PathError> {
-        Binding::parse(&binding, &json!({"type": "object"}))
+        Binding::parse(&binding, &json!({"type": "object"}), &TemplateEnv::default())
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::context::CallCtx;
 use super::engine::Engine;
-use super::media::{Handoff, MediaArgs, OnAbandon, argument_names, job_output, safe_path, template_pairs, with_job};
+use super::media::{Handoff, MediaArgs, OnAbandon, job_output, safe_path, template_pairs, with_job};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_timeout, reject_unknown_keys};
 use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
@@ -49,13 +49,12 @@ pub struct ElevenLabsBinding {
 }
 
 impl ElevenLabsBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(
             obj,
             &["kind", "method", "path", "query", "body", "seconds_to_ms", "model", "output", "timeout_secs"],
             "$.binding",
         )?;
-        let known = Known { args: argument_names(input_schema), steps: Vec::new() };
         let method = match obj.get("method").map(|m| m.as_str().map(str::to_ascii_uppercase)) {
             None => reqwest::Method::POST,
             Some(Some(m)) if m == "POST" => reqwest::Method::POST,
@@ -63,7 +62,7 @@ impl ElevenLabsBinding {
             Some(_) => return Err(PathError::new("$.binding.method", "must be GET or POST")),
         };
         let path = match obj.get("path") {
-            Some(p @ Value::String(text)) if text.starts_with('/') => Template::parse(p, "$.binding.path", &known)?,
+            Some(p @ Value::String(text)) if text.starts_with('/') => Template::parse(p, "$.binding.path", known)?,
             _ => return Err(PathError::new("$.binding.path", "is required: the API path, e.g. /v1/sound-generation")),
         };
         if let Template::Literal(Value::String(literal)) = &path {
@@ -71,15 +70,15 @@ impl ElevenLabsBinding {
                 return Err(PathError::new("$.binding.path", "must hold only URL-safe segments, none of them `..`"));
             }
         }
-        let query = template_pairs(obj, "query", &known)?;
-        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", &known)).transpose()?;
+        let query = template_pairs(obj, "query", known)?;
+        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", known)).transpose()?;
         if body.as_ref().is_some_and(|b| !matches!(b, Template::Object(_))) {
             return Err(PathError::new("$.binding.body", "must be an object"));
         }
-        let seconds_to_ms = template_pairs(obj, "seconds_to_ms", &known)?;
+        let seconds_to_ms = template_pairs(obj, "seconds_to_ms", known)?;
         let model = match obj.get("model") {
             None => None,
-            Some(m @ Value::String(_)) => Some(Template::parse(m, "$.binding.model", &known)?),
+            Some(m @ Value::String(_)) => Some(Template::parse(m, "$.binding.model", known)?),
             Some(_) => return Err(PathError::new("$.binding.model", "must be a string template")),
         };
         let output = match obj.get("output").map(Value::as_str) {
@@ -193,7 +192,7 @@ mod tests {
     fn parse(binding: Value) -> Result<Binding, PathError> {
         let schema =
             json!({"type": "object", "properties": {"text": {"type": "string"}, "voice_id": {"type": "string"}}});
-        Binding::parse(&binding, &schema)
+        Binding::parse(&binding, &schema, &crate::config::TemplateEnv::default())
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use super::registry::Registry;
 use super::spec::SpecProblem;
+use crate::config::TemplateEnv;
 
 /// The outcome of the last reload, for `/ready` and logs.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +24,7 @@ pub struct ReloadStatus {
 #[derive(Debug)]
 pub struct RegistryHandle {
     dir: PathBuf,
+    env: TemplateEnv,
     current: RwLock<Arc<Registry>>,
     status: RwLock<ReloadStatus>,
     generation: watch::Sender<u64>,
@@ -30,20 +32,18 @@ pub struct RegistryHandle {
 }
 
 impl RegistryHandle {
-    /// Load the specs folder once; any problem fails the whole load.
-    pub fn load(dir: &Path) -> Result<Self, Vec<SpecProblem>> {
-        let registry = Registry::load(dir)?;
-        Ok(Self::with_registry(dir, registry))
-    }
-
-    fn with_registry(dir: &Path, registry: Registry) -> Self {
-        Self {
+    /// Load the specs folder once; any problem fails the whole load. Reloads read the same folder with the
+    /// same `env` rules.
+    pub fn load(dir: &Path, env: TemplateEnv) -> Result<Self, Vec<SpecProblem>> {
+        let registry = Registry::load(dir, &env)?;
+        Ok(Self {
             dir: dir.to_path_buf(),
+            env,
             current: RwLock::new(Arc::new(registry)),
             status: RwLock::new(ReloadStatus::default()),
             generation: watch::channel(0).0,
             reloading: Mutex::new(()),
-        }
+        })
     }
 
     /// The current registry. Cheap: one `Arc` clone.
@@ -56,7 +56,7 @@ impl RegistryHandle {
     /// old one and watchers are told; on failure the old one stays and the problems are recorded.
     pub fn reload(&self) -> Result<usize, Vec<SpecProblem>> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match Registry::load(&self.dir) {
+        match Registry::load(&self.dir, &self.env) {
             Ok(registry) => {
                 let count = registry.tools().len();
                 *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(registry);
@@ -120,7 +120,7 @@ mod tests {
     fn broken_reload_keeps_previous_registry_and_reports() {
         let dir = tempfile::tempdir().unwrap();
         write_tool(dir.path(), "a.json", "alpha");
-        let handle = RegistryHandle::load(dir.path()).unwrap();
+        let handle = RegistryHandle::load(dir.path(), TemplateEnv::default()).unwrap();
         let mut generation = handle.subscribe();
 
         write_tool(dir.path(), "b.json", "beta");

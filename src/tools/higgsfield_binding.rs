@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::context::CallCtx;
 use super::engine::Engine;
-use super::media::{MediaArgs, argument_names, job_error, job_output, safe_path, wait_for_higgsfield};
+use super::media::{MediaArgs, job_error, job_output, safe_path, wait_for_higgsfield};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_timeout, reject_unknown_keys};
 use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
@@ -54,15 +54,14 @@ fn id_path(obj: &Map<String, Value>, key: &str, default: &str) -> Result<Option<
 }
 
 impl HiggsfieldBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(
             obj,
             &["kind", "model", "body", "media", "status_path", "cancel_path", "auth", "timeout_secs"],
             "$.binding",
         )?;
-        let known = Known { args: argument_names(input_schema), steps: Vec::new() };
         let model = match obj.get("model") {
-            Some(m @ Value::String(_)) => Template::parse(m, "$.binding.model", &known)?,
+            Some(m @ Value::String(_)) => Template::parse(m, "$.binding.model", known)?,
             _ => {
                 return Err(PathError::new(
                     "$.binding.model",
@@ -76,7 +75,7 @@ impl HiggsfieldBinding {
             }
         }
         let body = match obj.get("body") {
-            Some(b @ Value::Object(_)) => Template::parse(b, "$.binding.body", &known)?,
+            Some(b @ Value::Object(_)) => Template::parse(b, "$.binding.body", known)?,
             _ => return Err(PathError::new("$.binding.body", "is required: the object sent to the model")),
         };
         let media = match obj.get("media").and_then(Value::as_str) {
@@ -162,7 +161,7 @@ mod tests {
     fn parse(binding: Value) -> Result<Binding, PathError> {
         let schema =
             json!({"type": "object", "properties": {"prompt": {"type": "string"}, "model": {"type": "string"}}});
-        Binding::parse(&binding, &schema)
+        Binding::parse(&binding, &schema, &crate::config::TemplateEnv::default())
     }
 
     #[test]

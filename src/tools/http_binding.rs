@@ -9,9 +9,10 @@
 //! The answer must be JSON (an HTML page or other text is an `upstream_error`) unless the spec says
 //! `"response": "text"`, which returns the body as a string.
 //!
-//! Every template is checked when the spec loads. A setting the environment lacks makes the call answer
-//! `not_configured` naming it, without stopping start-up. Retries follow the upstream client's policy:
-//! `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says otherwise.
+//! Every template is checked when the spec loads (an `env.NAME` must be one `template_env` allows). A setting the
+//! environment lacks makes the call answer `not_configured` naming it, without stopping start-up. Retries follow
+//! the upstream client's policy: `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says
+//! otherwise.
 
 use std::time::{Duration, Instant};
 
@@ -41,7 +42,8 @@ pub struct HttpBinding {
 }
 
 impl HttpBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    /// Parse `$.binding`; `known` says what its templates may reference.
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(
             obj,
             &[
@@ -59,7 +61,6 @@ impl HttpBinding {
             ],
             "$.binding",
         )?;
-        let known = Known::arguments_of(input_schema);
         let method_text = obj.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
         let method = match method_text.as_str() {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
@@ -71,7 +72,7 @@ impl HttpBinding {
         if !url_value.is_string() {
             return Err(PathError::new("$.binding.url", "must be a string"));
         }
-        let url = Template::parse(url_value, "$.binding.url", &known)?;
+        let url = Template::parse(url_value, "$.binding.url", known)?;
         if let Template::Literal(Value::String(literal)) = &url {
             let parsed = reqwest::Url::parse(literal)
                 .map_err(|e| PathError::new("$.binding.url", format!("`{literal}` is not a URL: {e}")))?;
@@ -86,7 +87,7 @@ impl HttpBinding {
                     .iter()
                     .map(|(name, value)| {
                         let path = format!("$.binding.{key}.{name}");
-                        Ok((name.clone(), Template::parse(value, &path, &known)?))
+                        Ok((name.clone(), Template::parse(value, &path, known)?))
                     })
                     .collect(),
                 Some(_) => Err(PathError::new(format!("$.binding.{key}"), "must be an object of name: value")),
@@ -98,7 +99,7 @@ impl HttpBinding {
                 .map_err(|_| PathError::new(format!("$.binding.headers.{name}"), "is not a valid header name"))?;
         }
         let query = pairs("query")?;
-        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", &known)).transpose()?;
+        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", known)).transpose()?;
         let idempotent = binding_idempotent(obj, !matches!(method_text.as_str(), "POST" | "PATCH"))?;
         let timeout = binding_timeout(obj)?;
         let result = match obj.get("result") {

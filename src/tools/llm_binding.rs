@@ -45,7 +45,7 @@ pub struct LlmBinding {
 }
 
 impl LlmBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(
             obj,
             &[
@@ -62,13 +62,12 @@ impl LlmBinding {
             ],
             "$.binding",
         )?;
-        let known = Known::arguments_of(input_schema);
         let template = |key: &str, check: fn(&Value) -> Result<(), &'static str>| -> Result<_, PathError> {
             let path = format!("$.binding.{key}");
             obj.get(key)
                 .map(|value| {
                     check(value).map_err(|m| PathError::new(&path, m))?;
-                    Template::parse(value, &path, &known)
+                    Template::parse(value, &path, known)
                 })
                 .transpose()
         };
@@ -244,7 +243,8 @@ mod tests {
 
     fn parse(binding: Value) -> Result<LlmBinding, PathError> {
         let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}});
-        LlmBinding::parse(binding.as_object().unwrap(), &schema)
+        let env = crate::config::TemplateEnv::default();
+        LlmBinding::parse(binding.as_object().unwrap(), &Known::arguments_of(&schema, &env))
     }
 
     #[test]

@@ -228,15 +228,6 @@ pub async fn wait_for_higgsfield(
     Ok(record)
 }
 
-/// Argument names of a tool's input schema.
-pub fn argument_names(input_schema: &Value) -> Vec<&str> {
-    input_schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default()
-}
-
 /// A rendered request path is URL-safe: `/`-separated segments of `A-Z a-z 0-9 - _ . ~`, none of them `..`.
 #[must_use]
 pub fn safe_path(path: &str) -> bool {

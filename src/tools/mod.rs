@@ -4,6 +4,7 @@
 pub mod binding;
 pub mod builtins;
 pub mod catalog;
+pub mod catalogue_md;
 pub mod context;
 pub mod elevenlabs_binding;
 pub mod engine;

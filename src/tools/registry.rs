@@ -7,7 +7,7 @@
 //! The accessors here return everything, for operator views and accounting. Whatever answers a caller (a
 //! listing, a schema, a lookup by name) goes through [`Registry::visible_to`] ([`super::visibility`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::catalog::{Prompt, Resource, ResourceTemplate};
 use super::spec::{SpecItem, SpecProblem, ToolSpec, parse_item, pointer_to_path};
+use crate::config::TemplateEnv;
 use crate::error::GatewayError;
 
 /// A loaded tool: its checked spec and where it came from.
@@ -118,8 +119,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Load every spec under `dir`. All problems are returned together.
-    pub fn load(dir: &Path) -> Result<Self, Vec<SpecProblem>> {
+    /// Load every spec under `dir`, whose templates may read the environment variables `env` allows. All
+    /// problems are returned together.
+    pub fn load(dir: &Path, env: &TemplateEnv) -> Result<Self, Vec<SpecProblem>> {
         let files = match list_json_files(dir) {
             Ok(files) => files,
             Err(message) => {
@@ -147,7 +149,7 @@ impl Registry {
                 }
             };
             let folder = path.parent().unwrap_or(dir);
-            let item = match parse_item(value, folder) {
+            let item = match parse_item(value, folder, env) {
                 Ok(item) => item,
                 Err(e) => {
                     problems.push(problem(&e.path, e.message));
@@ -198,6 +200,29 @@ impl Registry {
     #[must_use]
     pub fn tools(&self) -> &[Arc<Tool>] {
         &self.tools
+    }
+
+    /// The settings a call of `tool` needs: its binding's and those of every tool its workflow steps (and their
+    /// compensations) call, sorted, each once.
+    #[must_use]
+    pub fn required_settings<'a>(&'a self, tool: &'a Tool) -> Vec<&'a str> {
+        let mut settings = BTreeSet::new();
+        let mut visited = HashSet::new();
+        let mut pending = vec![tool];
+        while let Some(tool) = pending.pop() {
+            if !visited.insert(tool.name()) {
+                continue;
+            }
+            settings.extend(tool.spec.binding.required_settings());
+            pending.extend(
+                tool.spec
+                    .binding
+                    .tool_references()
+                    .into_iter()
+                    .filter_map(|(_, name)| self.tool(name).map(AsRef::as_ref)),
+            );
+        }
+        settings.into_iter().collect()
     }
 
     /// Every fixed resource, sorted by URI.
@@ -310,13 +335,18 @@ mod tests {
         write(dir.path(), "b.json", &tool("beta"));
         write(dir.path(), "a.json", &tool("alpha"));
         assert_eq!(
-            Registry::load(dir.path()).unwrap().tools().iter().map(|t| t.name()).collect::<Vec<_>>(),
+            Registry::load(dir.path(), &TemplateEnv::default())
+                .unwrap()
+                .tools()
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>(),
             ["alpha", "beta"]
         );
 
         write(dir.path(), "c.json", &tool("alpha"));
         std::fs::write(dir.path().join("d.json"), "{not json").unwrap();
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().any(|p| p.file == "c.json" && p.path == "$.name" && p.message.contains("a.json")));
         assert!(problems.iter().any(|p| p.file == "d.json" && p.message.contains("not valid JSON")));
@@ -326,7 +356,7 @@ mod tests {
     fn argument_errors_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.json", &tool("alpha"));
-        let registry = Registry::load(dir.path()).unwrap();
+        let registry = Registry::load(dir.path(), &TemplateEnv::default()).unwrap();
         let tool = registry.tool("alpha").unwrap();
         let err = tool.validate_arguments(&json!({"n": "seven"})).unwrap_err();
         assert!(err.message.contains("`n`"), "{}", err.message);
@@ -350,24 +380,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "a.json", &tool("alpha"));
         write(dir.path(), "w.json", &workflow("wf", &["alpha", "ghost"]));
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!((problems[0].file.as_str(), problems[0].path.as_str()), ("w.json", "$.binding.steps[1].tool"));
         assert!(problems[0].message.contains("ghost"));
 
         write(dir.path(), "w.json", &workflow("wf", &["alpha", "wf2"]));
         write(dir.path(), "w2.json", &workflow("wf2", &["wf"]));
-        let problems = Registry::load(dir.path()).unwrap_err();
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 2, "both workflows of the cycle are named: {problems:?}");
         assert!(problems.iter().any(|p| p.file == "w.json" && p.message.contains("wf -> wf2 -> wf")));
 
         write(dir.path(), "w2.json", &workflow("wf2", &["alpha"]));
-        assert!(Registry::load(dir.path()).is_ok(), "a workflow may call another workflow");
+        assert!(Registry::load(dir.path(), &TemplateEnv::default()).is_ok(), "a workflow may call another workflow");
     }
 
     #[test]
     fn missing_folder_is_one_problem() {
-        let problems = Registry::load(Path::new("/nonexistent/specs")).unwrap_err();
+        let problems = Registry::load(Path::new("/nonexistent/specs"), &TemplateEnv::default()).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].message.contains("does not exist"));
     }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::binding::Binding;
 use super::catalog::{Prompt, Resource, ResourceTemplate};
+use crate::config::TemplateEnv;
 
 /// A problem found while loading specs, located by file and JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +109,14 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parse one file's JSON into a spec item. `dir` is the file's folder, for items that point to files.
-pub fn parse_item(value: Value, dir: &Path) -> Result<SpecItem, PathError> {
+/// Parse one file's JSON into a spec item. `dir` is the file's folder, for items that point to files; `env`
+/// names the environment variables binding templates may read.
+pub fn parse_item(value: Value, dir: &Path, env: &TemplateEnv) -> Result<SpecItem, PathError> {
     let Value::Object(obj) = value else {
         return Err(PathError::new("$", "a spec file must hold one JSON object"));
     };
     match obj.get("kind").map(|k| k.as_str().ok_or(k)) {
-        None | Some(Ok("tool")) => parse_tool(obj).map(|t| SpecItem::Tool(Box::new(t))),
+        None | Some(Ok("tool")) => parse_tool(obj, env).map(|t| SpecItem::Tool(Box::new(t))),
         Some(Ok("resource")) => Resource::parse(obj, dir).map(SpecItem::Resource),
         Some(Ok("resource_template")) => ResourceTemplate::parse(obj).map(SpecItem::ResourceTemplate),
         Some(Ok("prompt")) => Prompt::parse(obj).map(SpecItem::Prompt),
@@ -126,7 +128,7 @@ pub fn parse_item(value: Value, dir: &Path) -> Result<SpecItem, PathError> {
     }
 }
 
-fn parse_tool(obj: Map<String, Value>) -> Result<ToolSpec, PathError> {
+fn parse_tool(obj: Map<String, Value>, env: &TemplateEnv) -> Result<ToolSpec, PathError> {
     let obj = if obj.get("type").and_then(Value::as_str) == Some("function") { from_function_shape(obj)? } else { obj };
     if let Some(unknown) = obj.keys().find(|k| !TOOL_KEYS.contains(&k.as_str())) {
         return Err(PathError::new(format!("$.{unknown}"), format!("unknown field `{unknown}`")));
@@ -159,7 +161,7 @@ fn parse_tool(obj: Map<String, Value>) -> Result<ToolSpec, PathError> {
     };
     let binding_value =
         obj.get("binding").ok_or_else(|| PathError::new("$.binding", "a tool needs a binding: what a call does"))?;
-    let binding = Binding::parse(binding_value, &input_schema)?;
+    let binding = Binding::parse(binding_value, &input_schema, env)?;
     Ok(ToolSpec {
         name,
         title,
@@ -337,7 +339,7 @@ mod tests {
     use super::*;
 
     fn parse(value: Value) -> Result<ToolSpec, PathError> {
-        match parse_item(value, Path::new("."))? {
+        match parse_item(value, Path::new("."), &TemplateEnv::new(&["INVENTORY_*"]))? {
             SpecItem::Tool(t) => Ok(*t),
             _ => panic!("expected a tool"),
         }
@@ -408,6 +410,22 @@ mod tests {
         assert_eq!(err.path, "$.binding");
         let err = parse(json!({"name": "t", "description": "d", "bindng": {}, "binding": ping_binding()})).unwrap_err();
         assert_eq!(err.path, "$.bindng");
+    }
+
+    #[test]
+    fn a_binding_may_read_allowed_settings_but_never_the_gateways_secrets() {
+        let tool = |header: &str| {
+            json!({"name": "t", "description": "d",
+                   "binding": {"kind": "http", "url": "{{env.INVENTORY_URL}}/items", "headers": {"X-Key": header}}})
+        };
+        let ok = parse(tool("{{env.INVENTORY_TOKEN}}")).unwrap();
+        assert_eq!(ok.binding.required_settings(), ["INVENTORY_TOKEN", "INVENTORY_URL"]);
+        let err = parse(tool("{{env.OPENAI_API_KEY}}")).unwrap_err();
+        assert_eq!(err.path, "$.binding.headers.X-Key");
+        assert!(err.message.contains("the gateway's own secret"), "{}", err.message);
+        let err = parse(tool("{{env.HOME}}")).unwrap_err();
+        assert_eq!(err.path, "$.binding.headers.X-Key");
+        assert!(err.message.contains("not readable by templates"), "{}", err.message);
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn identifier(text: &str) -> bool {
 }
 
 impl SupabaseBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(obj, &["kind", "function", "args", "schema", "idempotent", "timeout_secs"], "$.binding")?;
         let function = obj
             .get("function")
@@ -49,7 +49,7 @@ impl SupabaseBinding {
         if !args_value.is_object() {
             return Err(PathError::new("$.binding.args", "must be an object of named function arguments"));
         }
-        let args = Template::parse(&args_value, "$.binding.args", &Known::arguments_of(input_schema))?;
+        let args = Template::parse(&args_value, "$.binding.args", known)?;
         let schema = match obj.get("schema") {
             None => None,
             Some(Value::String(s)) if identifier(s) => Some(s.clone()),

@@ -1,18 +1,21 @@
 //! Argument templating: JSON templates whose strings may reference call arguments (`{{args.limit}}`), earlier
-//! workflow steps (`{{steps.create.id}}`) and environment settings (`{{env.INVENTORY_URL}}`), with defaults
-//! (`{{args.limit ?? 10}}`, the default being a JSON literal).
+//! workflow steps (`{{steps.create.id}}`), environment settings (`{{env.INVENTORY_URL}}`) and, in a workflow's
+//! result, the run itself (`{{run.mode}}`, `{{run.order}}`), with defaults (`{{args.limit ?? 10}}`, the default
+//! being a JSON literal).
 //!
 //! A string that is exactly one reference yields the referenced JSON value itself, keeping its type (a number
 //! stays a number, an object an object); references inside longer strings are interpolated as text. An
 //! object member whose whole value is a missing optional argument is left out, so optional parameters are
-//! only sent when given. Templates are parsed and every reference is checked when the spec loads; rendering
-//! can then only fail on a missing setting.
+//! only sent when given. Templates are parsed and every reference is checked when the spec loads (an `env.NAME`
+//! must be one the `template_env` setting allows, never one of the gateway's own secrets); rendering can then
+//! only fail on a missing setting.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use super::spec::PathError;
+use crate::config::TemplateEnv;
 use crate::error::{ErrorCode, GatewayError};
 
 /// Where a reference points.
@@ -24,6 +27,8 @@ pub enum Source {
     Step(String),
     /// An environment setting.
     Env,
+    /// The workflow's own run record (mode, order of the steps), in its result.
+    Run,
 }
 
 /// One `{{...}}` reference.
@@ -60,18 +65,22 @@ pub struct Known<'a> {
     pub args: Vec<&'a str>,
     /// Step ids that may be referenced here (earlier steps of a workflow).
     pub steps: Vec<&'a str>,
+    /// The environment variables templates may read.
+    pub env: &'a TemplateEnv,
+    /// Whether `{{run.*}}` may be referenced (a workflow's result).
+    pub run: bool,
 }
 
 impl<'a> Known<'a> {
     /// The top-level arguments a tool's input schema declares, and no steps (a binding outside a workflow).
     #[must_use]
-    pub fn arguments_of(input_schema: &'a Value) -> Self {
+    pub fn arguments_of(input_schema: &'a Value, env: &'a TemplateEnv) -> Self {
         let args = input_schema
             .get("properties")
             .and_then(Value::as_object)
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        Self { args, steps: Vec::new() }
+        Self { args, steps: Vec::new(), env, run: false }
     }
 }
 
@@ -80,6 +89,8 @@ pub struct Bindings<'a> {
     pub args: &'a Value,
     pub steps: &'a HashMap<String, Value>,
     pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    /// The workflow's run record, when rendering its result.
+    pub run: Option<&'a Value>,
 }
 
 /// A setting a template needs but the environment lacks.
@@ -92,17 +103,18 @@ pub fn render_for_call<T>(
     args: &Value,
     render: impl FnOnce(&Bindings<'_>) -> Result<T, MissingSetting>,
 ) -> Result<T, GatewayError> {
-    render_with_steps(args, &HashMap::new(), render)
+    render_with_steps(args, &HashMap::new(), None, render)
 }
 
-/// [`render_for_call`] with the outputs of earlier workflow steps.
+/// [`render_for_call`] with the outputs of earlier workflow steps and, for a workflow's result, its run record.
 pub fn render_with_steps<T>(
     args: &Value,
     steps: &HashMap<String, Value>,
+    run: Option<&Value>,
     render: impl FnOnce(&Bindings<'_>) -> Result<T, MissingSetting>,
 ) -> Result<T, GatewayError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    render(&Bindings { args, steps, env: &env }).map_err(|MissingSetting(name)| {
+    render(&Bindings { args, steps, env: &env, run }).map_err(|MissingSetting(name)| {
         GatewayError::new(ErrorCode::NotConfigured, format!("this tool needs the `{name}` setting, which is not set"))
             .with_details(serde_json::json!({"missing": name}))
     })
@@ -277,9 +289,19 @@ fn parse_reference(text: &str, path: &str, known: &Known<'_>) -> Result<Referenc
             (Source::Step(step.clone()), rest[1..].to_vec())
         }
         "env" => match rest.as_slice() {
-            [name] if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => (Source::Env, rest),
+            [name] if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                known.env.check(name).map_err(|m| PathError::new(path, format!("`{{{{{target}}}}}`: {m}")))?;
+                (Source::Env, rest)
+            }
             _ => return Err(PathError::new(path, format!("`{target}` must be env.NAME with a plain variable name"))),
         },
+        "run" if known.run => (Source::Run, rest),
+        "run" => {
+            return Err(PathError::new(
+                path,
+                "`run` (the workflow's mode and order) is only known in a workflow's result",
+            ));
+        }
         other => {
             return Err(PathError::new(
                 path,
@@ -302,6 +324,7 @@ fn resolve(reference: &Reference, bindings: &Bindings<'_>) -> Result<Option<Valu
         }
         Source::Args => lookup(bindings.args, &reference.path),
         Source::Step(step) => bindings.steps.get(step).and_then(|v| lookup(v, &reference.path)),
+        Source::Run => bindings.run.and_then(|v| lookup(v, &reference.path)),
     };
     Ok(found.filter(|v| !v.is_null()).or_else(|| reference.default.clone()))
 }
@@ -323,14 +346,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    static ENV: std::sync::LazyLock<TemplateEnv> =
+        std::sync::LazyLock::new(|| TemplateEnv::new(&["BASE", "MISSING_*", "OPTIONAL", "*_API_KEY"]));
+
     fn known() -> Known<'static> {
-        Known { args: vec!["limit", "q", "filters"], steps: vec!["create"] }
+        Known { args: vec!["limit", "q", "filters"], steps: vec!["create"], env: &ENV, run: false }
     }
 
     fn render(template: &Value, args: &Value) -> Value {
         let steps = HashMap::from([("create".to_owned(), json!({"id": 42, "items": [{"sku": "a"}]}))]);
         let env = |name: &str| (name == "BASE").then(|| "http://up".to_owned());
-        let bindings = Bindings { args, steps: &steps, env: &env };
+        let bindings = Bindings { args, steps: &steps, env: &env, run: None };
         Template::parse(template, "$.binding.body", &known()).unwrap().render_value(&bindings).unwrap()
     }
 
@@ -348,6 +374,17 @@ mod tests {
     }
 
     #[test]
+    fn the_run_record_resolves_where_it_is_known() {
+        let known = Known { run: true, ..known() };
+        let template = Template::parse(&json!({"m": "{{run.mode}}", "all": "{{run}}"}), "$", &known).unwrap();
+        let run = json!({"mode": "sequential", "order": []});
+        let steps = HashMap::new();
+        let env = |_: &str| None;
+        let bindings = Bindings { args: &json!({}), steps: &steps, env: &env, run: Some(&run) };
+        assert_eq!(template.render_value(&bindings).unwrap(), json!({"m": "sequential", "all": run}));
+    }
+
+    #[test]
     fn steps_and_nested_paths_resolve() {
         let out = render(&json!(["{{steps.create.id}}", "{{steps.create.items.0.sku}}"]), &json!({}));
         assert_eq!(out, json!([42, "a"]));
@@ -361,6 +398,9 @@ mod tests {
             ("{{secrets.x}}", "unknown reference"),
             ("{{args.limit ?? ten}}", "JSON literal"),
             ("{{args.limit", "unclosed"),
+            ("{{env.INVENTORY_URL}}", "not readable by templates"),
+            ("{{run.order}}", "only known in a workflow's result"),
+            ("Bearer {{env.SUPABASE_API_KEY}}", "the gateway's own secret"),
         ] {
             let err = Template::parse(&json!({"x": bad}), "$.binding.body", &known()).unwrap_err();
             assert_eq!(err.path, "$.binding.body.x", "{bad}");
@@ -369,11 +409,26 @@ mod tests {
     }
 
     #[test]
+    fn env_references_are_checked_against_template_env_even_with_a_default() {
+        let err = Template::parse(&json!("{{env.OTHER_URL ?? \"x\"}}"), "$.binding.url", &known()).unwrap_err();
+        assert_eq!(err.path, "$.binding.url");
+        assert!(err.message.starts_with("`{{env.OTHER_URL}}`: `OTHER_URL` is not readable"), "{}", err.message);
+        assert!(err.message.contains("`OTHER_*`"), "it says how to allow it: {}", err.message);
+        // `*_API_KEY` is allowed, yet the gateway's own keys are not, even in a longer string.
+        let err =
+            Template::parse(&json!({"h": "x {{env.ELEVENLABS_API_KEY}}"}), "$.binding.headers", &known()).unwrap_err();
+        assert_eq!(err.path, "$.binding.headers.h");
+        assert!(err.message.contains("setting `elevenlabs_api_key`"), "{}", err.message);
+        let allowed = Template::parse(&json!("{{env.INVENTORY_API_KEY}}"), "$", &known()).unwrap();
+        assert_eq!(allowed.required_settings(), ["INVENTORY_API_KEY"]);
+    }
+
+    #[test]
     fn a_missing_setting_without_default_is_reported_by_name() {
         let template = Template::parse(&json!("{{env.MISSING_URL}}/x"), "$", &known()).unwrap();
         let env = |_: &str| None;
         let steps = HashMap::new();
-        let bindings = Bindings { args: &json!({}), steps: &steps, env: &env };
+        let bindings = Bindings { args: &json!({}), steps: &steps, env: &env, run: None };
         assert_eq!(template.render(&bindings).unwrap_err(), MissingSetting("MISSING_URL".into()));
         assert_eq!(template.required_settings(), ["MISSING_URL"]);
         let with_default = Template::parse(&json!("{{env.OPTIONAL ?? \"x\"}}"), "$", &known()).unwrap();

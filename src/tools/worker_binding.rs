@@ -36,7 +36,7 @@ pub struct WorkerBinding {
 }
 
 impl WorkerBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(
             obj,
             &["kind", "worker", "method", "path", "body", "require_validated", "idempotent", "timeout_secs"],
@@ -65,10 +65,7 @@ impl WorkerBinding {
             })
             .ok_or_else(|| PathError::new("$.binding.path", "must be a literal path like /facture/create"))?
             .to_owned();
-        let body = obj
-            .get("body")
-            .map(|b| Template::parse(b, "$.binding.body", &Known::arguments_of(input_schema)))
-            .transpose()?;
+        let body = obj.get("body").map(|b| Template::parse(b, "$.binding.body", known)).transpose()?;
         let require_validated = match obj.get("require_validated") {
             None => worker == Worker::Database,
             Some(Value::Bool(b)) => *b,

@@ -14,10 +14,14 @@
 //! ```
 //!
 //! A step runs once every step it depends on has finished: those named in `after` and those its `args` or
-//! `when` reference. A step whose `when` renders to null, false or nothing is skipped (its output is null). Steps may only refer to steps declared before them, so a workflow is acyclic by construction,
-//! and steps without a dependency between them run concurrently. A tool step goes through the engine (the
-//! caller's permissions and argument validation apply); an inline binding sees its step's rendered `args` as
-//! `{{args.*}}`. Each finished step is reported as MCP progress.
+//! `when` reference. A step whose `when` renders to null, false or nothing is skipped (its output is null).
+//! Steps may only refer to steps declared before them, so a workflow is acyclic by construction, and steps
+//! without a dependency between them run concurrently, unless `sequential` (a template of the arguments, read
+//! like `when`) holds: then one step runs at a time, in declaration order, each starting after every earlier one
+//! finished or was skipped. The result template may read `{{run}}`: `{mode: "parallel" | "sequential", order:
+//! [{step, started_at, finished_at}] in the order the steps started, skipped: [ids]}`. A tool step goes through
+//! the engine (the caller's permissions and argument validation apply); an inline binding sees its step's
+//! rendered `args` as `{{args.*}}`. Each finished step is reported as MCP progress.
 //!
 //! When a step fails, no further step starts; steps already running finish, so the outcome of every write is
 //! known. Completed steps with a `compensate` action are then undone, newest first, and the error names the
@@ -39,6 +43,7 @@ use super::output::ToolOutput;
 use super::spec::{PathError, reject_unknown_keys};
 use super::template::{Known, Template, render_with_steps};
 use crate::error::{ErrorCode, GatewayError};
+use crate::timestamp::now_rfc3339;
 
 /// What a step (or a compensation) does.
 #[derive(Debug)]
@@ -81,7 +86,34 @@ struct Failure {
 #[derive(Debug)]
 pub struct WorkflowBinding {
     steps: Vec<Step>,
+    /// When it holds, steps run one at a time in declaration order.
+    sequential: Option<Template>,
     result: Option<Template>,
+}
+
+/// When the steps of one run started (in that order) and finished, for `{{run}}`.
+struct RunLog {
+    sequential: bool,
+    /// Step index and start time, in the order the steps started.
+    started: Vec<(usize, String)>,
+    finished: Vec<Option<String>>,
+}
+
+impl RunLog {
+    fn record(&self, steps: &[Step], skipped: &[usize]) -> Value {
+        let order: Vec<Value> = self
+            .started
+            .iter()
+            .map(|(i, at)| json!({"step": steps[*i].id, "started_at": at, "finished_at": self.finished[*i]}))
+            .collect();
+        let skipped: Vec<&str> = skipped.iter().map(|i| steps[*i].id.as_str()).collect();
+        json!({"mode": if self.sequential { "sequential" } else { "parallel" }, "order": order, "skipped": skipped})
+    }
+}
+
+/// Whether a rendered condition (`when`, `sequential`) holds: anything but null, false or nothing.
+fn holds(rendered: Option<&Value>) -> bool {
+    !matches!(rendered, None | Some(Value::Null | Value::Bool(false)))
 }
 
 fn is_step_id(id: &str) -> bool {
@@ -89,31 +121,38 @@ fn is_step_id(id: &str) -> bool {
 }
 
 impl WorkflowBinding {
-    pub fn parse(obj: &Map<String, Value>, input_schema: &Value) -> Result<Self, PathError> {
-        reject_unknown_keys(obj, &["kind", "steps", "result"], "$.binding")?;
+    /// Parse `$.binding`; `known` holds the tool's arguments (steps are added here, in order).
+    pub fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
+        reject_unknown_keys(obj, &["kind", "steps", "sequential", "result"], "$.binding")?;
         let Some(Value::Array(raw_steps)) = obj.get("steps") else {
             return Err(PathError::new("$.binding.steps", "a workflow needs an array of steps"));
         };
         if raw_steps.is_empty() {
             return Err(PathError::new("$.binding.steps", "a workflow needs at least one step"));
         }
-        let args_known = Known::arguments_of(input_schema);
         let mut steps: Vec<Step> = Vec::with_capacity(raw_steps.len());
         for (i, raw) in raw_steps.iter().enumerate() {
             let at = format!("$.binding.steps[{i}]");
             let earlier: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            let step = parse_step(raw, &at, &args_known.args, &earlier)?;
+            let step = parse_step(raw, &at, known, &earlier)?;
             steps.push(step);
         }
+        // Read before any step runs: the arguments and settings only.
+        let sequential =
+            obj.get("sequential").map(|s| Template::parse(s, "$.binding.sequential", known)).transpose()?;
         let result = match obj.get("result") {
             None => None,
             Some(template) => {
-                let known =
-                    Known { args: args_known.args.clone(), steps: steps.iter().map(|s| s.id.as_str()).collect() };
+                let known = Known {
+                    args: known.args.clone(),
+                    steps: steps.iter().map(|s| s.id.as_str()).collect(),
+                    env: known.env,
+                    run: true,
+                };
                 Some(Template::parse(template, "$.binding.result", &known)?)
             }
         };
-        Ok(Self { steps, result })
+        Ok(Self { steps, sequential, result })
     }
 
     /// Settings the inline bindings need (tool steps are checked when they are called).
@@ -158,6 +197,11 @@ impl WorkflowBinding {
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
         let total = self.steps.len();
+        let sequential = match &self.sequential {
+            Some(condition) => holds(render_with_steps(args, &HashMap::new(), None, |b| condition.render(b))?.as_ref()),
+            None => false,
+        };
+        let mut log = RunLog { sequential, started: Vec::new(), finished: vec![None; total] };
         // Keep part of the time for compensation: a fifth of what is left, at most 5 s.
         let reserve = (deadline.saturating_duration_since(Instant::now()) / 5).min(Duration::from_secs(5));
         let steps_deadline = deadline.checked_sub(reserve).unwrap_or(deadline);
@@ -172,13 +216,15 @@ impl WorkflowBinding {
         loop {
             if failure.is_none() {
                 for (i, step) in self.steps.iter().enumerate() {
-                    if started[i] || !step.deps.iter().all(|d| completed.contains(d) || skipped.contains(d)) {
+                    let done = |j: &usize| completed.contains(j) || skipped.contains(j);
+                    let waits_for_earlier = sequential && !(0..i).all(|j| done(&j));
+                    if started[i] || waits_for_earlier || !step.deps.iter().all(done) {
                         continue;
                     }
                     started[i] = true;
                     if let Some(condition) = &step.when {
-                        match render_with_steps(args, &outputs, |b| condition.render(b)) {
-                            Ok(None | Some(Value::Null | Value::Bool(false))) => {
+                        match render_with_steps(args, &outputs, None, |b| condition.render(b)) {
+                            Ok(rendered) if !holds(rendered.as_ref()) => {
                                 skipped.push(i);
                                 outputs.insert(step.id.clone(), Value::Null);
                                 let done = completed.len() + skipped.len();
@@ -186,17 +232,22 @@ impl WorkflowBinding {
                                 ctx.progress(done as f64, Some(total as f64), Some(&message)).await;
                                 continue;
                             }
-                            Ok(Some(_)) => {}
+                            Ok(_) => {}
                             Err(e) => {
                                 failure = Some((i, e));
                                 break;
                             }
                         }
                     }
-                    match render_with_steps(args, &outputs, |b| step.args.render_value(b)) {
-                        Ok(step_args) => running.push(async move {
-                            (i, self.run_action(engine, ctx, &step.id, &step.action, step_args, steps_deadline).await)
-                        }),
+                    match render_with_steps(args, &outputs, None, |b| step.args.render_value(b)) {
+                        Ok(step_args) => {
+                            log.started.push((i, now_rfc3339()));
+                            running.push(async move {
+                                let outcome =
+                                    self.run_action(engine, ctx, &step.id, &step.action, step_args, steps_deadline);
+                                (i, outcome.await)
+                            });
+                        }
                         Err(e) => {
                             failure = Some((i, e));
                             break;
@@ -208,6 +259,7 @@ impl WorkflowBinding {
             match next {
                 Ok(None) => break,
                 Ok(Some((i, Ok((value, blocks))))) => {
+                    log.finished[i] = Some(now_rfc3339());
                     outputs.insert(self.steps[i].id.clone(), value);
                     media[i] = blocks;
                     completed.push(i);
@@ -238,7 +290,10 @@ impl WorkflowBinding {
         drop(running);
         let Some((failed, cause)) = failure else {
             let value = match &self.result {
-                Some(template) => render_with_steps(args, &outputs, |b| template.render_value(b))?,
+                Some(template) => {
+                    let run = log.record(&self.steps, &skipped);
+                    render_with_steps(args, &outputs, Some(&run), |b| template.render_value(b))?
+                }
                 None => Value::Object(outputs.into_iter().collect()),
             };
             let media: Vec<Value> = media.into_iter().flatten().collect();
@@ -273,7 +328,7 @@ impl WorkflowBinding {
                 left_in_place.push(step.id.as_str());
                 continue;
             };
-            let outcome = match render_with_steps(args, outputs, |b| compensation.args.render_value(b)) {
+            let outcome = match render_with_steps(args, outputs, None, |b| compensation.args.render_value(b)) {
                 Ok(comp_args) => {
                     self.run_action(engine, ctx, &step.id, &compensation.action, comp_args, deadline).await.map(|_| ())
                 }
@@ -358,7 +413,7 @@ impl WorkflowBinding {
     }
 }
 
-fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<Step, PathError> {
+fn parse_step(raw: &Value, at: &str, tool: &Known<'_>, earlier: &[&str]) -> Result<Step, PathError> {
     let Value::Object(obj) = raw else {
         return Err(PathError::new(at, "a step is an object with an `id` and a `tool` or `binding`"));
     };
@@ -385,7 +440,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
         }
         Some(_) => return Err(PathError::new(format!("{at}.after"), "must be an array of earlier step ids")),
     }
-    let known = Known { args: args.to_vec(), steps: earlier.to_vec() };
+    let known = Known { args: tool.args.clone(), steps: earlier.to_vec(), env: tool.env, run: false };
     let (step_args, action) = parse_action(obj, at, &known)?;
     let when = obj.get("when").map(|w| Template::parse(w, &format!("{at}.when"), &known)).transpose()?;
     let when_refs = when.iter().flat_map(Template::referenced_steps);
@@ -403,7 +458,7 @@ fn parse_step(raw: &Value, at: &str, args: &[&str], earlier: &[&str]) -> Result<
             reject_unknown_keys(comp, &["tool", "binding", "args"], &comp_at)?;
             let mut with_self = earlier.to_vec();
             with_self.push(&id);
-            let known = Known { args: args.to_vec(), steps: with_self };
+            let known = Known { args: tool.args.clone(), steps: with_self, env: tool.env, run: false };
             let (args, action) = parse_action(comp, &comp_at, &known)?;
             Some(Compensation { args, action })
         }
@@ -431,7 +486,7 @@ fn parse_action(obj: &Map<String, Value>, at: &str, known: &Known<'_>) -> Result
             // The inline binding's `{{args.*}}` are the step's own arguments.
             let properties: Map<String, Value> = arg_map.keys().map(|k| (k.clone(), json!({}))).collect();
             let schema = json!({"type": "object", "properties": properties});
-            let parsed = Binding::parse(binding, &schema).map_err(|e| PathError {
+            let parsed = Binding::parse(binding, &schema, known.env).map_err(|e| PathError {
                 path: e.path.replacen("$.binding", &format!("{at}.binding"), 1),
                 message: e.message,
             })?;
@@ -449,7 +504,8 @@ mod tests {
 
     fn parse(binding: Value) -> Result<WorkflowBinding, PathError> {
         let Value::Object(obj) = binding else { unreachable!() };
-        WorkflowBinding::parse(&obj, &json!({"type": "object", "properties": {"id": {"type": "string"}}}))
+        let schema = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+        WorkflowBinding::parse(&obj, &Known::arguments_of(&schema, &crate::config::TemplateEnv::default()))
     }
 
     #[test]
@@ -495,6 +551,14 @@ mod tests {
             (
                 json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t"}], "result": "{{steps.zz}}"}),
                 "$.binding.result",
+            ),
+            (
+                json!({"kind": "workflow", "sequential": "{{steps.a}}", "steps": [{"id": "a", "tool": "t"}]}),
+                "$.binding.sequential",
+            ),
+            (
+                json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t", "args": {"x": "{{run.order}}"}}]}),
+                "$.binding.steps[0].args.x",
             ),
             (
                 json!({"kind": "workflow", "steps": [{"id": "a", "tool": "t", "compensate": {"tool": "u", "args": {"x": "{{steps.b}}"}}}]}),

@@ -1,12 +1,14 @@
 //! In-process fakes of ElevenLabs and Higgsfield that follow reference/providers.md: paths, headers, bodies,
 //! statuses and error shapes. Scenarios are chosen by the text or prompt a test sends, and every request is
-//! counted so tests can check what reached the provider (a submit sent once, a poll retried).
+//! counted so tests can check what reached the provider (a submit sent once, a poll retried). ElevenLabs
+//! generations also keep when they arrived and when they were answered, by the fake's own clock, so tests can
+//! tell generations that overlapped from generations that ran one after the other.
 #![allow(dead_code, reason = "each test crate uses a different subset of these fakes")]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -34,6 +36,10 @@ pub struct Seen {
     pub path: String,
     pub query: HashMap<String, String>,
     pub body: Value,
+    /// When the request arrived.
+    pub arrived: Instant,
+    /// When its answer was ready (ElevenLabs generations only).
+    pub answered: Option<Instant>,
 }
 
 async fn serve(app: Router) -> String {
@@ -76,10 +82,16 @@ impl FakeElevenLabs {
         self.seen().iter().filter(|s| s.body["text"] == text || s.body["prompt"] == text).count()
     }
 
+    /// Record a request; its index in [`Self::seen`].
     fn record(&self, method: &str, path: String, query: HashMap<String, String>, body: Value) -> usize {
         let mut seen = self.seen.lock().unwrap();
-        seen.push(Seen { method: method.into(), path: path.clone(), query, body });
-        seen.iter().filter(|s| s.path == path).count()
+        seen.push(Seen { method: method.into(), path, query, body, arrived: Instant::now(), answered: None });
+        seen.len() - 1
+    }
+
+    /// Generations that arrived and have not been answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.seen().iter().filter(|s| s.method == "POST" && s.answered.is_none()).count()
     }
 }
 
@@ -105,7 +117,14 @@ async fn eleven_generate(
             .into_response();
     };
     let path = uri.path().to_owned();
-    fake.record("POST", path.clone(), query, body.clone());
+    let index = fake.record("POST", path.clone(), query, body.clone());
+    let response = eleven_answer(&fake, &path, &body).await;
+    fake.seen.lock().unwrap()[index].answered = Some(Instant::now());
+    response
+}
+
+/// The answer to a generation, chosen by its text or prompt.
+async fn eleven_answer(fake: &FakeElevenLabs, path: &str, body: &Value) -> Response {
     let text = body.get("text").or_else(|| body.get("prompt")).and_then(Value::as_str).unwrap_or_default().to_owned();
     let tries = fake.count(&text);
     match text.as_str() {
@@ -135,6 +154,14 @@ async fn eleven_generate(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        // A generation that lasts until another one is in flight (half a second at most), so that requests sent
+        // together overlap in the record whatever the machine's speed, and requests sent in turn never do.
+        "linger" => {
+            let until = Instant::now() + Duration::from_millis(500);
+            while fake.in_flight() < 2 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         _ => {}
     }
     let mut response = ([(header::CONTENT_TYPE, "audio/mpeg")], MP3).into_response();
@@ -151,7 +178,9 @@ async fn eleven_voices(State(fake): State<FakeElevenLabs>, headers: HeaderMap) -
     if !eleven_authorized(&headers) {
         return eleven_error(StatusCode::UNAUTHORIZED, "invalid_api_key", "Invalid API key");
     }
-    if fake.record("GET", "/v1/voices".into(), HashMap::new(), Value::Null) == 1 {
+    let first = !fake.seen().iter().any(|s| s.path == "/v1/voices");
+    fake.record("GET", "/v1/voices".into(), HashMap::new(), Value::Null);
+    if first {
         return eleven_error(StatusCode::SERVICE_UNAVAILABLE, "system_busy", "warming up");
     }
     axum::Json(json!({"voices": [{"voice_id": "21m00Tcm4TlvDq8ikWAM", "name": "Rachel", "category": "premade", "labels": {}, "preview_url": "https://x/p.mp3"}]}))
@@ -242,6 +271,8 @@ async fn hf_submit(
         path: format!("/{model}"),
         query: HashMap::new(),
         body: body.clone(),
+        arrived: Instant::now(),
+        answered: None,
     });
     match body["prompt"].as_str().unwrap_or_default() {
         "credits" => {
