@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestApp, api_key, bearer, eventually, header, write_spec};
 use mcp_gateway::auth::ApiKey;
-use mcp_gateway::config::{Config, Rate};
+use mcp_gateway::config::{Config, Rate, TemplateEnv};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -387,7 +387,11 @@ async fn ready_shows_paths_errors_and_setting_names_to_admins_only() {
         "url": "{{env.GATEWAY_TEST_READY_INVENTORY_URL}}/items"}});
     write_spec(specs.path(), "inventory.json", &http.to_string());
     let keys = vec![key("ops", &["admin"]), key("reader", &["tools:list", "tools:call"])];
-    let app = TestApp::spawn_with(specs.path(), with_keys(keys)).await;
+    let app = TestApp::spawn_with(specs.path(), |config| {
+        config.keys = keys;
+        config.template_env = TemplateEnv::new(&["GATEWAY_TEST_*"]);
+    })
+    .await;
     // The data dir becomes unusable: its error names the absolute path and the OS error.
     let data_dir = app.state.config.data_dir.clone();
     std::fs::remove_dir_all(&data_dir).unwrap();
