@@ -20,7 +20,7 @@ pub fn render(registry: &Registry) -> String {
     out.push_str("# Tool catalogue\n\n");
     out.push_str(
         "Generated from `tool_specs/` by `mcp-gateway tools --markdown > docs/tools.md`; do not edit by hand \
-         (`tests/cli.rs` fails when it is out of date). Settings are the environment variables a call needs, a \
+         (`tests/it/cli.rs` fails when it is out of date). Settings are the environment variables a call needs, a \
          workflow's including those of the tools it calls (`HF_KEY` may stand for the two Higgsfield ones); a tool \
          whose settings are missing is still listed and answers `not_configured`.\n\n",
     );
