@@ -127,7 +127,7 @@ mod tests {
             "t1.json",
             &json!({"kind": "resource_template", "uriTemplate": "docs://private/{id}", "text": "secret {id}"}),
         );
-        let registry = Registry::load(dir.path()).unwrap();
+        let registry = Registry::load(dir.path(), &crate::config::TemplateEnv::default()).unwrap();
         (dir, registry)
     }
 

@@ -240,10 +240,6 @@ impl FakeHiggsfield {
     pub fn polls_of(&self, id: &str) -> usize {
         self.poll_log.lock().unwrap().iter().filter(|p| *p == id).count()
     }
-
-    pub fn request(&self, id: &str) -> Option<FakeRequest> {
-        self.requests.lock().unwrap().get(id).cloned()
-    }
 }
 
 fn hf_authorized(headers: &HeaderMap) -> bool {
