@@ -1,11 +1,12 @@
 // The control panel: the tool catalog (`GET /tools`) with search and category filter, a form per tool from its
-// input schema, execution through `POST /execute` with the result and the request id, and the configuration
-// view (`GET /admin/config`).
+// input schema, execution through `POST /execute` with the result and the request id, the activity view
+// (`/admin/activity` and `/admin/audit`) and the configuration view (`GET /admin/config`).
 
 import { api } from './api.js';
 import { el, replaceChildren } from './dom.js';
 import { buildForm } from './control-form.js';
 import { showConfig } from './control-config.js';
+import { initActivity, showActivity } from './control-activity.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -98,18 +99,27 @@ async function loadTools() {
   }
 }
 
+/** The views by hash, with what showing each loads. */
+const VIEWS = {
+  tools: () => {},
+  activity: showActivity,
+  config: () => showConfig($('config-sections'), $('config-status')),
+};
+
 function route() {
-  const config = window.location.hash === '#config';
-  $('tools-view').hidden = config;
-  $('config-view').hidden = !config;
-  $('tab-tools').toggleAttribute('aria-current', !config);
-  $('tab-config').toggleAttribute('aria-current', config);
-  if (config) showConfig($('config-sections'), $('config-status'));
+  const hash = window.location.hash.slice(1);
+  const shown = Object.hasOwn(VIEWS, hash) ? hash : 'tools';
+  for (const view of Object.keys(VIEWS)) {
+    $(`${view}-view`).hidden = view !== shown;
+    $(`tab-${view}`).toggleAttribute('aria-current', view === shown);
+  }
+  VIEWS[shown]();
 }
 
 $('search').addEventListener('input', renderList);
 $('category').addEventListener('change', renderList);
 $('tool-form').addEventListener('submit', run);
+initActivity();
 window.addEventListener('hashchange', route);
 route();
 loadTools();

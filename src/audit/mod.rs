@@ -5,7 +5,11 @@
 //! Writes never block a request: entries go through a bounded channel to one writer thread that commits them in
 //! batches gathered over up to 50 ms. A full channel drops the entry with a warning and a metric rather than stall calls. `close` drains
 //! the channel and joins the writer, so a graceful shutdown loses nothing. Reads open their own read-only
-//! connection (WAL mode lets them run beside the writer).
+//! connection (WAL mode lets them run beside the writer). `activity.rs` summarises a recent window for the charts.
+
+mod activity;
+
+pub use activity::{Activity, ActivityQuery, MAX_WINDOW_SECS};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -159,8 +163,7 @@ impl AuditLog {
 
     /// Read entries, newest first (blocking I/O: call from a blocking context).
     pub fn query(&self, query: &AuditQuery) -> Result<Vec<Value>, String> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("cannot open the audit log: {e}"))?;
+        let conn = self.read_only()?;
         let mut sql = String::from(
             "SELECT time_ms, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, args_hash, args \
              FROM audit WHERE 1 = 1",
@@ -197,6 +200,12 @@ impl AuditLog {
             })
             .map_err(|e| format!("cannot query the audit log: {e}"))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| format!("cannot read the audit log: {e}"))
+    }
+
+    /// A read-only connection of its own, beside the writer's.
+    fn read_only(&self) -> Result<Connection, String> {
+        Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("cannot open the audit log: {e}"))
     }
 }
 
@@ -269,7 +278,7 @@ fn apply_retention(conn: &Connection, days: u32) {
 mod tests {
     use super::*;
 
-    fn entry(tool: &str, time: &str, outcome: &str) -> AuditEntry {
+    pub(super) fn entry(tool: &str, time: &str, outcome: &str) -> AuditEntry {
         AuditEntry {
             time_ms: parse_rfc3339_ms(time).unwrap(),
             request_id: "r".into(),

@@ -1,8 +1,14 @@
 //! Administration endpoints (scope `admin`): `GET /admin/audit` reads the audit log with filters
 //! `tool`, `key`, `outcome`, `since`, `until` (RFC 3339) and `limit` (default 100, at most 1000);
-//! `GET /admin/config` shows the effective configuration with every secret masked.
+//! `GET /admin/activity` summarises a recent window of it (`window` seconds, default 3600, in buckets of
+//! `bucket` seconds, default 60; see [`crate::audit::ActivityQuery`]); `GET /admin/config` shows the effective
+//! configuration with every secret masked.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +16,7 @@ use serde_json::json;
 
 use super::body::rest_error;
 use super::request_id::RequestId;
-use crate::audit::{AuditQuery, parse_rfc3339_ms};
+use crate::audit::{ActivityQuery, AuditLog, AuditQuery, now_ms, parse_rfc3339_ms};
 use crate::config_view;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -36,14 +42,13 @@ pub async fn audit(
     Extension(RequestId(request_id)): Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(audit) = state.audit.clone() else {
-        let err = GatewayError::new(ErrorCode::NotConfigured, "the audit log is disabled (audit = false)");
-        return rest_error(&err, &request_id);
+    let audit = match audit_log(&state) {
+        Ok(audit) => audit,
+        Err(err) => return rest_error(&err, &request_id),
     };
-    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
-        None => 100,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        Some(_) => return rest_error(&GatewayError::invalid_params("`limit` must be 1 to 1000"), &request_id),
+    let limit = match bounded(&params, "limit", 100, 1..=1000) {
+        Ok(limit) => limit,
+        Err(err) => return rest_error(&err, &request_id),
     };
     let mut bounds = [None, None];
     for (slot, name) in bounds.iter_mut().zip(["since", "until"]) {
@@ -66,9 +71,64 @@ pub async fn audit(
         until_ms,
         limit,
     };
-    match tokio::task::spawn_blocking(move || audit.query(&query)).await {
-        Ok(Ok(entries)) => axum::Json(json!({"count": entries.len(), "entries": entries})).into_response(),
-        Ok(Err(e)) => rest_error(&GatewayError::internal("reading the audit log", &e), &request_id),
-        Err(e) => rest_error(&GatewayError::internal("reading the audit log", &e), &request_id),
+    match read(move || audit.query(&query)).await {
+        Ok(entries) => axum::Json(json!({"count": entries.len(), "entries": entries})).into_response(),
+        Err(err) => rest_error(&err, &request_id),
+    }
+}
+
+/// `GET /admin/activity`
+pub async fn activity(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let query = audit_log(&state).and_then(|audit| {
+        let window = bounded(&params, "window", 3600, 60..=crate::audit::MAX_WINDOW_SECS)?;
+        let bucket = bounded(&params, "bucket", 60, 10..=3600)?;
+        let query = ActivityQuery::ending_at(now_ms(), window, bucket).map_err(GatewayError::invalid_params)?;
+        Ok((audit, query))
+    });
+    let (audit, query) = match query {
+        Ok(found) => found,
+        Err(err) => return rest_error(&err, &request_id),
+    };
+    match read(move || audit.activity(&query)).await {
+        Ok(activity) => axum::Json(activity).into_response(),
+        Err(err) => rest_error(&err, &request_id),
+    }
+}
+
+/// The audit log, or `not_configured` when it is off.
+fn audit_log(state: &AppState) -> Result<Arc<AuditLog>, GatewayError> {
+    state
+        .audit
+        .clone()
+        .ok_or_else(|| GatewayError::new(ErrorCode::NotConfigured, "the audit log is disabled (audit = false)"))
+}
+
+/// The query parameter `name` as a number in `range`, `default` when absent.
+fn bounded<T>(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: T,
+    range: RangeInclusive<T>,
+) -> Result<T, GatewayError>
+where
+    T: FromStr + PartialOrd + Display,
+{
+    match params.get(name).map(|v| v.parse::<T>()) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => Err(GatewayError::invalid_params(format!("`{name}` must be {} to {}", range.start(), range.end()))),
+    }
+}
+
+/// Run a blocking read of the audit log on the blocking pool.
+async fn read<T: Send + 'static>(work: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, GatewayError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(GatewayError::internal("reading the audit log", &e)),
+        Err(e) => Err(GatewayError::internal("reading the audit log", &e)),
     }
 }

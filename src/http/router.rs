@@ -7,7 +7,7 @@
 //! | tool calls | `/mcp/tools/call`, `/execute` | a call scope (per-tool checks inside) | REST |
 //! | workers | `/workers`, `/workers/{id}/query`, `/workers/{id}/realtime/config` | `workers` | REST |
 //! | Supabase MCP passthrough | `/mcp/`, `/mcp/{*path}` (paths the gateway does not own) | `proxy` | REST |
-//! | admin | `/admin/audit`, `/admin/config` | `admin` | REST |
+//! | admin | `/admin/audit`, `/admin/activity`, `/admin/config` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
 //! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(policy, origin::rest_middleware));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/activity", get(admin::activity))
         .route("/admin/config", get(admin::config))
         .route_layer(timeout.clone())
         .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));

@@ -56,6 +56,8 @@ static ASSETS: &[Asset] = &[
     asset!("/static/control.js", "static/control.js", JS),
     asset!("/static/control-form.js", "static/control-form.js", JS),
     asset!("/static/control-config.js", "static/control-config.js", JS),
+    asset!("/static/control-activity.js", "static/control-activity.js", JS),
+    asset!("/static/control-charts.js", "static/control-charts.js", JS),
 ];
 
 /// Strong ETags, in the order of [`ASSETS`].

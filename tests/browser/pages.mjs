@@ -6,7 +6,8 @@
 // Supabase key, creates the two demo workers with `mcp-gateway demo`, and runs a tiny fake Realtime provider
 // (client_secrets + calls, with CORS like the real one) whose SDP answers come from a second headless page, so
 // the page's WebRTC offer is answered by a real peer. Then checks what a person would see on /workers/ui and
-// /control, on a desktop and a phone screen, and that neither secret reaches the browser. Requests to any
+// /control, on a desktop and a phone screen, and that neither secret reaches the browser. A second gateway with
+// the audit log on and two keys (admin, and a caller without it) serves the Activity view after known calls. Requests to any
 // other host never leave the machine: images are answered with a placeholder, anything else is refused and
 // counted as a failure. Prints `PASS`/`FAIL` lines, screenshots in the artifacts dir, and
 // `browser: N passed, M failed`; exits 1 on any failure.
@@ -30,6 +31,7 @@ const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const LONG_LIVED_KEY = 'sk-long-lived-realtime-key-do-not-leak-4242';
 const SUPABASE_KEY = 'sb-service-role-secret-do-not-leak-7777';
 const ADMIN_KEY = 'admin-key-for-the-browser-test-0c0c';
+const CALLER_KEY = 'caller-key-for-the-browser-test-5e5e';
 const SECRETS = [LONG_LIVED_KEY, SUPABASE_KEY];
 const WAIT_MS = 15_000;
 
@@ -574,6 +576,117 @@ async function main() {
     const unexpected = watched.errors.filter((e) => !e.includes('status of 401'));
     assert(unexpected.length === 0, `console errors besides the expected 401s:\n  ${unexpected.join('\n  ')}`);
     assertNoSecrets(watched, await page.content());
+    await context.close();
+  });
+
+  // The Activity view: a gateway with the audit log, an admin key and a caller key, after known calls.
+  const activityData = mkdtempSync(path.join(tmpdir(), 'mcp-gateway-activity-'));
+  cleanups.push(() => rmSync(activityData, { recursive: true, force: true }));
+  const audited = await startGateway('activity', {
+    ...gatewayEnv,
+    GATEWAY_DATA_DIR: activityData,
+    GATEWAY_AUDIT: 'true',
+    GATEWAY_KEYS: `[{id="ops", key="${ADMIN_KEY}", scopes=["admin"]}, {id="caller", key="${CALLER_KEY}", scopes=["tools:list", "tools:call"]}]`,
+  });
+  const asAdmin = (url) => fetch(`${audited}${url}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }).then((r) => r.json());
+  const execute = (tool, params) => fetch(`${audited}/execute`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${CALLER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tool, params }),
+  });
+  const auditedCalls = (n) => until(`${n} calls in /admin/activity`, async () => (await asAdmin('/admin/activity')).totals.calls === n);
+  for (const [tool, params, times] of [['ping', {}, 4], ['list_tools', { category: 'system' }, 2], ['list_tools', { category: 1 }, 2]]) {
+    for (let i = 0; i < times; i += 1) await execute(tool, params);
+  }
+  await auditedCalls(8);
+  const failure = (await asAdmin('/admin/audit?tool=list_tools')).entries.find((e) => e.outcome !== 'ok').outcome;
+  const withKey = async (key, options) => {
+    const context = await newContext(options);
+    await context.addInitScript((k) => sessionStorage.setItem('mcp-gateway.api-key', k), key);
+    return context;
+  };
+  const chartTitle = (page, tool) => page.locator(`.tool-chart[data-tool="${tool}"] svg.calls-chart > title`).textContent();
+  const callRows = (page) => page.locator('#calls-rows tr');
+
+  await check('Activity (admin key) charts each tool over the last hour and lists recent calls with filters', async () => {
+    const context = await withKey(ADMIN_KEY, { viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const watched = watch(page);
+    await page.goto(`${audited}/control#activity`);
+    await page.locator('.tool-chart[data-tool="list_tools"]').waitFor({ timeout: WAIT_MS });
+    assert(await page.locator('.tool-chart').count() === 2, 'one chart card per tool called');
+    const ping = await chartTitle(page, 'ping');
+    assert(ping.startsWith('ping: 4 calls in the last hour, 0 errors'), `the ping chart's title: ${ping}`);
+    const listTools = await chartTitle(page, 'list_tools');
+    assert(listTools.startsWith('list_tools: 4 calls in the last hour, 2 errors (50%)'), `the list_tools chart's title: ${listTools}`);
+    assert(await page.locator('.tool-chart[data-tool="list_tools"] rect.err').count() >= 1, 'errors are drawn in the bars');
+    assert(await page.locator('.tool-chart[data-tool="ping"] rect.err').count() === 0, 'ping has no error bar');
+    const latency = await page.locator('.tool-chart[data-tool="ping"] svg.latency-chart > title').textContent();
+    assert(/p50 [\d.]+ ms, p99 [\d.]+ ms/.test(latency), `the latency chart says its percentiles: ${latency}`);
+    assert((await page.locator('.tool-chart[data-tool="ping"] .chart-numbers').innerText()).includes('4 calls · 0 errors (0%)'), 'the numbers line');
+    assert((await page.locator('#activity-summary').innerText()).includes('8 calls · 2 errors (25%)'), 'the totals line');
+    assert(await callRows(page).count() === 8, `the table lists the 8 calls (${await callRows(page).count()})`);
+    const firstRow = await callRows(page).first().innerText();
+    assert(firstRow.includes('list_tools') && firstRow.includes('caller') && firstRow.includes(failure), `the newest call first: ${firstRow}`);
+
+    await page.locator('#filter-outcome').selectOption(failure);
+    await until('the outcome filter', async () => (await callRows(page).count()) === 2);
+    const outcomes = await callRows(page).evaluateAll((rows) => rows.map((r) => r.dataset.outcome));
+    assert(outcomes.every((o) => o === failure), `only ${failure} rows: ${outcomes}`);
+    await page.locator('#filter-outcome').selectOption('');
+    await page.locator('#filter-tool').selectOption('ping');
+    await until('the tool filter', async () => (await callRows(page).count()) === 4);
+    await page.locator('#filter-tool').selectOption('');
+    await page.locator('#filter-key').fill('nobody');
+    await page.locator('#filter-key').press('Enter');
+    await until('the key filter', async () => (await callRows(page).count()) === 0);
+    assert((await page.locator('#calls-status').innerText()).includes('No calls match'), 'an empty result says so');
+    await page.locator('#filter-key').fill('caller');
+    await page.locator('#filter-key').press('Enter');
+    await until('the key filter to match', async () => (await callRows(page).count()) === 8);
+    await page.screenshot({ path: path.join(artifacts, 'control-activity.png'), fullPage: true });
+
+    await execute('ping', {});
+    await auditedCalls(9);
+    await page.locator('#activity-refresh').click();
+    await until('Refresh to show the new call', async () => (await chartTitle(page, 'ping')).startsWith('ping: 5 calls'));
+    assert(await callRows(page).count() === 9, 'the new call is listed');
+    assert(watched.bodies.some((b) => b.url.endsWith('/admin/activity')), 'the charts came from /admin/activity');
+    assertNoConsoleErrors(watched);
+    assertNoSecrets(watched, await page.content());
+    await context.close();
+
+    const phone = await withKey(ADMIN_KEY, { viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const small = await phone.newPage();
+    await small.goto(`${audited}/control#activity`);
+    await small.locator('.tool-chart[data-tool="ping"]').waitFor({ timeout: WAIT_MS });
+    await callRows(small).first().waitFor({ timeout: WAIT_MS });
+    await assertNoHorizontalScroll(small, 'the Activity view');
+    await small.screenshot({ path: path.join(artifacts, 'phone-activity.png') });
+    await callRows(small).first().scrollIntoViewIfNeeded();
+    await small.screenshot({ path: path.join(artifacts, 'phone-activity-calls.png') });
+    await phone.close();
+  });
+
+  await check('Activity with a key lacking the admin scope says so, and another key can be used', async () => {
+    const context = await withKey(CALLER_KEY, { viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const watched = watch(page);
+    await page.goto(`${audited}/control#activity`);
+    const denied = page.locator('#activity-denied');
+    await denied.waitFor({ state: 'visible', timeout: WAIT_MS });
+    assert((await denied.innerText()).includes('admin scope'), `the message: ${await denied.innerText()}`);
+    assert(await page.locator('#activity-content').isHidden(), 'no charts or table');
+    assert(!(await page.locator('#activity-status').innerText()).includes('forbidden'), 'no error dump');
+    await page.screenshot({ path: path.join(artifacts, 'control-activity-denied.png') });
+    await page.locator('#activity-other-key').click();
+    await page.locator('#key-dialog').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.locator('#key-input').fill(ADMIN_KEY);
+    await page.locator('#key-dialog button[type="submit"]').click();
+    await page.locator('.tool-chart[data-tool="ping"]').waitFor({ timeout: WAIT_MS });
+    assert(await denied.isHidden(), 'the message goes once an admin key is used');
+    const unexpected = watched.errors.filter((e) => !/status of 40[13]/.test(e));
+    assert(unexpected.length === 0, `console errors besides the expected 401s and 403s:\n  ${unexpected.join('\n  ')}`);
     await context.close();
   });
 

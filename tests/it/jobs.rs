@@ -283,7 +283,8 @@ async fn cancelling_a_waiting_elevenlabs_call_marks_its_job_failed_instead_of_le
 async fn a_save_after_a_final_status_changes_nothing_and_is_not_counted() {
     let app = TestApp::spawn_with(&shipped_tool_specs(), |_| {}).await;
     let jobs = app.state.engine.jobs();
-    let mut record = JobRecord::new("anonymous", "higgsfield", "higgsfield_image", None, MediaKind::Image, "p".into(), json!({}));
+    let mut record =
+        JobRecord::new("anonymous", "higgsfield", "higgsfield_image", None, MediaKind::Image, "p".into(), json!({}));
     jobs.save(&record).await.unwrap();
     record.status = JobStatus::Canceled;
     jobs.save(&record).await.unwrap();

@@ -7,6 +7,7 @@ mod common;
 mod media_fakes;
 mod workers_fixture;
 
+mod activity;
 mod assets;
 mod bad_input;
 mod call_llm;

@@ -32,12 +32,13 @@ enum Family {
     DragonflyList,
     DragonflyExecute,
     AdminAudit,
+    AdminActivity,
     Metrics,
     Health,
 }
 
 impl Family {
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::McpList,
         Self::McpCall,
         Self::RestList,
@@ -46,6 +47,7 @@ impl Family {
         Self::DragonflyList,
         Self::DragonflyExecute,
         Self::AdminAudit,
+        Self::AdminActivity,
         Self::Metrics,
         Self::Health,
     ];
@@ -61,6 +63,7 @@ impl Family {
             Self::DragonflyList => app.get("/tools"),
             Self::DragonflyExecute => app.post("/execute").json(&json!({"tool": "ping", "params": {}})),
             Self::AdminAudit => app.get("/admin/audit"),
+            Self::AdminActivity => app.get("/admin/activity"),
             Self::Metrics => app.get("/metrics"),
             Self::Health => app.get("/health"),
         };
