@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use crate::config::ExposeOption;
 use crate::config::{Config, LogFormat, SummaryLanguage};
 use crate::providers::upstream::redact_url;
 
@@ -19,6 +20,7 @@ fn presence(secret: Option<&str>) -> &'static str {
 #[must_use]
 pub fn masked(config: &Config) -> Value {
     let keys: Vec<Value> = config
+        .security
         .keys
         .iter()
         .map(|key| {
@@ -34,7 +36,7 @@ pub fn masked(config: &Config) -> Value {
         .collect();
     let rate = |rate: &crate::config::Rate| format!("{}/{}s", rate.count, rate.period.as_secs());
     let category_rate_limits: serde_json::Map<String, Value> =
-        config.category_rate_limits.iter().map(|(category, r)| (category.clone(), json!(rate(r)))).collect();
+        config.security.category_rate_limits.iter().map(|(category, r)| (category.clone(), json!(rate(r)))).collect();
     json!({
         "server": {
             "bind": config.bind.to_string(),
@@ -48,32 +50,32 @@ pub fn masked(config: &Config) -> Value {
         },
         "security": {
             "keys": keys,
-            "allow_anonymous": config.allow_anonymous,
-            "allowed_hosts": config.allowed_hosts,
-            "allowed_origins": config.allowed_origins,
-            "trusted_proxies": config.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "rate_limit": config.rate_limit.as_ref().map_or_else(|| "off".to_owned(), rate),
+            "allow_anonymous": config.security.allow_anonymous,
+            "allowed_hosts": config.security.allowed_hosts,
+            "allowed_origins": config.security.allowed_origins,
+            "trusted_proxies": config.security.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "rate_limit": config.security.rate_limit.as_ref().map_or_else(|| "off".to_owned(), rate),
             "category_rate_limits": category_rate_limits,
             "template_env": config.template_env.patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         },
         "limits": {
-            "max_body_bytes": config.max_body_bytes,
-            "max_json_depth": config.max_json_depth,
+            "max_body_bytes": config.limits.max_body_bytes,
+            "max_json_depth": config.limits.max_json_depth,
             "page_size": config.page_size,
-            "call_timeout_secs": config.call_timeout.as_secs(),
-            "request_timeout_secs": config.request_timeout.as_secs(),
-            "session_idle_secs": config.session_idle.as_secs(),
-            "max_sessions": config.max_sessions,
-            "sse_keepalive_secs": config.sse_keepalive.as_secs(),
-            "max_concurrent_calls": config.max_concurrent_calls,
-            "call_queue": config.call_queue,
-            "max_streams": config.max_streams,
+            "call_timeout_secs": config.limits.call_timeout.as_secs(),
+            "request_timeout_secs": config.limits.request_timeout.as_secs(),
+            "session_idle_secs": config.limits.session_idle.as_secs(),
+            "max_sessions": config.limits.max_sessions,
+            "sse_keepalive_secs": config.limits.sse_keepalive.as_secs(),
+            "max_concurrent_calls": config.limits.max_concurrent_calls,
+            "call_queue": config.limits.call_queue,
+            "max_streams": config.limits.max_streams,
             "shutdown_grace_secs": config.shutdown_grace.as_secs(),
         },
         "audit": {
-            "enabled": config.audit,
-            "arguments": config.audit_arguments,
-            "retention_days": config.audit_retention_days,
+            "enabled": config.audit.enabled,
+            "arguments": config.audit.arguments,
+            "retention_days": config.audit.retention_days,
         },
         "workers": {
             "dir": config.workers.dir.display().to_string(),
@@ -86,11 +88,11 @@ pub fn masked(config: &Config) -> Value {
         "providers": {
             "supabase": {
                 "url": config.supabase.url.as_deref().map(redact_url),
-                "api_key": presence(config.supabase.api_key.as_deref()),
+                "api_key": presence(config.supabase.api_key.exposed()),
             },
             "realtime": {
                 "base_url": redact_url(&config.realtime.base_url),
-                "api_key": presence(config.realtime.api_key.as_deref()),
+                "api_key": presence(config.realtime.api_key.exposed()),
                 "model": config.realtime.model,
                 "transcription_model": config.realtime.transcription_model,
                 "secret_ttl_secs": config.realtime.secret_ttl.as_secs(),
@@ -100,35 +102,35 @@ pub fn masked(config: &Config) -> Value {
                 "document": config.flowchat_workers.document.as_deref().map(redact_url),
                 "storage": config.flowchat_workers.storage.as_deref().map(redact_url),
                 "email": config.flowchat_workers.email.as_deref().map(redact_url),
-                "auth_key": presence(config.flowchat_workers.auth_key.as_deref()),
+                "auth_key": presence(config.flowchat_workers.auth_key.exposed()),
                 "auth_header": config.flowchat_workers.auth_header,
             },
             "elevenlabs": {
                 "base_url": redact_url(&config.elevenlabs.base_url),
-                "api_key": presence(config.elevenlabs.api_key.as_deref()),
+                "api_key": presence(config.elevenlabs.api_key.exposed()),
             },
             "higgsfield": {
                 "base_url": redact_url(&config.higgsfield.base_url),
-                "key_id": presence(config.higgsfield.key_id.as_deref()),
-                "key_secret": presence(config.higgsfield.key_secret.as_deref()),
+                "key_id": presence(config.higgsfield.key_id.exposed()),
+                "key_secret": presence(config.higgsfield.key_secret.exposed()),
             },
             "llm": {
                 "base_url": config.llm.base_url.as_deref().map(redact_url),
-                "api_key": presence(config.llm.api_key.as_deref()),
+                "api_key": presence(config.llm.api_key.exposed()),
                 "model": config.llm.model,
                 "timeout_secs": config.llm.timeout.as_secs(),
                 "max_rounds": config.llm.max_rounds,
             },
             "supabase_mcp": {
                 "url": redact_url(&config.supabase_mcp.url),
-                "pat": presence(config.supabase_mcp.pat.as_deref()),
+                "pat": presence(config.supabase_mcp.pat.exposed()),
                 "project_ref": config.supabase_mcp.project_ref,
                 "read_only": config.supabase_mcp.read_only,
                 "features": config.supabase_mcp.features,
             },
             "concurrency": {
-                "default": config.provider_concurrency,
-                "overrides": config.provider_concurrency_overrides,
+                "default": config.limits.provider_concurrency,
+                "overrides": config.limits.provider_concurrency_overrides,
             },
         },
         "media": {

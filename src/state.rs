@@ -81,15 +81,17 @@ impl AppState {
             .build()
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
-        let audit = if config.audit {
+        let audit = if config.audit.enabled {
             let path = config.data_dir.join("audit.db");
-            Some(Arc::new(AuditLog::open(&path, config.audit_retention_days).map_err(StartupError::Audit)?))
+            Some(Arc::new(AuditLog::open(&path, config.audit.retention_days).map_err(StartupError::Audit)?))
         } else {
             None
         };
         let shutdown = CancellationToken::new();
-        let provider_caps =
-            Arc::new(ProviderCaps::new(config.provider_concurrency, config.provider_concurrency_overrides.clone()));
+        let provider_caps = Arc::new(ProviderCaps::new(
+            config.limits.provider_concurrency,
+            config.limits.provider_concurrency_overrides.clone(),
+        ));
         let jobs = Jobs::open(JobsOptions {
             data_dir: config.data_dir.clone(),
             elevenlabs: config.elevenlabs.clone(),
@@ -99,21 +101,21 @@ impl AppState {
             http: http.clone(),
             metrics: metrics.clone(),
             caps: provider_caps.clone(),
-            max_answer_bytes: config.upstream_max_answer_bytes,
+            max_answer_bytes: config.limits.upstream_max_answer_bytes,
             shutdown: shutdown.clone(),
         });
         let options = EngineOptions {
-            default_timeout: config.call_timeout,
-            max_concurrent_calls: config.max_concurrent_calls,
-            call_queue: config.call_queue,
-            category_rate_limits: config.category_rate_limits.clone(),
+            default_timeout: config.limits.call_timeout,
+            max_concurrent_calls: config.limits.max_concurrent_calls,
+            call_queue: config.limits.call_queue,
+            category_rate_limits: config.security.category_rate_limits.clone(),
             audit: audit.clone(),
-            audit_arguments: config.audit_arguments,
+            audit_arguments: config.audit.arguments,
             supabase: config.supabase.clone(),
             flowchat_workers: config.flowchat_workers.clone(),
             workers: Arc::new(Workers::new(config.workers.clone())),
             provider_caps,
-            max_answer_bytes: config.upstream_max_answer_bytes,
+            max_answer_bytes: config.limits.upstream_max_answer_bytes,
             jobs: jobs.clone(),
             llm: config.llm.clone(),
         };
@@ -124,10 +126,10 @@ impl AppState {
         } else {
             None
         };
-        let sessions = SessionStore::new(config.max_sessions, config.session_idle, metrics.clone());
-        let keys = Arc::new(KeyRing::new(config.keys.clone()));
-        let rate_limit = config.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
-        let streams = Arc::new(Semaphore::new(config.max_streams));
+        let sessions = SessionStore::new(config.limits.max_sessions, config.limits.session_idle, metrics.clone());
+        let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
+        let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
+        let streams = Arc::new(Semaphore::new(config.limits.max_streams));
         let app =
             App { config, engine, metrics, sessions, http, keys, rate_limit, audit, shutdown, streams, _watch: watch };
         let state = Self(Arc::new(app));

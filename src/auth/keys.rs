@@ -35,7 +35,45 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// A key as configuration describes it: the key itself or its SHA-256 (hex), scope names, name patterns.
+#[derive(Clone)]
+pub struct KeySpec {
+    pub id: String,
+    pub key: Option<String>,
+    pub key_sha256: Option<String>,
+    pub scopes: Vec<String>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
 impl ApiKey {
+    /// Build a key from its description: exactly one of the key or its digest, at least one known scope.
+    /// The key itself is hashed here and not kept.
+    ///
+    /// # Errors
+    /// What is wrong with the description, in words for a configuration message.
+    pub fn from_spec(spec: &KeySpec) -> Result<Self, String> {
+        if spec.id.trim().is_empty() {
+            return Err("`id` must not be empty".into());
+        }
+        let digest = match (&spec.key, &spec.key_sha256) {
+            (Some(key), None) if !key.is_empty() => digest(key),
+            (None, Some(hex_digest)) => {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(hex_digest.trim(), &mut out)
+                    .map_err(|_| "`key_sha256` must be 64 hex digits".to_owned())?;
+                out
+            }
+            _ => return Err("give exactly one of `key` or `key_sha256`".into()),
+        };
+        if spec.scopes.is_empty() {
+            return Err("`scopes` must name at least one scope".into());
+        }
+        let scopes = spec.scopes.iter().map(|s| Scope::parse(s)).collect::<Result<Vec<_>, _>>()?;
+        let patterns = |list: &[String]| list.iter().map(|p| NamePattern::new(p)).collect();
+        Ok(Self::new(spec.id.clone(), digest, scopes, patterns(&spec.allow), patterns(&spec.deny)))
+    }
+
     #[must_use]
     pub fn new(
         id: String,

@@ -4,5 +4,5 @@
 pub mod keys;
 pub mod scope;
 
-pub use keys::{ApiKey, Caller, KeyRing, digest};
+pub use keys::{ApiKey, Caller, KeyRing, KeySpec, digest};
 pub use scope::{NamePattern, Scope};

@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// The body limits of this gateway.
 #[must_use]
 pub fn body_limits(state: &AppState) -> BodyLimits {
-    BodyLimits { bytes: state.config.max_body_bytes, depth: state.config.max_json_depth }
+    BodyLimits { bytes: state.config.limits.max_body_bytes, depth: state.config.limits.max_json_depth }
 }
 
 /// Read a JSON-RPC body, answering failures as JSON-RPC errors.

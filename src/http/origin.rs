@@ -33,9 +33,9 @@ impl OriginPolicy {
     #[must_use]
     pub fn from_config(config: &Config) -> Self {
         Self {
-            check_host: config.bind.ip().is_loopback() || !config.allowed_hosts.is_empty(),
-            hosts: config.allowed_hosts.clone(),
-            origins: config.allowed_origins.clone(),
+            check_host: config.bind.ip().is_loopback() || !config.security.allowed_hosts.is_empty(),
+            hosts: config.security.allowed_hosts.clone(),
+            origins: config.security.allowed_origins.clone(),
         }
     }
 

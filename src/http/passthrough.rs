@@ -61,7 +61,7 @@ async fn forward(state: &AppState, request_id: &str, request: Request) -> Result
     let (parts, body) = request.into_parts();
     let tail = parts.uri.path().strip_prefix("/mcp").unwrap_or_default();
     let target = supabase_mcp::target(&state.config.supabase_mcp, tail, parts.uri.query())?;
-    let limit = state.config.max_body_bytes;
+    let limit = state.config.limits.max_body_bytes;
     let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
@@ -91,10 +91,10 @@ async fn send(
     method: &reqwest::Method,
     upstream: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, GatewayError> {
-    let wait = state.config.request_timeout;
+    let wait = state.config.limits.request_timeout;
     let answer = match tokio::time::timeout(wait, upstream.send()).await {
         Ok(Ok(answer)) => answer,
-        Ok(Err(err)) if body_over_limit(&err) => return Err(too_large(state.config.max_body_bytes)),
+        Ok(Err(err)) if body_over_limit(&err) => return Err(too_large(state.config.limits.max_body_bytes)),
         Ok(Err(err)) => return Err(transport_error(state, &err)),
         Err(_) => {
             state.metrics.record_upstream(PROVIDER, "timeout");

@@ -39,7 +39,7 @@ use crate::state::AppState;
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let policy = Arc::new(OriginPolicy::from_config(&state.config));
-    let trusted_proxies = Arc::new(state.config.trusted_proxies.clone());
+    let trusted_proxies = Arc::new(state.config.security.trusted_proxies.clone());
     let gate = |requirement: Requirement, format: ErrorFormat| {
         from_fn_with_state(
             Gate {
@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
             auth::gate,
         )
     };
-    let timeout = from_fn_with_state(state.config.request_timeout, deadline::middleware);
+    let timeout = from_fn_with_state(state.config.limits.request_timeout, deadline::middleware);
 
     let mcp = Router::new()
         .route("/mcp", post(mcp_routes::post_mcp).get(mcp_routes::get_mcp).delete(mcp_routes::delete_mcp))

@@ -45,7 +45,7 @@ impl ConnectionLimits {
     /// The limits the configuration sets (`header_read_timeout_secs`, `idle_timeout_secs`).
     #[must_use]
     pub fn of(config: &Config) -> Self {
-        Self { header_read_timeout: config.header_read_timeout, idle_timeout: config.idle_timeout }
+        Self { header_read_timeout: config.limits.header_read_timeout, idle_timeout: config.limits.idle_timeout }
     }
 }
 

@@ -107,7 +107,7 @@ async fn build_realtime_config(state: &AppState, request_id: &str, id: String) -
     let language = state.config.workers.summary_language;
     let plan = SessionPlan::new(&worker, &schema, &settings.model, language);
     let upstream = state.engine.upstream("realtime", RetryPolicy::default());
-    let deadline = Instant::now() + state.config.request_timeout;
+    let deadline = Instant::now() + state.config.limits.request_timeout;
     let session = plan.session(&settings.transcription_model);
     let secret = realtime::mint_client_secret(settings, &upstream, session, request_id, deadline).await?;
     let base = &settings.base_url;

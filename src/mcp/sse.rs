@@ -96,7 +96,7 @@ pub fn open(state: &AppState) -> Result<(EventSender, Response), GatewayError> {
         shutdown: state.shutdown.clone(),
         _gauge: gauge,
     };
-    let keepalive: Duration = state.config.sse_keepalive;
+    let keepalive: Duration = state.config.limits.sse_keepalive;
     let response = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();
     Ok((sender, response))
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::upstream::{Answer, Outgoing, Upstream};
 use crate::config::ElevenLabsSettings;
+use crate::config::ExposeOption;
 use crate::error::{ErrorCode, GatewayError};
 
 /// What ElevenLabs documents as transient for reads: busy (429) and server errors.
@@ -48,7 +49,7 @@ pub struct Audio {
 
 /// The `not_configured` error when the key is missing, `Ok` otherwise.
 pub fn check_configured(settings: &ElevenLabsSettings) -> Result<&str, GatewayError> {
-    settings.api_key.as_deref().ok_or_else(|| {
+    settings.api_key.exposed().ok_or_else(|| {
         GatewayError::new(ErrorCode::NotConfigured, "ElevenLabs is not configured: set ELEVENLABS_API_KEY")
             .with_details(json!({"provider": "elevenlabs", "missing": "ELEVENLABS_API_KEY"}))
     })

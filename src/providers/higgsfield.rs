@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use super::elevenlabs::describe_problem;
 use super::upstream::{Answer, Outgoing, Upstream};
+use crate::config::ExposeOption;
 use crate::config::HiggsfieldSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -79,7 +80,7 @@ pub struct Polled {
 
 /// The `not_configured` error naming what is missing, or the credentials.
 pub fn credentials(settings: &HiggsfieldSettings) -> Result<(&str, &str), GatewayError> {
-    match (settings.key_id.as_deref(), settings.key_secret.as_deref()) {
+    match (settings.key_id.exposed(), settings.key_secret.exposed()) {
         (Some(id), Some(secret)) => Ok((id, secret)),
         (id, _) => {
             let missing = if id.is_none() { "HIGGSFIELD_API_KEY" } else { "HIGGSFIELD_API_SECRET" };

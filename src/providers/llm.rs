@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::upstream::{Answer, Outgoing, Upstream, map_status, retry_after};
+use crate::config::ExposeOption;
 use crate::config::LlmSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -109,7 +110,8 @@ pub async fn complete(
             body[name] = value;
         }
     }
-    let headers = settings.api_key.iter().map(|key| ("authorization".to_owned(), format!("Bearer {key}"))).collect();
+    let headers =
+        settings.api_key.iter().map(|key| ("authorization".to_owned(), format!("Bearer {}", key.expose()))).collect();
     let outgoing = Outgoing {
         method: reqwest::Method::POST,
         url: completions_url(base),
@@ -120,7 +122,7 @@ pub async fn complete(
         timeout: request.timeout.unwrap_or(settings.timeout),
     };
     let answer = upstream.send(&outgoing, request_id, deadline).await?;
-    let key = settings.api_key.as_deref();
+    let key = settings.api_key.exposed();
     if answer.status >= 400 {
         return Err(error_for(&answer, key));
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::upstream::{Outgoing, Upstream};
+use crate::config::ExposeOption;
 use crate::config::RealtimeSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -41,7 +42,7 @@ pub async fn mint_client_secret(
     request_id: &str,
     deadline: Instant,
 ) -> Result<ClientSecret, GatewayError> {
-    let key = settings.api_key.as_deref().ok_or_else(not_configured)?;
+    let key = settings.api_key.exposed().ok_or_else(not_configured)?;
     let request = Outgoing {
         method: reqwest::Method::POST,
         url: format!("{}/v1/realtime/client_secrets", settings.base_url),

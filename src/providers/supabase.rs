@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::upstream::{Outgoing, Upstream};
+use crate::config::ExposeOption;
 use crate::config::SupabaseSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -40,7 +41,7 @@ pub async fn call(
     deadline: Instant,
 ) -> Result<Value, GatewayError> {
     let url = settings.url.as_deref().ok_or_else(|| not_configured("SUPABASE_URL"))?;
-    let key = settings.api_key.as_deref().ok_or_else(|| not_configured("SUPABASE_API_KEY"))?;
+    let key = settings.api_key.exposed().ok_or_else(|| not_configured("SUPABASE_API_KEY"))?;
     let mut headers =
         vec![("apikey".to_owned(), key.to_owned()), ("authorization".to_owned(), format!("Bearer {key}"))];
     if let Some(schema) = rpc.schema {

@@ -10,6 +10,7 @@
 
 use serde_json::json;
 
+use crate::config::ExposeOption;
 use crate::config::SupabaseMcpSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -31,7 +32,7 @@ impl std::fmt::Debug for Target {
 /// # Errors
 /// `not_configured` without `SUPABASE_PAT`; `invalid_request` for a tail with `.` or `..` segments.
 pub fn target(settings: &SupabaseMcpSettings, tail: &str, query: Option<&str>) -> Result<Target, GatewayError> {
-    let pat = settings.pat.as_deref().ok_or_else(|| {
+    let pat = settings.pat.exposed().ok_or_else(|| {
         GatewayError::new(ErrorCode::NotConfigured, "the Supabase MCP passthrough is not configured: set SUPABASE_PAT")
             .with_details(json!({"provider": "supabase_mcp", "missing": "SUPABASE_PAT"}))
     })?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::upstream::{Outgoing, Upstream};
+use crate::config::ExposeOption;
 use crate::config::WorkerSettings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -107,7 +108,7 @@ pub async fn call(
 ) -> Result<Value, GatewayError> {
     let worker = call.worker;
     let base = worker.base_url(settings).ok_or_else(|| not_configured(worker, worker.url_setting()))?;
-    let key = settings.auth_key.as_deref().ok_or_else(|| not_configured(worker, AUTH_KEY_SETTING))?;
+    let key = settings.auth_key.exposed().ok_or_else(|| not_configured(worker, AUTH_KEY_SETTING))?;
     let request = Outgoing {
         method: call.method,
         url: format!("{base}{}", call.path),

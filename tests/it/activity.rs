@@ -17,7 +17,7 @@ fn keys(config: &mut Config) {
     let key = |id: &str, scopes: &[Scope]| {
         ApiKey::new(id.into(), digest(&format!("secret-{id}")), scopes.to_vec(), vec![], vec![])
     };
-    config.keys = vec![key("ops", &[Scope::Admin]), key("caller", &[Scope::ToolsList, Scope::ToolsCall])];
+    config.security.keys = vec![key("ops", &[Scope::Admin]), key("caller", &[Scope::ToolsList, Scope::ToolsCall])];
 }
 
 async fn get_json(app: &TestApp, path: &str, auth: &str) -> (StatusCode, Value) {
@@ -155,7 +155,7 @@ async fn bad_windows_are_refused_naming_the_parameter() {
 async fn without_the_audit_log_activity_is_not_configured() {
     let app = TestApp::spawn_with(&core_specs(), |config| {
         keys(config);
-        config.audit = false;
+        config.audit.enabled = false;
     })
     .await;
     let (status, body) = get_json(&app, "/admin/activity", ADMIN).await;

@@ -38,7 +38,7 @@ async fn text_plain_on_mcp_is_415() {
 
 #[tokio::test]
 async fn body_over_the_limit_is_413() {
-    let app = TestApp::spawn_with(&common::core_specs(), |c| c.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(&common::core_specs(), |c| c.limits.max_body_bytes = 1024).await;
     let padding = "x".repeat(4096);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": padding}}).to_string();
     let (status, body) = post_raw(&app, body).await;
@@ -49,7 +49,7 @@ async fn body_over_the_limit_is_413() {
 
 #[tokio::test]
 async fn streamed_body_over_the_limit_without_content_length_is_413() {
-    let app = TestApp::spawn_with(&common::core_specs(), |c| c.max_body_bytes = 1024).await;
+    let app = TestApp::spawn_with(&common::core_specs(), |c| c.limits.max_body_bytes = 1024).await;
     let chunks: Vec<Result<String, std::io::Error>> = (0..8).map(|_| Ok("[".repeat(512))).collect();
     let (status, _) = post_raw(&app, Body::wrap_stream(futures_util::stream::iter(chunks))).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);

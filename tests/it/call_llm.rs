@@ -135,9 +135,10 @@ async fn call_as(app: &TestApp, id: &str, name: &str, arguments: Value) -> Value
 #[tokio::test]
 async fn the_model_calls_a_gateway_tool_and_gets_its_result_back() {
     let script = vec![tool_call("call_abc", "get_item", &json!({"id": 7})), text("Item 7 is a hammer; 3 in stock.")];
-    let s =
-        setup(script, 5, |config| config.keys = vec![key("agent", &["tools:call"], &[]), key("ops", &["admin"], &[])])
-            .await;
+    let s = setup(script, 5, |config| {
+        config.security.keys = vec![key("agent", &["tools:call"], &[]), key("ops", &["admin"], &[])]
+    })
+    .await;
     let result = call_as(
         &s.app,
         "agent",
@@ -239,8 +240,10 @@ async fn unknown_tool_names_are_rejected_before_any_llm_request() {
 #[tokio::test]
 async fn a_scoped_key_can_neither_offer_nor_run_a_tool_it_may_not_call() {
     let script = vec![tool_call("sneaky", "secret_dump", &json!({})), text("I could not read it.")];
-    let s =
-        setup(script, 5, |config| config.keys = vec![key("agent", &["tools:list", "tools:call"], &["secret_*"])]).await;
+    let s = setup(script, 5, |config| {
+        config.security.keys = vec![key("agent", &["tools:list", "tools:call"], &["secret_*"])]
+    })
+    .await;
 
     let refused = call_as(&s.app, "agent", "call_llm", json!({"message": "hi", "tool_names": ["secret_dump"]})).await;
     assert_eq!(error_of(&refused)["code"], "invalid_params", "{refused}");
@@ -294,7 +297,7 @@ async fn the_gateway_tool_a_model_calls_keeps_its_own_category_rate_limit() {
     ];
     let s = setup(script, 5, |config| {
         let rate = mcp_gateway::config::Rate { count: NonZeroU32::new(1).unwrap(), period: Duration::from_secs(3600) };
-        config.category_rate_limits = vec![("read".into(), rate)];
+        config.security.category_rate_limits = vec![("read".into(), rate)];
     })
     .await;
     let result = s.app.call_tool(None, "call_llm", json!({"message": "twice", "tool_names": ["get_item"]})).await;
@@ -336,8 +339,8 @@ async fn cancelling_stops_the_rounds() {
 async fn a_tool_the_model_calls_runs_in_its_callers_slot_of_the_call_gate() {
     let script = vec![tool_call("c1", "ping", &json!({})), text("done")];
     let s = setup(script, 5, |config| {
-        config.max_concurrent_calls = 1;
-        config.call_queue = 0;
+        config.limits.max_concurrent_calls = 1;
+        config.limits.call_queue = 0;
     })
     .await;
     let result = s.app.call_tool(None, "call_llm", json!({"message": "ping", "tool_names": ["ping"]})).await;

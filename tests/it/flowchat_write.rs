@@ -390,7 +390,7 @@ async fn a_workflow_step_the_caller_may_not_call_fails_the_workflow() {
     let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
         config.supabase = supabase;
         config.flowchat_workers = workers;
-        config.keys = vec![ApiKey::new(
+        config.security.keys = vec![ApiKey::new(
             "ops".into(),
             digest("ops-key"),
             ["tools:list", "tools:call"].iter().map(|s| Scope::parse(s).unwrap()).collect(),

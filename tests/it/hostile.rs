@@ -81,7 +81,7 @@ fn documented(status: u16) -> bool {
 
 #[tokio::test]
 async fn hostile_bodies_get_documented_answers_and_the_server_keeps_serving() {
-    let app = TestApp::spawn_with(&common::core_specs(), |config| config.max_body_bytes = 512 * 1024).await;
+    let app = TestApp::spawn_with(&common::core_specs(), |config| config.limits.max_body_bytes = 512 * 1024).await;
     let mut failures = Vec::new();
     for (name, body) in bodies() {
         for (method, route) in routes() {

@@ -114,7 +114,7 @@ async fn setup() -> Setup {
     write_spec(specs.path(), "inventory_moved.json", &http.to_string());
     let app = TestApp::spawn_with(specs.path(), move |config| {
         config.supabase = SupabaseSettings { url: Some(upstream), api_key: Some(KEY.into()) };
-        config.upstream_max_answer_bytes = 256 * 1024;
+        config.limits.upstream_max_answer_bytes = 256 * 1024;
     })
     .await;
     Setup { app, elsewhere, sent, _specs: specs }

@@ -297,7 +297,7 @@ async fn a_provider_concurrency_cap_bounds_requests_in_flight() {
         "binding": {"kind": "http", "url": format!("{upstream}/gauge")}});
     write_spec(specs.path(), "gauge.json", &spec.to_string());
     let app = TestApp::spawn_with(specs.path(), |config| {
-        config.provider_concurrency_overrides.insert("http".into(), 1);
+        config.limits.provider_concurrency_overrides.insert("http".into(), 1);
     })
     .await;
     let calls = (0..4).map(|_| app.call_tool(None, "gauge", json!({})));

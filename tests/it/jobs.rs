@@ -304,7 +304,7 @@ async fn a_task_and_its_job_belong_to_the_key_that_started_them() {
     let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
         configure(config, None, Some(&base));
         let caller = ["tools:list", "tools:call"];
-        config.keys = vec![
+        config.security.keys = vec![
             api_key("alice", &caller, &[], &[]),
             api_key("bob", &caller, &[], &[]),
             api_key("ops", &["admin"], &[], &[]),

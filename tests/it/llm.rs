@@ -17,7 +17,7 @@ const KEY: &str = "sk-test-4b1d9e7c0a2f";
 fn llm(base: &str, key: Option<&str>, model: Option<&str>) -> LlmSettings {
     LlmSettings {
         base_url: Some(base.to_owned()),
-        api_key: key.map(str::to_owned),
+        api_key: key.map(Into::into),
         model: model.map(str::to_owned),
         timeout: Duration::from_secs(30),
         max_rounds: 5,
@@ -151,7 +151,7 @@ async fn a_429_asking_to_wait_past_the_deadline_is_rate_limited_with_the_wait() 
     let settings = llm(&base, Some(KEY), Some("m"));
     let app = shipped_with(move |config| {
         config.llm = settings;
-        config.call_timeout = Duration::from_secs(20);
+        config.limits.call_timeout = Duration::from_secs(20);
     })
     .await;
     let result = app.call_tool(None, "llm_chat", json!({"prompt": "hi"})).await;

@@ -214,7 +214,7 @@ async fn delete_without_a_session_header_is_400() {
 
 #[tokio::test]
 async fn initialize_beyond_the_session_limit_is_503_with_a_json_rpc_error() {
-    let app = TestApp::spawn_with(&common::core_specs(), |c| c.max_sessions = 1).await;
+    let app = TestApp::spawn_with(&common::core_specs(), |c| c.limits.max_sessions = 1).await;
     let _first = app.initialize("2025-06-18").await;
     let body = json!({"jsonrpc": "2.0", "id": 2, "method": "initialize",
                       "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});

@@ -128,7 +128,7 @@ async fn metrics_count_calls_per_caller_and_category_by_key_id() {
         ApiKey::new(id.into(), digest(&format!("secret-{id}")), scopes, vec![], vec![])
     };
     let app = TestApp::spawn_with(&common::core_specs(), |config| {
-        config.keys = vec![key("agent-a", &["tools:call"]), key("ops", &["metrics"])];
+        config.security.keys = vec![key("agent-a", &["tools:call"]), key("ops", &["metrics"])];
     })
     .await;
     let call = |name: &str| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
@@ -170,7 +170,7 @@ async fn ready_is_503_when_the_data_dir_cannot_be_written() {
     std::fs::create_dir(&path).expect("create the data dir");
     let data_dir = path.clone();
     let app = TestApp::spawn_with(&common::core_specs(), move |config| {
-        config.audit = false;
+        config.audit.enabled = false;
         config.data_dir = data_dir;
     })
     .await;

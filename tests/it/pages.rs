@@ -41,7 +41,7 @@ async fn gateway_with_secrets() -> (TestApp, Vec<&'static str>) {
         "sbp-personal-token-c3d4",
     ];
     let app = TestApp::spawn_with(&core_specs(), |config: &mut Config| {
-        config.keys =
+        config.security.keys =
             vec![key("ops", "admin-key-7f3a9c", &["admin"]), key("reader", "reader-key-51be02", &["tools:list"])];
         config.supabase = SupabaseSettings {
             url: Some("https://svc:sb-url-password-44c1@project.supabase.co".into()),

@@ -109,7 +109,7 @@ fn key(id: &str, secret: &str, scopes: &[&str]) -> ApiKey {
 fn settings(url: &str, pat: Option<&str>) -> SupabaseMcpSettings {
     SupabaseMcpSettings {
         url: url.to_owned(),
-        pat: pat.map(str::to_owned),
+        pat: pat.map(Into::into),
         project_ref: Some("proj123".into()),
         read_only: true,
         features: Vec::new(),
@@ -119,12 +119,12 @@ fn settings(url: &str, pat: Option<&str>) -> SupabaseMcpSettings {
 async fn gateway(settings: SupabaseMcpSettings) -> TestApp {
     TestApp::spawn_with(&core_specs(), move |config| {
         config.supabase_mcp = settings;
-        config.keys = vec![
+        config.security.keys = vec![
             key("proxy", PROXY_KEY, &["proxy"]),
             key("flowchat", "fc-key", &["tools:list", "tools:call"]),
             key("both", "both-key", &["proxy", "tools:list"]),
         ];
-        config.request_timeout = Duration::from_secs(5);
+        config.limits.request_timeout = Duration::from_secs(5);
     })
     .await
 }
@@ -284,7 +284,7 @@ async fn a_body_over_the_limit_is_413_whether_or_not_it_declares_its_length() {
     let url = fake.serve().await;
     let app = TestApp::spawn_with(&core_specs(), move |config| {
         config.supabase_mcp = settings(&url, Some(PAT));
-        config.max_body_bytes = 1024;
+        config.limits.max_body_bytes = 1024;
     })
     .await;
     let big = vec![b'x'; 4096];
@@ -307,7 +307,7 @@ async fn an_open_event_stream_counts_under_max_streams() {
     let url = fake.serve().await;
     let app = TestApp::spawn_with(&core_specs(), move |config| {
         config.supabase_mcp = settings(&url, Some(PAT));
-        config.max_streams = 1;
+        config.limits.max_streams = 1;
     })
     .await;
     let mut first = SseStream::new(app.get("/mcp/sse").header("accept", "text/event-stream").send().await.unwrap());
@@ -329,7 +329,7 @@ async fn an_upstream_that_never_starts_answering_is_504() {
     let url = fake.serve().await;
     let app = TestApp::spawn_with(&core_specs(), move |config| {
         config.supabase_mcp = settings(&url, Some(PAT));
-        config.request_timeout = Duration::from_millis(300);
+        config.limits.request_timeout = Duration::from_millis(300);
     })
     .await;
     let response = app.get("/mcp/stall").send().await.unwrap();

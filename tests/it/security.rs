@@ -18,7 +18,7 @@ fn key(id: &str, scopes: &[&str]) -> ApiKey {
 }
 
 fn with_keys(keys: Vec<ApiKey>) -> impl FnOnce(&mut Config) {
-    move |config: &mut Config| config.keys = keys
+    move |config: &mut Config| config.security.keys = keys
 }
 
 /// One endpoint family, as a request that needs exactly that family's permission.
@@ -199,8 +199,8 @@ async fn a_session_belongs_to_the_key_that_created_it() {
 #[tokio::test]
 async fn over_the_rate_limit_callers_get_429_with_retry_after_in_their_format() {
     let app = TestApp::spawn_with(&common::core_specs(), |config| {
-        config.keys = vec![key("ops", &["admin"])];
-        config.rate_limit = Some(Rate { count: NonZeroU32::new(2).unwrap(), period: Duration::from_secs(60) });
+        config.security.keys = vec![key("ops", &["admin"])];
+        config.security.rate_limit = Some(Rate { count: NonZeroU32::new(2).unwrap(), period: Duration::from_secs(60) });
     })
     .await;
     for _ in 0..2 {
@@ -246,7 +246,7 @@ async fn over_the_rate_limit_callers_get_429_with_retry_after_in_their_format() 
 #[tokio::test]
 async fn a_category_rate_limit_fails_the_call_as_a_retryable_tool_error() {
     let app = TestApp::spawn_with(&common::core_specs(), |config| {
-        config.category_rate_limits =
+        config.security.category_rate_limits =
             vec![("system".into(), Rate { count: NonZeroU32::new(1).unwrap(), period: Duration::from_secs(3600) })];
     })
     .await;
@@ -294,8 +294,8 @@ async fn a_call_past_its_deadline_ends_as_a_timeout_error() {
 async fn beyond_the_concurrency_cap_and_queue_calls_are_refused_with_503() {
     let specs = slow_tool_specs(2_000, None);
     let app = TestApp::spawn_with(specs.path(), |config| {
-        config.max_concurrent_calls = 1;
-        config.call_queue = 0;
+        config.limits.max_concurrent_calls = 1;
+        config.limits.call_queue = 0;
     })
     .await;
     let busy = {
@@ -391,7 +391,7 @@ async fn ready_shows_paths_errors_and_setting_names_to_admins_only() {
     write_spec(specs.path(), "inventory.json", &http.to_string());
     let keys = vec![key("ops", &["admin"]), key("reader", &["tools:list", "tools:call"])];
     let app = TestApp::spawn_with(specs.path(), |config| {
-        config.keys = keys;
+        config.security.keys = keys;
         config.template_env = TemplateEnv::new(&["GATEWAY_TEST_*"]);
     })
     .await;

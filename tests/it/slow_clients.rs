@@ -24,10 +24,10 @@ async fn app() -> (TestApp, tempfile::TempDir) {
         "kind": "builtin", "name": "progress", "options": {"steps": 2, "total": 1, "interval_ms": 2500}}});
     write_spec(specs.path(), "slow_progress.json", &slow.to_string());
     let app = TestApp::spawn_with(specs.path(), |config| {
-        config.header_read_timeout = Duration::from_secs(1);
-        config.idle_timeout = Duration::from_secs(1);
+        config.limits.header_read_timeout = Duration::from_secs(1);
+        config.limits.idle_timeout = Duration::from_secs(1);
         // Event streams send their keep-alive comment only after the idle timeout has passed.
-        config.sse_keepalive = Duration::from_secs(3);
+        config.limits.sse_keepalive = Duration::from_secs(3);
     })
     .await;
     (app, specs)

@@ -121,8 +121,10 @@ async fn setup(url: Option<String>, key: Option<&str>) -> (TestApp, tempfile::Te
         write_spec(specs.path(), &format!("{name}.json"), &spec.to_string());
     }
     let key = key.map(str::to_owned);
-    let app =
-        TestApp::spawn_with(specs.path(), move |config| config.supabase = SupabaseSettings { url, api_key: key }).await;
+    let app = TestApp::spawn_with(specs.path(), move |config| {
+        config.supabase = SupabaseSettings { url, api_key: key.map(Into::into) }
+    })
+    .await;
     (app, specs)
 }
 

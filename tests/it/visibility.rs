@@ -68,7 +68,7 @@ async fn setup() -> Setup {
     let (fake, base) = FakeLlm::serve(vec![text("done")]).await;
     let specs = specs();
     let app = TestApp::spawn_with(specs.path(), move |config| {
-        config.keys = vec![
+        config.security.keys = vec![
             api_key(
                 NARROW,
                 &["tools:list", "tools:call"],

@@ -282,7 +282,7 @@ async fn worker_query_runs_through_mcp_tools_call_and_the_rest_adapters() {
 
 #[tokio::test]
 async fn rest_queries_are_audited_like_tool_calls_including_refusals() {
-    let f = fixture_with(&core_specs(), |config| config.audit_arguments = true).await;
+    let f = fixture_with(&core_specs(), |config| config.audit.arguments = true).await;
     let (status, _) = query(&f.app, "camille", json!({"query": "SELECT nom FROM clients"})).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = query(&f.app, "camille", json!({"query": "DELETE FROM clients"})).await;

@@ -81,7 +81,7 @@ async fn app_with(dir: &TempDir, base_url: Option<String>, key: Option<&str>) ->
         if let Some(base) = base_url {
             config.realtime.base_url = base;
         }
-        config.realtime.api_key = key;
+        config.realtime.api_key = key.map(Into::into);
         config.realtime.model = "gpt-realtime-test".into();
     })
     .await

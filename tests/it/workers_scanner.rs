@@ -183,7 +183,7 @@ async fn worker_routes_need_the_workers_scope_when_keys_exist() {
     let workers_dir = dir.path().to_path_buf();
     let app = TestApp::spawn_with(&core_specs(), move |config| {
         config.workers.dir = workers_dir;
-        config.keys =
+        config.security.keys =
             vec![key("voice", &["workers"]), key("caller", &["tools:list", "tools:call"]), key("ops", &["admin"])];
     })
     .await;

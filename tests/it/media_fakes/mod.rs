@@ -375,13 +375,13 @@ async fn hf_file(Path(file): Path<String>) -> Response {
 pub fn configure(config: &mut mcp_gateway::config::Config, elevenlabs: Option<&str>, higgsfield: Option<&str>) {
     if let Some(url) = elevenlabs {
         config.elevenlabs =
-            mcp_gateway::config::ElevenLabsSettings { base_url: url.to_owned(), api_key: Some(XI_KEY.to_owned()) };
+            mcp_gateway::config::ElevenLabsSettings { base_url: url.to_owned(), api_key: Some(XI_KEY.into()) };
     }
     if let Some(url) = higgsfield {
         config.higgsfield = mcp_gateway::config::HiggsfieldSettings {
             base_url: url.to_owned(),
-            key_id: Some(HF_ID.to_owned()),
-            key_secret: Some(HF_SECRET.to_owned()),
+            key_id: Some(HF_ID.into()),
+            key_secret: Some(HF_SECRET.into()),
         };
     }
     config.jobs.poll_initial = Duration::from_millis(20);

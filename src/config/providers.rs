@@ -1,0 +1,268 @@
+//! The provider sections: where each back-end is and with which credentials (Supabase and its MCP server, the
+//! FlowChat workers, the voice workers, Realtime, ElevenLabs, Higgsfield, the LLM), and how media and jobs are
+//! kept. Each is validated from the raw settings on its own; a missing credential is not an error (its tools
+//! answer `not_configured`), a malformed URL or value is.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ConfigError;
+use super::raw::RawConfig;
+use super::secret::Secret;
+use super::values::{base_url, http_url, non_empty, positive_secs};
+
+/// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSettings {
+    pub database: Option<String>,
+    pub document: Option<String>,
+    pub storage: Option<String>,
+    pub email: Option<String>,
+    pub auth_key: Option<Secret>,
+    pub auth_header: String,
+}
+
+/// The language of spoken summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryLanguage {
+    French,
+    English,
+}
+
+/// Voice worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkersSettings {
+    /// The folder holding `worker_*.db`.
+    pub dir: PathBuf,
+    /// Deadline of one query, enforced by SQLite's progress handler.
+    pub query_timeout: Duration,
+    pub summary_language: SummaryLanguage,
+}
+
+/// Realtime provider settings; without a key the realtime config answers `not_configured`.
+#[derive(Debug, Clone)]
+pub struct RealtimeSettings {
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub model: String,
+    pub secret_ttl: Duration,
+    pub transcription_model: String,
+}
+
+/// ElevenLabs settings; the key may be missing (the tools then say so).
+#[derive(Debug, Clone)]
+pub struct ElevenLabsSettings {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+/// Higgsfield settings: a key id and secret (from `HIGGSFIELD_API_KEY` / `_SECRET` or `HF_KEY=id:secret`).
+#[derive(Debug, Clone)]
+pub struct HiggsfieldSettings {
+    pub base_url: String,
+    pub key_id: Option<Secret>,
+    pub key_secret: Option<Secret>,
+}
+
+/// Media storage: downloads, inline size, links.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Download finished outputs into `{data_dir}/Media` (else keep the provider's URL).
+    pub download_enabled: bool,
+    /// Files up to this size are inlined as MCP `image` / `audio` blocks.
+    pub inline_max_bytes: u64,
+    /// Largest file downloaded or stored.
+    pub max_download_bytes: u64,
+    /// Base of asset links, without a trailing slash (`http://{bind}` when not configured).
+    pub public_base_url: String,
+}
+
+/// Polling of long media jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    pub max_age: Duration,
+}
+
+/// Supabase settings; either may be missing (the tools then say which).
+#[derive(Debug, Clone, Default)]
+pub struct SupabaseSettings {
+    pub url: Option<String>,
+    pub api_key: Option<Secret>,
+}
+
+/// The Supabase MCP passthrough: where to, with which token and query settings.
+#[derive(Debug, Clone)]
+pub struct SupabaseMcpSettings {
+    /// The server's MCP endpoint, without a trailing `/`.
+    pub url: String,
+    /// The personal access token; `None` makes the passthrough answer `not_configured`.
+    pub pat: Option<Secret>,
+    pub project_ref: Option<String>,
+    pub read_only: bool,
+    pub features: Vec<String>,
+}
+
+/// The OpenAI-compatible LLM server; a missing base URL makes LLM tools answer `not_configured`.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// The server's base URL, without a trailing `/` (with or without `/v1`).
+    pub base_url: Option<String>,
+    pub api_key: Option<Secret>,
+    /// The model used when a call names none.
+    pub model: Option<String>,
+    /// Per-request timeout of one chat completion.
+    pub timeout: Duration,
+    /// Chat completions one `call_llm` call may make.
+    pub max_rounds: u32,
+}
+
+/// Every provider section, validated.
+pub(super) struct Providers {
+    pub supabase: SupabaseSettings,
+    pub supabase_mcp: SupabaseMcpSettings,
+    pub flowchat_workers: WorkerSettings,
+    pub workers: WorkersSettings,
+    pub realtime: RealtimeSettings,
+    pub elevenlabs: ElevenLabsSettings,
+    pub higgsfield: HiggsfieldSettings,
+    pub media: MediaSettings,
+    pub jobs: JobSettings,
+    pub llm: LlmSettings,
+}
+
+impl Providers {
+    pub(super) fn validate(raw: &RawConfig, bind: SocketAddr) -> Result<Self, ConfigError> {
+        Ok(Self {
+            supabase: SupabaseSettings {
+                url: base_url("supabase_url", raw.supabase_url.clone())?,
+                api_key: Secret::from_setting(raw.supabase_api_key.clone()),
+            },
+            supabase_mcp: supabase_mcp(raw)?,
+            flowchat_workers: flowchat_workers(raw)?,
+            workers: workers(raw)?,
+            realtime: realtime(raw)?,
+            elevenlabs: ElevenLabsSettings {
+                base_url: http_url("elevenlabs_base_url", &raw.elevenlabs_base_url)?,
+                api_key: Secret::from_setting(raw.elevenlabs_api_key.clone()),
+            },
+            higgsfield: higgsfield(raw)?,
+            media: media(raw, bind)?,
+            jobs: JobSettings {
+                poll_initial: Duration::from_millis(raw.job_poll_initial_ms.max(1)),
+                poll_max: Duration::from_millis(raw.job_poll_max_ms.max(raw.job_poll_initial_ms).max(1)),
+                max_age: positive_secs("job_max_age_secs", raw.job_max_age_secs)?,
+            },
+            llm: llm(raw)?,
+        })
+    }
+}
+
+fn supabase_mcp(raw: &RawConfig) -> Result<SupabaseMcpSettings, ConfigError> {
+    Ok(SupabaseMcpSettings {
+        url: base_url("supabase_mcp_url", Some(raw.supabase_mcp_url.clone()))?
+            .ok_or_else(|| ConfigError::key("supabase_mcp_url", "must not be empty"))?,
+        pat: Secret::from_setting(raw.supabase_pat.clone()),
+        project_ref: non_empty(raw.supabase_project_ref.clone()),
+        read_only: raw.supabase_mcp_read_only,
+        features: raw.supabase_mcp_features.iter().map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect(),
+    })
+}
+
+fn flowchat_workers(raw: &RawConfig) -> Result<WorkerSettings, ConfigError> {
+    let header = raw.worker_auth_header.trim();
+    if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        return Err(ConfigError::key("worker_auth_header", format!("`{header}` is not a header name")));
+    }
+    Ok(WorkerSettings {
+        database: base_url("database_worker_url", raw.database_worker_url.clone())?,
+        document: base_url("document_worker_url", raw.document_worker_url.clone())?,
+        storage: base_url("storage_worker_url", raw.storage_worker_url.clone())?,
+        email: base_url("email_worker_url", raw.email_worker_url.clone())?,
+        auth_key: Secret::from_setting(raw.worker_auth_key.clone()),
+        auth_header: header.to_owned(),
+    })
+}
+
+fn workers(raw: &RawConfig) -> Result<WorkersSettings, ConfigError> {
+    Ok(WorkersSettings {
+        dir: raw.workers_dir.clone().unwrap_or_else(|| raw.data_dir.join("sqlite3")),
+        query_timeout: match raw.workers_query_timeout_ms {
+            0 => return Err(ConfigError::key("workers_query_timeout_ms", "must be greater than 0")),
+            ms => Duration::from_millis(ms),
+        },
+        summary_language: match raw.workers_summary_language.trim().to_ascii_lowercase().as_str() {
+            "fr" | "french" | "francais" | "français" => SummaryLanguage::French,
+            "en" | "english" => SummaryLanguage::English,
+            other => {
+                return Err(ConfigError::key(
+                    "workers_summary_language",
+                    format!("`{other}` is neither `fr` nor `en`"),
+                ));
+            }
+        },
+    })
+}
+
+fn realtime(raw: &RawConfig) -> Result<RealtimeSettings, ConfigError> {
+    Ok(RealtimeSettings {
+        base_url: http_url("realtime_base_url", &raw.realtime_base_url)?,
+        api_key: Secret::from_setting(raw.openai_api_key.clone()),
+        model: match raw.realtime_model.trim() {
+            "" => return Err(ConfigError::key("realtime_model", "must not be empty")),
+            model => model.to_owned(),
+        },
+        secret_ttl: match raw.realtime_secret_ttl_secs {
+            10..=7200 => Duration::from_secs(raw.realtime_secret_ttl_secs),
+            _ => return Err(ConfigError::key("realtime_secret_ttl_secs", "must be 10 to 7200 seconds")),
+        },
+        transcription_model: raw.realtime_transcription_model.trim().to_owned(),
+    })
+}
+
+/// Higgsfield credentials from the two settings, else from `HF_KEY=id:secret`.
+fn higgsfield(raw: &RawConfig) -> Result<HiggsfieldSettings, ConfigError> {
+    let mut key_id = Secret::from_setting(raw.higgsfield_api_key.clone());
+    let mut key_secret = Secret::from_setting(raw.higgsfield_api_secret.clone());
+    if let Some(combined) = Secret::from_setting(raw.hf_key.clone()) {
+        let (id, secret) = combined
+            .expose()
+            .split_once(':')
+            .filter(|(id, secret)| !id.trim().is_empty() && !secret.trim().is_empty())
+            .ok_or_else(|| ConfigError::key("hf_key", "must be `{key id}:{key secret}`"))?;
+        key_id = key_id.or_else(|| Some(id.trim().into()));
+        key_secret = key_secret.or_else(|| Some(secret.trim().into()));
+    }
+    Ok(HiggsfieldSettings { base_url: http_url("higgsfield_base_url", &raw.higgsfield_base_url)?, key_id, key_secret })
+}
+
+fn media(raw: &RawConfig, bind: SocketAddr) -> Result<MediaSettings, ConfigError> {
+    Ok(MediaSettings {
+        download_enabled: raw.storage_download_enabled,
+        inline_max_bytes: raw.inline_media_max_bytes,
+        max_download_bytes: match raw.media_max_download_bytes {
+            0 => return Err(ConfigError::key("media_max_download_bytes", "must be greater than 0")),
+            n => n,
+        },
+        public_base_url: match non_empty(raw.public_base_url.clone()) {
+            Some(url) => http_url("public_base_url", &url)?,
+            None => format!("http://{bind}"),
+        },
+    })
+}
+
+fn llm(raw: &RawConfig) -> Result<LlmSettings, ConfigError> {
+    Ok(LlmSettings {
+        base_url: base_url("llm_base_url", raw.llm_base_url.clone())?,
+        api_key: Secret::from_setting(raw.llm_api_key.clone()),
+        model: non_empty(raw.llm_model.clone()),
+        timeout: positive_secs("llm_timeout_secs", raw.llm_timeout_secs)?,
+        max_rounds: match raw.llm_max_rounds {
+            1..=50 => raw.llm_max_rounds,
+            _ => return Err(ConfigError::key("llm_max_rounds", "must be between 1 and 50")),
+        },
+    })
+}
