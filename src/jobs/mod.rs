@@ -59,6 +59,8 @@ pub struct Jobs {
     metrics: Arc<Metrics>,
     caps: Arc<ProviderCaps>,
     max_answer_bytes: u64,
+    /// When this process opened the job service: only jobs created before it were interrupted by a restart.
+    opened_ms: i64,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -78,6 +80,7 @@ impl Jobs {
             metrics: options.metrics,
             caps: options.caps,
             max_answer_bytes: options.max_answer_bytes,
+            opened_ms: crate::audit::now_ms(),
             tasks: TaskTracker::new(),
             shutdown: options.shutdown,
         })

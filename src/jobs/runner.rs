@@ -309,7 +309,9 @@ impl Jobs {
                 return;
             }
         };
-        for mut record in unfinished {
+        // A job this process created (a call that arrived while resume was still listing) is running, not
+        // interrupted.
+        for mut record in unfinished.into_iter().filter(|r| r.created_ms < self.opened_ms) {
             if record.provider == "higgsfield" && record.upstream.is_some() {
                 tracing::info!(job_id = record.job_id, "resuming a Higgsfield job");
                 self.spawn_polling(record.job_id.clone());
