@@ -5,10 +5,12 @@
 //! the call returns, and unfinished Higgsfield jobs resume polling when the gateway starts again. Jobs whose
 //! provider cannot be resumed (an ElevenLabs generation cut by a restart: resending it would be a second write)
 //! are marked failed with the reason. Background tasks stop on shutdown. Nothing here knows about tools or
-//! transports; the bindings in `tools/` drive it.
+//! transports; the bindings in `tools/` drive it. With SFTP configured, stored assets are also uploaded before
+//! their job completes (`sftp_copy`).
 
 pub mod record;
 mod runner;
+mod sftp_copy;
 pub mod storage;
 pub mod store;
 
@@ -27,6 +29,7 @@ use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSe
 use crate::error::GatewayError;
 use crate::limits::ProviderCaps;
 use crate::metrics::Metrics;
+use crate::providers::sftp::Sftp;
 use crate::providers::upstream::{RetryPolicy, Upstream};
 
 /// What [`Jobs::open`] needs.
@@ -42,6 +45,8 @@ pub struct JobsOptions {
     pub caps: Arc<ProviderCaps>,
     /// The largest upstream JSON answer read (`upstream_max_answer_bytes`); audio answers use the media cap.
     pub max_answer_bytes: u64,
+    /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED`), when configured.
+    pub sftp: Option<Sftp>,
     /// Cancelled on shutdown: background tasks stop.
     pub shutdown: CancellationToken,
 }
@@ -58,6 +63,7 @@ pub struct Jobs {
     metrics: Arc<Metrics>,
     caps: Arc<ProviderCaps>,
     max_answer_bytes: u64,
+    sftp: Option<Sftp>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -77,6 +83,7 @@ impl Jobs {
             metrics: options.metrics,
             caps: options.caps,
             max_answer_bytes: options.max_answer_bytes,
+            sftp: options.sftp,
             tasks: TaskTracker::new(),
             shutdown: options.shutdown,
         })
