@@ -51,18 +51,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port, wait_for WHAT URL LOG
+source tests/check_lib.sh
 # json EXPR: evaluate a Python expression over the JSON document on stdin (bound to `d`); prints the result.
 json() { "$python" -c "import json,sys; d=json.load(sys.stdin); v=$1; print(v if isinstance(v,str) else json.dumps(v))"; }
-# wait_for WHAT URL LOG: poll URL until it answers (bounded), else show LOG and fail.
-wait_for() {
-  for _ in $(seq 1 150); do
-    curl -s -o /dev/null "$2" && return 0
-    sleep 0.1
-  done
-  cat "$3" >&2
-  die "$1 did not answer at $2"
-}
 
 passed=0 failed=0
 results="$logs/results.log"
