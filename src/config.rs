@@ -48,6 +48,16 @@ const SEED_ALIASES: &[(&str, &str)] = &[
     ("HF_KEY", "hf_key"),
     ("HIGGSFIELD_BASE_URL", "higgsfield_base_url"),
     ("STORAGE_DOWNLOAD_ENABLED", "storage_download_enabled"),
+    ("STORAGE_FTP_ENABLED", "storage_ftp_enabled"),
+    ("FTP_HOST", "ftp_host"),
+    ("FTP_PORT", "ftp_port"),
+    ("FTP_USER", "ftp_user"),
+    ("FTP_PASSWORD", "ftp_password"),
+    ("FTP_BASE_DIR", "ftp_base_dir"),
+    ("FTP_PUBLIC_BASE_URL", "ftp_public_base_url"),
+    // Not the seed's: how the SFTP server's host key is trusted, named like the seed's FTP_* family.
+    ("FTP_KNOWN_HOSTS", "ftp_known_hosts"),
+    ("FTP_HOST_KEY_SHA256", "ftp_host_key_sha256"),
     ("SUPABASE_MCP_URL", "supabase_mcp_url"),
     ("SUPABASE_PAT", "supabase_pat"),
     ("SUPABASE_PROJECT_REF", "supabase_project_ref"),
@@ -75,6 +85,7 @@ const SECRET_SETTINGS: &[&str] = &[
     "hf_key",
     "supabase_pat",
     "llm_api_key",
+    "ftp_password",
 ];
 
 /// Every environment variable a setting is read from: `GATEWAY_{KEY}`, then its seed aliases.
@@ -83,6 +94,9 @@ fn env_names(key: &str) -> Vec<String> {
     names.extend(SEED_ALIASES.iter().filter(|(_, k)| *k == key).map(|(env, _)| (*env).to_owned()));
     names
 }
+
+/// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
+const VERBATIM_ENV: &[&str] = &["ftp_user", "ftp_password"];
 
 /// A configuration problem, naming the key and, when known, the source that set it.
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +269,33 @@ struct RawConfig {
     media_max_download_bytes: u64,
     /// `GATEWAY_PUBLIC_BASE_URL`: the gateway's public URL, used in asset links, default `http://{bind}`.
     public_base_url: Option<String>,
+    /// `STORAGE_FTP_ENABLED` (seed 004): also upload every stored asset over SFTP, default false. Needs
+    /// `ftp_host`, `ftp_user`, `ftp_password`, `ftp_public_base_url` and a host key setting.
+    #[serde(deserialize_with = "flexible_bool")]
+    storage_ftp_enabled: bool,
+    /// `FTP_HOST` (seed 004): the SFTP server's host name or address, default none.
+    ftp_host: Option<String>,
+    /// `FTP_PORT` (seed 004): the SFTP server's port, default 22.
+    ftp_port: u16,
+    /// `FTP_USER` (seed 004): the login name, default none.
+    ftp_user: Option<String>,
+    /// `FTP_PASSWORD` (seed 004): the login password, default none; never printed or logged.
+    ftp_password: Option<String>,
+    /// `FTP_BASE_DIR` (seed 004): the remote folder uploads go under (`{base}/{project}/{type}/{file}`), default
+    /// empty (the login folder).
+    ftp_base_dir: String,
+    /// `FTP_PUBLIC_BASE_URL` (seed 004): the public http(s) URL of `ftp_base_dir`, default none.
+    ftp_public_base_url: Option<String>,
+    /// `FTP_KNOWN_HOSTS`: an OpenSSH `known_hosts` file listing the server's host key, default none.
+    ftp_known_hosts: Option<PathBuf>,
+    /// `FTP_HOST_KEY_SHA256`: the server's host key fingerprint as `ssh-keygen -l` prints it (`SHA256:...`),
+    /// default none. With `ftp_known_hosts`, a key either one trusts is accepted; without both, no key is.
+    ftp_host_key_sha256: Option<String>,
+    /// `GATEWAY_FTP_CONNECT_TIMEOUT_SECS`: connecting, the SSH handshake, the login and each SFTP request, and
+    /// how long the server may stay silent, default 15.
+    ftp_connect_timeout_secs: u64,
+    /// `GATEWAY_FTP_UPLOAD_TIMEOUT_SECS`: the whole upload of one file, default 300.
+    ftp_upload_timeout_secs: u64,
     /// `GATEWAY_JOB_POLL_INITIAL_MS`: first wait between two polls of a media job, default 2000.
     job_poll_initial_ms: u64,
     /// `GATEWAY_JOB_POLL_MAX_MS`: longest wait between two polls (the wait doubles up to it), default 15000.
@@ -398,6 +439,17 @@ impl Default for RawConfig {
             inline_media_max_bytes: 1024 * 1024,
             media_max_download_bytes: 512 * 1024 * 1024,
             public_base_url: None,
+            storage_ftp_enabled: false,
+            ftp_host: None,
+            ftp_port: 22,
+            ftp_user: None,
+            ftp_password: None,
+            ftp_base_dir: String::new(),
+            ftp_public_base_url: None,
+            ftp_known_hosts: None,
+            ftp_host_key_sha256: None,
+            ftp_connect_timeout_secs: 15,
+            ftp_upload_timeout_secs: 300,
             job_poll_initial_ms: 2000,
             job_poll_max_ms: 15_000,
             job_max_age_secs: 3600,
@@ -643,7 +695,7 @@ impl std::fmt::Debug for HiggsfieldSettings {
     }
 }
 
-/// Media storage: downloads, inline size, links.
+/// Media storage: downloads, inline size, links, the SFTP copy.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
     /// Download finished outputs into `{data_dir}/Media` (else keep the provider's URL).
@@ -654,6 +706,48 @@ pub struct MediaSettings {
     pub max_download_bytes: u64,
     /// Base of asset links, without a trailing slash (`http://{bind}` when not configured).
     pub public_base_url: String,
+    /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED=true`); `None` when off.
+    pub sftp: Option<SftpSettings>,
+}
+
+/// The SFTP server stored assets are copied to, and how its host key is trusted.
+#[derive(Clone)]
+pub struct SftpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Sent only to the server, inside the encrypted session.
+    pub password: String,
+    /// The remote folder, without a trailing `/`; empty is the login folder.
+    pub base_dir: String,
+    /// The public URL of `base_dir`, without a trailing `/`.
+    pub public_base_url: String,
+    /// A `known_hosts` file whose entries for the host are trusted.
+    pub known_hosts: Option<PathBuf>,
+    /// A trusted host key's SHA-256 fingerprint (the 32 digest bytes).
+    pub host_key_sha256: Option<[u8; 32]>,
+    /// Connecting, handshake, login and each SFTP request; also the longest silence from the server.
+    pub connect_timeout: Duration,
+    /// The whole upload of one file.
+    pub upload_timeout: Duration,
+}
+
+impl std::fmt::Debug for SftpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password is a secret: never printed.
+        f.debug_struct("SftpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password_set", &!self.password.is_empty())
+            .field("base_dir", &self.base_dir)
+            .field("public_base_url", &self.public_base_url)
+            .field("known_hosts", &self.known_hosts)
+            .field("host_key_sha256_set", &self.host_key_sha256.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("upload_timeout", &self.upload_timeout)
+            .finish()
+    }
 }
 
 /// Polling of long media jobs.
@@ -761,6 +855,17 @@ impl Config {
         for (env, key) in SEED_ALIASES {
             figment = figment.merge(Env::raw().only(&[env]).map(move |_| (*key).into()));
         }
+        // figment reads environment values as TOML-like values (`12345` a number, `[x]` an array, quotes
+        // stripped); these are taken exactly as written, with the same precedence.
+        for key in VERBATIM_ENV {
+            let gateway_name = format!("GATEWAY_{}", key.to_ascii_uppercase());
+            let aliases = SEED_ALIASES.iter().filter(|(_, k)| k == key).map(|(env, _)| *env);
+            for name in std::iter::once(gateway_name.as_str()).chain(aliases) {
+                if let Some(value) = std::env::var_os(name).and_then(|v| v.into_string().ok()) {
+                    figment = figment.merge(Serialized::default(key, value));
+                }
+            }
+        }
         let mut config = Self::from_figment(&figment)?;
         config.ignored_env = ignored_env;
         Ok(config)
@@ -844,6 +949,7 @@ impl RawConfig {
         let keys = self.api_keys()?;
         let template_env = self.template_env()?;
         let higgsfield = self.higgsfield_settings()?;
+        let sftp = self.sftp_settings()?;
         if keys.is_empty() && !bind.ip().is_loopback() && !self.allow_anonymous {
             return Err(ConfigError::key(
                 "keys",
@@ -1010,6 +1116,7 @@ impl RawConfig {
                     Some(url) => http_url("public_base_url", &url)?,
                     None => format!("http://{bind}"),
                 },
+                sftp,
             },
             jobs: JobSettings {
                 poll_initial: Duration::from_millis(self.job_poll_initial_ms.max(1)),
@@ -1031,6 +1138,76 @@ impl RawConfig {
             ));
         }
         Ok(TemplateEnv::new(&patterns))
+    }
+
+    /// The SFTP copy when `storage_ftp_enabled`: every setting it needs, and at least one way to trust the
+    /// server's host key (an unknown key is never accepted).
+    fn sftp_settings(&self) -> Result<Option<SftpSettings>, ConfigError> {
+        if !self.storage_ftp_enabled {
+            return Ok(None);
+        }
+        let required = |key: &str, value: &Option<String>| {
+            non_empty(value.clone()).ok_or_else(|| {
+                ConfigError::key(key, "must be set when storage_ftp_enabled is true (STORAGE_FTP_ENABLED)")
+            })
+        };
+        let host = required("ftp_host", &self.ftp_host)?;
+        if host.contains(['/', ' ', '@']) {
+            return Err(ConfigError::key("ftp_host", format!("`{host}` is not a host name or address")));
+        }
+        if self.ftp_port == 0 {
+            return Err(ConfigError::key("ftp_port", "must be a port number (1 to 65535)"));
+        }
+        let user = required("ftp_user", &self.ftp_user)?;
+        // The password is used as written: spaces may be part of it.
+        let password = self.ftp_password.clone().filter(|p| !p.is_empty()).ok_or_else(|| {
+            ConfigError::key("ftp_password", "must be set when storage_ftp_enabled is true (STORAGE_FTP_ENABLED)")
+        })?;
+        let public_base_url =
+            http_url("ftp_public_base_url", &required("ftp_public_base_url", &self.ftp_public_base_url)?)?;
+        let written = self.ftp_base_dir.trim();
+        if written.split('/').any(|segment| segment == "..") || written.contains('\0') {
+            return Err(ConfigError::key("ftp_base_dir", format!("`{written}` must not contain `..` or NUL")));
+        }
+        // Without its trailing `/`, except the root itself.
+        let base_dir = match written.trim_end_matches('/') {
+            "" if written.starts_with('/') => "/".to_owned(),
+            trimmed => trimmed.to_owned(),
+        };
+        let known_hosts = self.ftp_known_hosts.clone().filter(|p| !p.as_os_str().is_empty());
+        let host_key_sha256 = non_empty(self.ftp_host_key_sha256.clone())
+            .map(|text| {
+                parse_sha256_fingerprint(&text).ok_or_else(|| {
+                    ConfigError::key(
+                        "ftp_host_key_sha256",
+                        format!("`{text}` is not a fingerprint like `ssh-keygen -l` prints (SHA256: and 43 base64 characters)"),
+                    )
+                })
+            })
+            .transpose()?;
+        if known_hosts.is_none() && host_key_sha256.is_none() {
+            return Err(ConfigError::key(
+                "ftp_host_key_sha256",
+                "storage_ftp_enabled is true but no host key is trusted: set ftp_host_key_sha256 (FTP_HOST_KEY_SHA256, \
+                 from `ssh-keygen -l -f` on the server's public host key) or ftp_known_hosts (FTP_KNOWN_HOSTS, a \
+                 known_hosts file); the gateway never accepts an unknown host key",
+            ));
+        }
+        let positive = |key: &str, secs: u64| {
+            if secs == 0 { Err(ConfigError::key(key, "must be greater than 0")) } else { Ok(Duration::from_secs(secs)) }
+        };
+        Ok(Some(SftpSettings {
+            host,
+            port: self.ftp_port,
+            user,
+            password,
+            base_dir,
+            public_base_url,
+            known_hosts,
+            host_key_sha256,
+            connect_timeout: positive("ftp_connect_timeout_secs", self.ftp_connect_timeout_secs)?,
+            upload_timeout: positive("ftp_upload_timeout_secs", self.ftp_upload_timeout_secs)?,
+        }))
     }
 
     /// Higgsfield credentials from the two settings, else from `HF_KEY=id:secret`.
@@ -1109,6 +1286,14 @@ fn http_url(key: &str, url: &str) -> Result<String, ConfigError> {
         return Err(ConfigError::key(key, "must be an http or https URL"));
     }
     Ok(url.trim().trim_end_matches('/').to_owned())
+}
+
+/// The 32 digest bytes of an OpenSSH SHA-256 fingerprint, `SHA256:` then base64 with or without padding.
+fn parse_sha256_fingerprint(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let encoded = text.trim().strip_prefix("SHA256:")?.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded).ok()?;
+    bytes.try_into().ok()
 }
 
 /// The names of every setting, from the raw struct itself (so the list cannot drift).
@@ -1354,6 +1539,66 @@ mod tests {
         assert!(err.message.contains("HIGGSFIELD_BASE_URL"), "{}", err.message);
         let off = load_with(base().merge(("storage_download_enabled", "false"))).unwrap();
         assert!(!off.media.download_enabled);
+    }
+
+    fn sftp_base() -> Figment {
+        base()
+            .merge(("storage_ftp_enabled", "true"))
+            .merge(("ftp_host", "files.example.com"))
+            .merge(("ftp_user", "media"))
+            .merge(("ftp_password", " pw with spaces-83 "))
+            .merge(("ftp_public_base_url", "https://cdn.example.com/media/"))
+    }
+
+    const FINGERPRINT: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+    #[test]
+    fn the_sftp_copy_needs_the_seed_settings_and_a_trusted_host_key() {
+        assert!(load_with(base()).unwrap().media.sftp.is_none(), "off by default");
+        let err = load_with(base().merge(("storage_ftp_enabled", "true"))).unwrap_err();
+        assert!(err.message.contains("FTP_HOST") && err.message.contains("STORAGE_FTP_ENABLED"), "{}", err.message);
+        let err = load_with(sftp_base()).unwrap_err();
+        for named in ["FTP_HOST_KEY_SHA256", "FTP_KNOWN_HOSTS", "never accepts an unknown host key"] {
+            assert!(err.message.contains(named), "{named}: {}", err.message);
+        }
+        let config = load_with(sftp_base().merge(("ftp_host_key_sha256", FINGERPRINT))).unwrap();
+        let sftp = config.media.sftp.as_ref().unwrap();
+        assert_eq!((sftp.host.as_str(), sftp.port, sftp.user.as_str()), ("files.example.com", 22, "media"));
+        assert_eq!(sftp.password, " pw with spaces-83 ", "a password is used as written");
+        assert_eq!(sftp.public_base_url, "https://cdn.example.com/media");
+        assert_eq!(sftp.base_dir, "", "the login folder by default");
+        assert_eq!(sftp.host_key_sha256.map(|d| d[0]), Some(0xe3), "SHA-256 of nothing starts e3 b0");
+        assert_eq!((sftp.connect_timeout, sftp.upload_timeout), (Duration::from_secs(15), Duration::from_secs(300)));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("pw with spaces-83") && printed.contains("password_set: true"), "{printed}");
+        let known = load_with(sftp_base().merge(("ftp_known_hosts", "/etc/ssh/ssh_known_hosts"))).unwrap();
+        assert_eq!(known.media.sftp.unwrap().known_hosts, Some(PathBuf::from("/etc/ssh/ssh_known_hosts")));
+    }
+
+    #[test]
+    fn sftp_values_are_checked_and_the_base_folder_normalised() {
+        let with_key = || sftp_base().merge(("ftp_host_key_sha256", FINGERPRINT));
+        for (dir, expected) in [("/srv/www/", "/srv/www"), ("/", "/"), ("//", "/"), ("media/", "media"), (" ", "")] {
+            let config = load_with(with_key().merge(("ftp_base_dir", dir))).unwrap();
+            assert_eq!(config.media.sftp.unwrap().base_dir, expected, "{dir:?}");
+        }
+        let cases = [
+            ("ftp_host_key_sha256", "MD5:aa:bb", "FTP_HOST_KEY_SHA256"),
+            ("ftp_host_key_sha256", "SHA256:short", "FTP_HOST_KEY_SHA256"),
+            ("ftp_base_dir", "/srv/../etc", "FTP_BASE_DIR"),
+            ("ftp_public_base_url", "ftp://files.example.com", "FTP_PUBLIC_BASE_URL"),
+            ("ftp_host", "user@files.example.com", "FTP_HOST"),
+        ];
+        for (key, value, named) in cases {
+            let err = load_with(with_key().merge((key, value))).unwrap_err();
+            assert!(err.message.contains(named), "{key}={value}: {}", err.message);
+        }
+        for (key, named) in [("ftp_port", "FTP_PORT"), ("ftp_upload_timeout_secs", "GATEWAY_FTP_UPLOAD_TIMEOUT_SECS")] {
+            let err = load_with(with_key().merge((key, 0))).unwrap_err();
+            assert!(err.message.contains(named), "{key}=0: {}", err.message);
+        }
+        let padded = load_with(sftp_base().merge(("ftp_host_key_sha256", format!("{FINGERPRINT}=")))).unwrap();
+        assert!(padded.media.sftp.unwrap().host_key_sha256.is_some(), "base64 padding is accepted");
     }
 
     #[test]
