@@ -2,6 +2,8 @@
 //! `POST /{model}` → `{status: queued, request_id, status_url, cancel_url}`; `GET /requests/{id}/status` answers
 //! `in_progress` for the first three polls, then `completed` with an image URL served by this process; cancel
 //! answers 202 while queued. Credentials must be `Authorization: Key interop-id:interop-secret`.
+//! `FAKE_HIGGSFIELD_IMAGE_BYTES=N` makes every image N bytes (a PNG signature, then a repeating pattern), for
+//! uploads that take a while (tests/sftp/check.sh).
 //! Usage: `cargo run --example fake_higgsfield -- 127.0.0.1:9400`
 
 use std::collections::HashMap;
@@ -22,6 +24,19 @@ const POLLS_BEFORE_DONE: u32 = 3;
 struct Fake {
     base: String,
     polls: Arc<Mutex<HashMap<String, u32>>>,
+    image: bytes::Bytes,
+}
+
+/// The image served: the small default, or `FAKE_HIGGSFIELD_IMAGE_BYTES` bytes.
+fn image() -> bytes::Bytes {
+    const SMALL: &[u8] = b"\x89PNG\r\n\x1a\ninterop-image";
+    let Some(size) = std::env::var("FAKE_HIGGSFIELD_IMAGE_BYTES").ok().and_then(|v| v.parse::<usize>().ok()) else {
+        return bytes::Bytes::from_static(SMALL);
+    };
+    let mut data = Vec::with_capacity(size.max(8));
+    data.extend_from_slice(&SMALL[..8]);
+    data.extend((0..size.saturating_sub(8)).map(|i| (i % 251) as u8));
+    bytes::Bytes::from(data)
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -72,15 +87,15 @@ async fn cancel(headers: HeaderMap) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({"detail": "Request cannot be canceled"}))).into_response()
 }
 
-async fn file() -> Response {
-    ([(header::CONTENT_TYPE, "image/png")], &b"\x89PNG\r\n\x1a\ninterop-image"[..]).into_response()
+async fn file(State(fake): State<Fake>) -> Response {
+    ([(header::CONTENT_TYPE, "image/png")], fake.image).into_response()
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9400".into());
     let listener = tokio::net::TcpListener::bind(&address).await?;
-    let fake = Fake { base: format!("http://{}", listener.local_addr()?), polls: Arc::default() };
+    let fake = Fake { base: format!("http://{}", listener.local_addr()?), polls: Arc::default(), image: image() };
     eprintln!("fake Higgsfield on {}", fake.base);
     let app = Router::new()
         .route("/requests/{id}/status", get(status))

@@ -2,10 +2,11 @@
 # The project's one test command (the README's, and what CI runs through .ci/run):
 #   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary:
 #   the official Python SDK (mcp==2.3.0), the TypeScript SDK, and the MCP conformance suite with the fixture
-#   profile; then every query of the Grafana dashboards against Debian's prometheus scraping the gateway; then the
-#   web pages in headless Chromium (Debian's chromium driven by playwright-core). Installs what it needs
-#   idempotently (a Python venv in .cache/venv, npm packages in tests/interop/node_modules and
-#   tests/browser/node_modules, the prometheus and chromium packages) and fails loudly on the first problem.
+#   profile; then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
+#   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
+#   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
+#   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the openssh-server,
+#   prometheus and chromium packages) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -129,6 +130,14 @@ fi
 
 printf '\ninterop: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || exit 1
+
+step "SFTP copy of generated media against a real OpenSSH server (tests/sftp/check.sh)"
+# Installs Debian's openssh-server when /usr/sbin/sshd is missing (its own service is never started); runs its own
+# sshd with a scratch user and folder (removed on exit), the fakes and the gateways on free loopback ports; prints
+# PASS/FAIL lines and `sftp: N passed, M failed`, exits 1 on a failure. Needs root (useradd). Logs in target/sftp/.
+sudo_if_needed=()
+[[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
+"${sudo_if_needed[@]}" env PYTHON="$venv/bin/python" tests/sftp/check.sh "$bin" target/debug/examples/fake_higgsfield
 
 step "Grafana dashboards: every panel query against Prometheus (tests/dashboards/check.sh)"
 cargo build --locked --example flaky_upstream

@@ -7,8 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::ExposeOption;
-use crate::config::{Config, LogFormat, SummaryLanguage};
+use crate::config::{Config, ExposeOption, LogFormat, SftpSettings, SummaryLanguage};
 use crate::providers::upstream::redact_url;
 
 /// How a secret is shown.
@@ -141,7 +140,26 @@ pub fn masked(config: &Config) -> Value {
             "job_poll_initial_ms": config.jobs.poll_initial.as_millis(),
             "job_poll_max_ms": config.jobs.poll_max.as_millis(),
             "job_max_age_secs": config.jobs.max_age.as_secs(),
+            "sftp": sftp(config.media.sftp.as_ref()),
         },
+    })
+}
+
+/// The SFTP copy: where to, the password and the pinned fingerprint as set/unset.
+fn sftp(settings: Option<&SftpSettings>) -> Value {
+    let Some(s) = settings else { return json!({"enabled": false}) };
+    json!({
+        "enabled": true,
+        "host": s.host,
+        "port": s.port,
+        "user": s.user,
+        "password": presence(Some(s.password.expose())),
+        "base_dir": s.base_dir,
+        "public_base_url": redact_url(&s.public_base_url),
+        "known_hosts": s.known_hosts.as_ref().map(|p| p.display().to_string()),
+        "host_key_sha256": if s.host_key_sha256.is_some() { "set" } else { "unset" },
+        "connect_timeout_secs": s.connect_timeout.as_secs(),
+        "upload_timeout_secs": s.upload_timeout.as_secs(),
     })
 }
 
@@ -154,5 +172,32 @@ mod tests {
         assert_eq!(presence(Some("k")), "set");
         assert_eq!(presence(Some("")), "unset");
         assert_eq!(presence(None), "unset");
+    }
+
+    #[test]
+    fn the_sftp_copy_shows_where_it_goes_but_not_the_password() {
+        let dir = std::path::Path::new("/tmp");
+        let mut config = Config::for_tests(dir, dir);
+        assert_eq!(masked(&config)["media"]["sftp"], json!({"enabled": false}));
+        config.media.sftp = Some(SftpSettings {
+            host: "files.example.com".into(),
+            port: 2222,
+            user: "media".into(),
+            password: "hunter2-sftp-pw".into(),
+            base_dir: "/srv/www".into(),
+            public_base_url: "https://cdn.example.com/m".into(),
+            known_hosts: None,
+            host_key_sha256: Some([1; 32]),
+            connect_timeout: std::time::Duration::from_secs(15),
+            upload_timeout: std::time::Duration::from_secs(300),
+        });
+        let view = masked(&config);
+        let sftp = &view["media"]["sftp"];
+        assert_eq!(sftp["host"], "files.example.com");
+        assert_eq!(sftp["port"], 2222);
+        assert_eq!(sftp["password"], "set");
+        assert_eq!(sftp["host_key_sha256"], "set");
+        assert_eq!(sftp["public_base_url"], "https://cdn.example.com/m");
+        assert!(!view.to_string().contains("hunter2-sftp-pw"), "{view}");
     }
 }

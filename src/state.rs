@@ -16,6 +16,7 @@ use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps};
 use crate::mcp::session::SessionStore;
 use crate::metrics::Metrics;
+use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
 use crate::tools::{Engine, EngineOptions, RegistryHandle};
@@ -32,6 +33,8 @@ pub enum StartupError {
     Watch(String),
     #[error("cannot open the audit log: {0}")]
     Audit(String),
+    #[error("cannot set up the SFTP copy of media: {0}")]
+    Sftp(String),
 }
 
 /// Everything the request handlers share.
@@ -92,6 +95,7 @@ impl AppState {
             config.limits.provider_concurrency,
             config.limits.provider_concurrency_overrides.clone(),
         ));
+        let sftp = config.media.sftp.clone().map(Sftp::new).transpose().map_err(StartupError::Sftp)?;
         let jobs = Jobs::open(JobsOptions {
             data_dir: config.data_dir.clone(),
             elevenlabs: config.elevenlabs.clone(),
@@ -102,6 +106,7 @@ impl AppState {
             metrics: metrics.clone(),
             caps: provider_caps.clone(),
             max_answer_bytes: config.limits.upstream_max_answer_bytes,
+            sftp,
             shutdown: shutdown.clone(),
         });
         let options = EngineOptions {

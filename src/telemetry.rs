@@ -4,7 +4,12 @@
 //! With the `otlp` cargo feature, spans are also exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is
 //! set (service name from `OTEL_SERVICE_NAME`, default `mcp-gateway`). Spans carry the request id, routes and
 //! tool names, never keys or arguments.
+//!
+//! Whatever the filter says, the SSH crates log at `info` at most: russh's debug lines print the bytes of the
+//! authentication request, the SFTP password among them.
 
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -52,8 +57,20 @@ pub fn init(config: &Config) -> Telemetry {
     #[cfg(not(feature = "otlp"))]
     let (export, telemetry): (Option<Box<dyn Layer<Registry> + Send + Sync>>, _) = (None, Telemetry::default());
     let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = std::iter::once(lines).chain(export).collect();
-    let _ = tracing_subscriber::registry().with(layers).with(filter).try_init();
+    let _ = tracing_subscriber::registry().with(layers).with(filter).with(filter_fn(allowed)).try_init();
     telemetry
+}
+
+/// Crates whose debug output may carry secrets.
+const QUIETED: &[&str] = &["russh", "russh_sftp"];
+
+/// Whether an event or span may be recorded at all: not above `info` from [`QUIETED`] crates.
+fn allowed(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    let quieted = QUIETED
+        .iter()
+        .any(|name| target.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")));
+    !quieted || *metadata.level() <= Level::INFO
 }
 
 #[cfg(feature = "otlp")]
@@ -77,5 +94,41 @@ mod otlp {
         let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
         let tracer = provider.tracer("mcp-gateway");
         Some((tracing_opentelemetry::layer().with_tracer(tracer).boxed(), provider))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::Context;
+
+    use super::*;
+
+    /// Records the target of every event that reaches it.
+    struct Targets(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Targets {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            self.0.lock().unwrap().push(event.metadata().target().to_owned());
+        }
+    }
+
+    #[test]
+    fn ssh_crates_never_log_debug_lines_even_when_the_filter_asks_for_them() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(Targets(seen.clone()))
+            .with(EnvFilter::new("debug,russh=trace"))
+            .with(filter_fn(allowed));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "russh::client::encrypted", "enc: password bytes");
+            tracing::trace!(target: "russh", "trace");
+            tracing::debug!(target: "russh_sftp::client", "debug");
+            tracing::info!(target: "russh::client", "kept");
+            tracing::debug!(target: "russhy", "another crate");
+            tracing::debug!(target: "mcp_gateway::jobs", "ours");
+        });
+        assert_eq!(*seen.lock().unwrap(), ["russh::client", "russhy", "mcp_gateway::jobs"]);
     }
 }

@@ -29,10 +29,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::LimitSettings;
 pub use providers::{
-    ElevenLabsSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings, RealtimeSettings, SummaryLanguage,
-    SupabaseMcpSettings, SupabaseSettings, WorkerSettings, WorkersSettings,
+    ElevenLabsSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings, RealtimeSettings, SftpSettings,
+    SummaryLanguage, SupabaseMcpSettings, SupabaseSettings, WorkerSettings, WorkersSettings,
 };
-use raw::{RawConfig, SEED_ALIASES, env_names, known_keys};
+use raw::{RawConfig, SEED_ALIASES, VERBATIM_ENV, env_names, known_keys};
 pub use secret::{ExposeOption, Secret};
 pub use security::{Rate, SecuritySettings};
 pub use template_env::TemplateEnv;
@@ -152,6 +152,17 @@ impl Config {
         figment = figment.merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]).only(&known_refs));
         for (env, key) in SEED_ALIASES {
             figment = figment.merge(Env::raw().only(&[env]).map(move |_| (*key).into()));
+        }
+        // figment reads environment values as TOML-like values (`12345` a number, `[x]` an array, quotes
+        // stripped); these are taken exactly as written, with the same precedence.
+        for key in VERBATIM_ENV {
+            let gateway_name = format!("GATEWAY_{}", key.to_ascii_uppercase());
+            let aliases = SEED_ALIASES.iter().filter(|(_, k)| k == key).map(|(env, _)| *env);
+            for name in std::iter::once(gateway_name.as_str()).chain(aliases) {
+                if let Some(value) = std::env::var_os(name).and_then(|v| v.into_string().ok()) {
+                    figment = figment.merge(Serialized::default(key, value));
+                }
+            }
         }
         let mut config = Self::from_figment(&figment)?;
         config.ignored_env = ignored_env;
@@ -481,7 +492,7 @@ mod tests {
         let known = known_keys();
         for key in &known {
             let looks_secret =
-                key == "keys" || ["_key", "_secret", "_pat", "_token"].iter().any(|suffix| key.ends_with(suffix));
+                key == "keys" || ["_key", "_secret", "_pat", "_token", "_password"].iter().any(|suffix| key.ends_with(suffix));
             assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");
         }
         for key in SECRET_SETTINGS {
@@ -501,5 +512,65 @@ mod tests {
     fn unknown_toml_keys_are_rejected() {
         let err = load_with(base().merge(Toml::string("bnid = \"x\""))).unwrap_err();
         assert!(err.message.contains("bnid"), "{}", err.message);
+    }
+
+    fn sftp_base() -> Figment {
+        base()
+            .merge(("storage_ftp_enabled", "true"))
+            .merge(("ftp_host", "files.example.com"))
+            .merge(("ftp_user", "media"))
+            .merge(("ftp_password", " pw with spaces-83 "))
+            .merge(("ftp_public_base_url", "https://cdn.example.com/media/"))
+    }
+
+    const FINGERPRINT: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+    #[test]
+    fn the_sftp_copy_needs_the_seed_settings_and_a_trusted_host_key() {
+        assert!(load_with(base()).unwrap().media.sftp.is_none(), "off by default");
+        let err = load_with(base().merge(("storage_ftp_enabled", "true"))).unwrap_err();
+        assert!(err.message.contains("FTP_HOST") && err.message.contains("STORAGE_FTP_ENABLED"), "{}", err.message);
+        let err = load_with(sftp_base()).unwrap_err();
+        for named in ["FTP_HOST_KEY_SHA256", "FTP_KNOWN_HOSTS", "never accepts an unknown host key"] {
+            assert!(err.message.contains(named), "{named}: {}", err.message);
+        }
+        let config = load_with(sftp_base().merge(("ftp_host_key_sha256", FINGERPRINT))).unwrap();
+        let sftp = config.media.sftp.as_ref().unwrap();
+        assert_eq!((sftp.host.as_str(), sftp.port, sftp.user.as_str()), ("files.example.com", 22, "media"));
+        assert_eq!(sftp.password.expose(), " pw with spaces-83 ", "a password is used as written");
+        assert_eq!(sftp.public_base_url, "https://cdn.example.com/media");
+        assert_eq!(sftp.base_dir, "", "the login folder by default");
+        assert_eq!(sftp.host_key_sha256.map(|d| d[0]), Some(0xe3), "SHA-256 of nothing starts e3 b0");
+        assert_eq!((sftp.connect_timeout, sftp.upload_timeout), (Duration::from_secs(15), Duration::from_secs(300)));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("pw with spaces-83") && printed.contains("password: Secret(set)"), "{printed}");
+        let known = load_with(sftp_base().merge(("ftp_known_hosts", "/etc/ssh/ssh_known_hosts"))).unwrap();
+        assert_eq!(known.media.sftp.unwrap().known_hosts, Some(PathBuf::from("/etc/ssh/ssh_known_hosts")));
+    }
+
+    #[test]
+    fn sftp_values_are_checked_and_the_base_folder_normalised() {
+        let with_key = || sftp_base().merge(("ftp_host_key_sha256", FINGERPRINT));
+        for (dir, expected) in [("/srv/www/", "/srv/www"), ("/", "/"), ("//", "/"), ("media/", "media"), (" ", "")] {
+            let config = load_with(with_key().merge(("ftp_base_dir", dir))).unwrap();
+            assert_eq!(config.media.sftp.unwrap().base_dir, expected, "{dir:?}");
+        }
+        let cases = [
+            ("ftp_host_key_sha256", "MD5:aa:bb", "FTP_HOST_KEY_SHA256"),
+            ("ftp_host_key_sha256", "SHA256:short", "FTP_HOST_KEY_SHA256"),
+            ("ftp_base_dir", "/srv/../etc", "FTP_BASE_DIR"),
+            ("ftp_public_base_url", "ftp://files.example.com", "FTP_PUBLIC_BASE_URL"),
+            ("ftp_host", "user@files.example.com", "FTP_HOST"),
+        ];
+        for (key, value, named) in cases {
+            let err = load_with(with_key().merge((key, value))).unwrap_err();
+            assert!(err.message.contains(named), "{key}={value}: {}", err.message);
+        }
+        for (key, named) in [("ftp_port", "FTP_PORT"), ("ftp_upload_timeout_secs", "GATEWAY_FTP_UPLOAD_TIMEOUT_SECS")] {
+            let err = load_with(with_key().merge((key, 0))).unwrap_err();
+            assert!(err.message.contains(named), "{key}=0: {}", err.message);
+        }
+        let padded = load_with(sftp_base().merge(("ftp_host_key_sha256", format!("{FINGERPRINT}=")))).unwrap();
+        assert!(padded.media.sftp.unwrap().host_key_sha256.is_some(), "base64 padding is accepted");
     }
 }

@@ -66,7 +66,7 @@ pub struct HiggsfieldSettings {
     pub key_secret: Option<Secret>,
 }
 
-/// Media storage: downloads, inline size, links.
+/// Media storage: downloads, inline size, links, the SFTP copy.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
     /// Download finished outputs into `{data_dir}/Media` (else keep the provider's URL).
@@ -77,6 +77,30 @@ pub struct MediaSettings {
     pub max_download_bytes: u64,
     /// Base of asset links, without a trailing slash (`http://{bind}` when not configured).
     pub public_base_url: String,
+    /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED=true`); `None` when off.
+    pub sftp: Option<SftpSettings>,
+}
+
+/// The SFTP server stored assets are copied to, and how its host key is trusted.
+#[derive(Debug, Clone)]
+pub struct SftpSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Sent only to the server, inside the encrypted session; used as written (spaces included).
+    pub password: Secret,
+    /// The remote folder, without a trailing `/`; empty is the login folder.
+    pub base_dir: String,
+    /// The public URL of `base_dir`, without a trailing `/`.
+    pub public_base_url: String,
+    /// A `known_hosts` file whose entries for the host are trusted.
+    pub known_hosts: Option<PathBuf>,
+    /// A trusted host key's SHA-256 fingerprint (the 32 digest bytes).
+    pub host_key_sha256: Option<[u8; 32]>,
+    /// Connecting, handshake, login and each SFTP request; also the longest silence from the server.
+    pub connect_timeout: Duration,
+    /// The whole upload of one file.
+    pub upload_timeout: Duration,
 }
 
 /// Polling of long media jobs.
@@ -251,7 +275,83 @@ fn media(raw: &RawConfig, bind: SocketAddr) -> Result<MediaSettings, ConfigError
             Some(url) => http_url("public_base_url", &url)?,
             None => format!("http://{bind}"),
         },
+        sftp: sftp(raw)?,
     })
+}
+
+/// The SFTP copy when `storage_ftp_enabled`: every setting it needs, and at least one way to trust the
+/// server's host key (an unknown key is never accepted).
+fn sftp(raw: &RawConfig) -> Result<Option<SftpSettings>, ConfigError> {
+    if !raw.storage_ftp_enabled {
+        return Ok(None);
+    }
+    let required = |key: &str, value: &Option<String>| {
+        non_empty(value.clone())
+            .ok_or_else(|| ConfigError::key(key, "must be set when storage_ftp_enabled is true (STORAGE_FTP_ENABLED)"))
+    };
+    let host = required("ftp_host", &raw.ftp_host)?;
+    if host.contains(['/', ' ', '@']) {
+        return Err(ConfigError::key("ftp_host", format!("`{host}` is not a host name or address")));
+    }
+    if raw.ftp_port == 0 {
+        return Err(ConfigError::key("ftp_port", "must be a port number (1 to 65535)"));
+    }
+    let user = required("ftp_user", &raw.ftp_user)?;
+    // The password is used as written: spaces may be part of it.
+    let password = raw.ftp_password.clone().filter(|p| !p.is_empty()).map(Secret::from).ok_or_else(|| {
+        ConfigError::key("ftp_password", "must be set when storage_ftp_enabled is true (STORAGE_FTP_ENABLED)")
+    })?;
+    let public_base_url = http_url("ftp_public_base_url", &required("ftp_public_base_url", &raw.ftp_public_base_url)?)?;
+    let written = raw.ftp_base_dir.trim();
+    if written.split('/').any(|segment| segment == "..") || written.contains('\0') {
+        return Err(ConfigError::key("ftp_base_dir", format!("`{written}` must not contain `..` or NUL")));
+    }
+    // Without its trailing `/`, except the root itself.
+    let base_dir = match written.trim_end_matches('/') {
+        "" if written.starts_with('/') => "/".to_owned(),
+        trimmed => trimmed.to_owned(),
+    };
+    let known_hosts = raw.ftp_known_hosts.clone().filter(|p| !p.as_os_str().is_empty());
+    let host_key_sha256 = non_empty(raw.ftp_host_key_sha256.clone())
+        .map(|text| {
+            parse_sha256_fingerprint(&text).ok_or_else(|| {
+                ConfigError::key(
+                    "ftp_host_key_sha256",
+                    format!(
+                        "`{text}` is not a fingerprint like `ssh-keygen -l` prints (SHA256: and 43 base64 characters)"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    if known_hosts.is_none() && host_key_sha256.is_none() {
+        return Err(ConfigError::key(
+            "ftp_host_key_sha256",
+            "storage_ftp_enabled is true but no host key is trusted: set ftp_host_key_sha256 (FTP_HOST_KEY_SHA256, \
+             from `ssh-keygen -l -f` on the server's public host key) or ftp_known_hosts (FTP_KNOWN_HOSTS, a \
+             known_hosts file); the gateway never accepts an unknown host key",
+        ));
+    }
+    Ok(Some(SftpSettings {
+        host,
+        port: raw.ftp_port,
+        user,
+        password,
+        base_dir,
+        public_base_url,
+        known_hosts,
+        host_key_sha256,
+        connect_timeout: positive_secs("ftp_connect_timeout_secs", raw.ftp_connect_timeout_secs)?,
+        upload_timeout: positive_secs("ftp_upload_timeout_secs", raw.ftp_upload_timeout_secs)?,
+    }))
+}
+
+/// The 32 digest bytes of an OpenSSH SHA-256 fingerprint, `SHA256:` then base64 with or without padding.
+fn parse_sha256_fingerprint(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let encoded = text.trim().strip_prefix("SHA256:")?.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded).ok()?;
+    bytes.try_into().ok()
 }
 
 fn llm(raw: &RawConfig) -> Result<LlmSettings, ConfigError> {

@@ -46,6 +46,16 @@ pub(super) const SEED_ALIASES: &[(&str, &str)] = &[
     ("LLM_BASE_URL", "llm_base_url"),
     ("LLM_API_KEY", "llm_api_key"),
     ("LLM_MODEL", "llm_model"),
+    ("STORAGE_FTP_ENABLED", "storage_ftp_enabled"),
+    ("FTP_HOST", "ftp_host"),
+    ("FTP_PORT", "ftp_port"),
+    ("FTP_USER", "ftp_user"),
+    ("FTP_PASSWORD", "ftp_password"),
+    ("FTP_BASE_DIR", "ftp_base_dir"),
+    ("FTP_PUBLIC_BASE_URL", "ftp_public_base_url"),
+    // Not the seed's: how the SFTP server's host key is trusted, named like the seed's FTP_* family.
+    ("FTP_KNOWN_HOSTS", "ftp_known_hosts"),
+    ("FTP_HOST_KEY_SHA256", "ftp_host_key_sha256"),
 ];
 
 /// The settings that hold secrets. Templates (`{{env.NAME}}` in specs) can never read the environment variables
@@ -63,7 +73,11 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
     "hf_key",
     "supabase_pat",
     "llm_api_key",
+    "ftp_password",
 ];
+
+/// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
+pub(super) const VERBATIM_ENV: &[&str] = &["ftp_user", "ftp_password"];
 
 /// Every environment variable a setting is read from: `GATEWAY_{KEY}`, then its seed aliases.
 pub(super) fn env_names(key: &str) -> Vec<String> {
@@ -255,6 +269,33 @@ pub(super) struct RawConfig {
     /// `GATEWAY_LLM_MAX_ROUNDS`: chat completions `call_llm` may make in one call (tool rounds included),
     /// default 5.
     pub(super) llm_max_rounds: u32,
+    /// `STORAGE_FTP_ENABLED` (seed 004): also upload every stored asset over SFTP, default false. Needs
+    /// `ftp_host`, `ftp_user`, `ftp_password`, `ftp_public_base_url` and a host key setting.
+    #[serde(deserialize_with = "flexible_bool")]
+    pub(super) storage_ftp_enabled: bool,
+    /// `FTP_HOST` (seed 004): the SFTP server's host name or address, default none.
+    pub(super) ftp_host: Option<String>,
+    /// `FTP_PORT` (seed 004): the SFTP server's port, default 22.
+    pub(super) ftp_port: u16,
+    /// `FTP_USER` (seed 004): the login name, default none.
+    pub(super) ftp_user: Option<String>,
+    /// `FTP_PASSWORD` (seed 004): the login password, default none; never printed or logged.
+    pub(super) ftp_password: Option<String>,
+    /// `FTP_BASE_DIR` (seed 004): the remote folder uploads go under (`{base}/{project}/{type}/{file}`), default
+    /// empty (the login folder).
+    pub(super) ftp_base_dir: String,
+    /// `FTP_PUBLIC_BASE_URL` (seed 004): the public http(s) URL of `ftp_base_dir`, default none.
+    pub(super) ftp_public_base_url: Option<String>,
+    /// `FTP_KNOWN_HOSTS`: an OpenSSH `known_hosts` file listing the server's host key, default none.
+    pub(super) ftp_known_hosts: Option<PathBuf>,
+    /// `FTP_HOST_KEY_SHA256`: the server's host key fingerprint as `ssh-keygen -l` prints it (`SHA256:...`),
+    /// default none. With `ftp_known_hosts`, a key either one trusts is accepted; without both, no key is.
+    pub(super) ftp_host_key_sha256: Option<String>,
+    /// `GATEWAY_FTP_CONNECT_TIMEOUT_SECS`: connecting, the SSH handshake, the login and each SFTP request, and
+    /// how long the server may stay silent, default 15.
+    pub(super) ftp_connect_timeout_secs: u64,
+    /// `GATEWAY_FTP_UPLOAD_TIMEOUT_SECS`: the whole upload of one file, default 300.
+    pub(super) ftp_upload_timeout_secs: u64,
 }
 
 /// One key as written in configuration.
@@ -352,6 +393,17 @@ impl Default for RawConfig {
             llm_model: None,
             llm_timeout_secs: 120,
             llm_max_rounds: 5,
+            storage_ftp_enabled: false,
+            ftp_host: None,
+            ftp_port: 22,
+            ftp_user: None,
+            ftp_password: None,
+            ftp_base_dir: String::new(),
+            ftp_public_base_url: None,
+            ftp_known_hosts: None,
+            ftp_host_key_sha256: None,
+            ftp_connect_timeout_secs: 15,
+            ftp_upload_timeout_secs: 300,
         }
     }
 }

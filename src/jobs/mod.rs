@@ -6,10 +6,12 @@
 //! provider cannot be resumed (an ElevenLabs generation cut by a restart: resending it would be a second write)
 //! are marked failed with the reason. Background tasks stop on shutdown. Nothing here knows about tools or
 //! transports; the bindings in `tools/` drive it. A job belongs to the caller that created it (an id string):
-//! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found.
+//! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found. With SFTP configured, stored assets are also
+//! uploaded before their job completes (`sftp_copy`).
 
 pub mod record;
 mod runner;
+mod sftp_copy;
 pub mod storage;
 pub mod store;
 
@@ -28,6 +30,7 @@ use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSe
 use crate::error::GatewayError;
 use crate::limits::ProviderCaps;
 use crate::metrics::Metrics;
+use crate::providers::sftp::Sftp;
 use crate::providers::upstream::{RetryPolicy, Upstream};
 
 /// What [`Jobs::open`] needs.
@@ -43,6 +46,8 @@ pub struct JobsOptions {
     pub caps: Arc<ProviderCaps>,
     /// The largest upstream JSON answer read (`upstream_max_answer_bytes`); audio answers use the media cap.
     pub max_answer_bytes: u64,
+    /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED`), when configured.
+    pub sftp: Option<Sftp>,
     /// Cancelled on shutdown: background tasks stop.
     pub shutdown: CancellationToken,
 }
@@ -59,6 +64,9 @@ pub struct Jobs {
     metrics: Arc<Metrics>,
     caps: Arc<ProviderCaps>,
     max_answer_bytes: u64,
+    /// When this process opened the job service: only jobs created before it were interrupted by a restart.
+    opened_ms: i64,
+    sftp: Option<Sftp>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -78,6 +86,8 @@ impl Jobs {
             metrics: options.metrics,
             caps: options.caps,
             max_answer_bytes: options.max_answer_bytes,
+            opened_ms: crate::audit::now_ms(),
+            sftp: options.sftp,
             tasks: TaskTracker::new(),
             shutdown: options.shutdown,
         })

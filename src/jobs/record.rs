@@ -2,11 +2,13 @@
 //! fields (`job_id`, `asset_id`, `provider`, `model`, `params`, `created_at`, `status`, `links[]`).
 //!
 //! [`JobRecord::result`] is the JSON callers see; it has stable fields a later workflow step can reference:
-//! `url` (the first link), `asset` (the first asset, with `url`, `mime_type`, `source_url`), `links`.
+//! `url` (the first link), `asset` (the first asset, with `url`, `mime_type`, `source_url`), `links` (every
+//! asset's `url`, then the public URLs of their SFTP copies), `upload_error` (the first failed SFTP copy).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::error::GatewayError;
 use crate::providers::higgsfield::{self, Auth};
 
 /// Where a job stands. Higgsfield's statuses; ElevenLabs jobs use queued, in_progress, completed, failed.
@@ -100,6 +102,12 @@ pub struct Asset {
     /// The provider's URL of the output, when it had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_url: Option<String>,
+    /// The public URL of the SFTP copy (`{FTP_PUBLIC_BASE_URL}/{project}/{type}/{file}`), once uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sftp_url: Option<String>,
+    /// Why the SFTP copy failed, `{code, message, retryable, details}`; the local file and `url` stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_error: Option<Value>,
 }
 
 /// How to poll (and cancel) an upstream request; kept so polling resumes after a restart.
@@ -140,11 +148,24 @@ pub struct JobRecord {
     pub trace: Value,
 }
 
+/// A typed error as a record stores it: `{code, message, retryable, details}`.
+#[must_use]
+pub fn error_value(err: &GatewayError) -> Value {
+    json!({"code": err.code, "message": err.message, "retryable": err.retryable, "details": err.details})
+}
+
 impl JobRecord {
+    /// Every asset's `url`, then the public URLs of the SFTP copies.
+    #[must_use]
+    pub fn links(&self) -> Vec<&str> {
+        let local = self.assets.iter().map(|a| a.url.as_str());
+        local.chain(self.assets.iter().filter_map(|a| a.sftp_url.as_deref())).collect()
+    }
+
     /// The JSON callers see.
     #[must_use]
     pub fn result(&self) -> Value {
-        let links: Vec<&str> = self.assets.iter().map(|a| a.url.as_str()).collect();
+        let links = self.links();
         let first = self.assets.first();
         json!({
             "job_id": self.job_id,
@@ -164,6 +185,7 @@ impl JobRecord {
             "links": links,
             "provider_request_id": self.upstream.as_ref().map(|u| u.request_id.as_str()),
             "error": self.error,
+            "upload_error": self.assets.iter().find_map(|a| a.upload_error.as_ref()),
             "trace": self.trace,
         })
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::record::{Asset, JobRecord, JobStatus, MediaKind};
+use super::record::{Asset, JobRecord, JobStatus, MediaKind, error_value};
 use super::{Jobs, MediaStore, Reader};
 use crate::audit::now_ms;
 use crate::error::{ErrorCode, GatewayError};
@@ -60,12 +60,7 @@ impl JobRecord {
     }
 
     fn set_failed(&mut self, status: JobStatus, err: &GatewayError) {
-        self.error = Some(json!({
-            "code": err.code,
-            "message": err.message,
-            "retryable": err.retryable,
-            "details": err.details,
-        }));
+        self.error = Some(error_value(err));
         self.set_status(status);
     }
 }
@@ -98,6 +93,7 @@ impl Jobs {
         };
         match stored {
             Ok(()) => {
+                self.copy_to_sftp(record).await;
                 record.set_status(JobStatus::Completed);
                 self.save(record).await
             }
@@ -150,6 +146,7 @@ impl Jobs {
             JobStatus::Completed => match self.collect_outputs(record, &polled.outputs).await {
                 Ok(assets) => {
                     record.assets = assets;
+                    self.copy_to_sftp(record).await;
                     record.set_status(JobStatus::Completed);
                 }
                 Err(err) => record.set_failed(JobStatus::Failed, &err),
@@ -309,7 +306,9 @@ impl Jobs {
                 return;
             }
         };
-        for mut record in unfinished {
+        // A job this process created (a call that arrived while resume was still listing) is running, not
+        // interrupted.
+        for mut record in unfinished.into_iter().filter(|r| r.created_ms < self.opened_ms) {
             if record.provider == "higgsfield" && record.upstream.is_some() {
                 tracing::info!(job_id = record.job_id, "resuming a Higgsfield job");
                 self.spawn_polling(record.job_id.clone());

@@ -230,6 +230,8 @@ impl MediaStore {
             file: None,
             bytes: None,
             source_url: Some(url.to_owned()),
+            sftp_url: None,
+            upload_error: None,
         }
     }
 
@@ -277,6 +279,8 @@ impl MediaStore {
             file: Some(file),
             bytes: Some(bytes),
             source_url,
+            sftp_url: None,
+            upload_error: None,
         }
     }
 }
@@ -326,6 +330,7 @@ mod tests {
             inline_max_bytes: 10,
             max_download_bytes: 100,
             public_base_url: "http://gw".into(),
+            sftp: None,
         };
         MediaStore::new(Path::new("/data"), settings)
     }

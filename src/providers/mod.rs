@@ -1,12 +1,14 @@
 //! Back-ends the gateway calls. `upstream` is the shared client (request id, timeouts, retries, error
 //! mapping); provider modules build on it: `supabase` (PostgREST RPC), `supabase_mcp` (the passthrough's
 //! target), `workers` (the FlowChat worker services), `elevenlabs` and `higgsfield` (media), `llm`
-//! (OpenAI-compatible chat completions), `realtime` (OpenAI Realtime client secrets).
+//! (OpenAI-compatible chat completions), `realtime` (OpenAI Realtime client secrets), `sftp` (uploads of stored
+//! media over SSH).
 
 pub mod elevenlabs;
 pub mod higgsfield;
 pub mod llm;
 pub mod realtime;
+pub mod sftp;
 pub mod supabase;
 pub mod supabase_mcp;
 pub mod upstream;

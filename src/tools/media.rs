@@ -64,7 +64,11 @@ pub async fn job_output(jobs: &Jobs, record: &JobRecord) -> ToolOutput {
         if let Some(bytes) = asset.bytes {
             link["size"] = json!(bytes);
         }
-        content.push(link);
+        content.push(link.clone());
+        if let Some(copy) = &asset.sftp_url {
+            link["uri"] = json!(copy);
+            content.push(link);
+        }
         let block_type = match asset.media_type {
             MediaKind::Image => "image",
             MediaKind::Audio => "audio",
@@ -79,7 +83,7 @@ pub async fn job_output(jobs: &Jobs, record: &JobRecord) -> ToolOutput {
 }
 
 fn links(record: &JobRecord) -> String {
-    record.assets.iter().map(|a| a.url.as_str()).collect::<Vec<_>>().join(", ")
+    record.links().join(", ")
 }
 
 /// A job that ended without output, as the caller's error (its `job_id` in the details).

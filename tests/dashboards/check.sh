@@ -39,16 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_for WHAT URL LOG: poll URL until it answers (bounded), else show LOG and fail.
-wait_for() {
-  for _ in $(seq 1 150); do
-    curl -s -o /dev/null "$2" && return 0
-    sleep 0.1
-  done
-  cat "$3" >&2
-  die "$1 did not answer at $2"
-}
+# free_port, wait_for WHAT URL LOG
+source tests/check_lib.sh
 
 higgsfield_port=$(free_port)
 "$higgsfield_bin" "127.0.0.1:$higgsfield_port" >"$logs/fake-higgsfield.log" 2>&1 &

@@ -236,6 +236,37 @@ fn config_file_sets_values_and_env_overrides_it() {
 }
 
 #[test]
+fn the_sftp_copy_takes_a_password_as_written_and_refuses_to_start_without_a_trusted_host_key() {
+    let cwd = tempfile::tempdir().unwrap();
+    let sftp = |command: &mut Command| {
+        command
+            .arg("check")
+            .env("GATEWAY_TOOL_SPECS", core_specs())
+            .env("STORAGE_FTP_ENABLED", "true")
+            .env("FTP_HOST", "files.example.com")
+            .env("FTP_USER", "1001")
+            .env("FTP_PUBLIC_BASE_URL", "https://media.example.com");
+    };
+    // Environment values that read as a number or a list are still the password.
+    for password in ["12345", "[not, a list]", "\"quoted\""] {
+        let mut command = gateway(cwd.path());
+        sftp(&mut command);
+        command
+            .env("FTP_PASSWORD", password)
+            .env("FTP_HOST_KEY_SHA256", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
+        let output = run(&mut command);
+        assert_eq!(output.status.code(), Some(0), "{password}: {}", text(&output.stderr));
+    }
+    let mut command = gateway(cwd.path());
+    sftp(&mut command);
+    let output = run(command.env("FTP_PASSWORD", "pw-not-printed-5"));
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("FTP_HOST_KEY_SHA256") && stderr.contains("FTP_KNOWN_HOSTS"), "{stderr}");
+    assert!(!stderr.contains("pw-not-printed-5"), "{stderr}");
+}
+
+#[test]
 fn an_unknown_config_file_key_exits_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");

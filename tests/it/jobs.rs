@@ -367,3 +367,15 @@ async fn a_task_and_its_job_belong_to_the_key_that_started_them() {
     assert_eq!(cancelled["result"]["status"], "cancelled", "{cancelled}");
     assert_eq!(fake.cancels.lock().unwrap().len(), 1, "alice's cancel reached Higgsfield");
 }
+
+#[tokio::test]
+async fn resuming_after_a_restart_leaves_the_jobs_this_process_started_alone() {
+    let app = TestApp::spawn_with(&shipped_tool_specs(), |_| {}).await;
+    let jobs = app.state.engine.jobs();
+    let record =
+        JobRecord::new("anonymous", "elevenlabs", "elevenlabs_tts", None, MediaKind::Audio, "p".into(), json!({}));
+    jobs.save(&record).await.unwrap();
+    // The start-up resume may run after a call arrived: the call's fresh job is not a restart's leftover.
+    jobs.resume().await;
+    assert_eq!(jobs.get(&record.job_id, Reader::Anyone).await.unwrap().unwrap().status, JobStatus::Queued);
+}

@@ -32,6 +32,7 @@ mod process;
 mod registry_reload;
 mod rest_compat;
 mod security;
+mod sftp;
 mod slow_clients;
 mod supabase_rpc;
 mod visibility;
