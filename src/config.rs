@@ -1653,7 +1653,7 @@ mod tests {
         let known = known_keys();
         for key in &known {
             let looks_secret =
-                key == "keys" || ["_key", "_secret", "_pat", "_token"].iter().any(|suffix| key.ends_with(suffix));
+                key == "keys" || ["_key", "_secret", "_pat", "_token", "_password"].iter().any(|suffix| key.ends_with(suffix));
             assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");
         }
         for key in SECRET_SETTINGS {
