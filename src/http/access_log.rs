@@ -1,6 +1,7 @@
-//! Access log and request metrics: one log line per request (method, route template, status, duration) and a
-//! counter by route and status. The route is the matched template, never the raw path, and the query string
-//! is never logged (it may carry a key).
+//! Access log and request metrics: one log line per request (method, route template, status, duration; for a
+//! failure its error code and, when it has one, its cause from the [`Failure`] extension) and a counter by route
+//! and status. The route is the matched template, never the raw path, and the query string is never logged (it
+//! may carry a key).
 
 use std::time::Instant;
 
@@ -8,6 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::errors::Failure;
 use crate::state::AppState;
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -19,10 +21,13 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     let status = response.status().as_u16();
     state.metrics.record_http(&route, method.as_str(), status);
     let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let failure = response.extensions().get::<Failure>().map(|f| &f.0);
+    let error = failure.map(|e| e.code.as_str());
+    let cause = failure.and_then(|e| e.cause.as_deref());
     if response.status().is_server_error() {
-        tracing::warn!(%method, route, status, ms, "request finished");
+        tracing::warn!(%method, route, status, ms, error, cause, "request finished");
     } else {
-        tracing::info!(%method, route, status, ms, "request finished");
+        tracing::info!(%method, route, status, ms, error, cause, "request finished");
     }
     response
 }

@@ -1,10 +1,12 @@
 //! Request-ID middleware: accept the caller's `X-Request-ID` when it is visible ASCII of at most 128 bytes,
 //! otherwise mint a UUID v7; put it in the request extensions, in a tracing span around the whole request (so
-//! every log line carries it), and on the response.
+//! every log line carries it), and on the response. Handlers that need it take the [`RequestId`] extractor;
+//! error bodies get it from `errors::finish`.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -12,9 +14,17 @@ use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
 
-/// The request's id, as an extension every handler can read.
+/// The request's id: the one place handlers and layers read it from.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Arc<str>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_else(|| Self(Arc::from(""))))
+    }
+}
 
 fn acceptable(value: &str) -> bool {
     !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| (0x21..=0x7e).contains(&b))

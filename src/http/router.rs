@@ -14,23 +14,22 @@
 //! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
 //! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
-//! family then checks its requirement and the per-caller rate limit.
+//! family then checks its requirement and the per-caller rate limit. On the way out, [`errors::finish`] writes
+//! error bodies with the request id.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Extension;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Response;
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::{any, get, post};
 
-use super::auth::{self, ErrorFormat, Gate, Requirement};
-use super::body::rest_error;
+use super::auth::{self, Gate, Requirement};
+use super::errors::{ErrorFormat, RestError};
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
-use super::request_id::RequestId;
 use super::{
-    access_log, admin, assets, deadline, health, mcp_routes, origin, pages, passthrough, request_id, rest, workers,
+    access_log, admin, assets, deadline, errors, health, mcp_routes, origin, pages, passthrough, request_id, rest,
+    workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -114,12 +113,12 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .fallback(not_found)
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
+        .layer(map_response(errors::finish))
         .layer(from_fn_with_state(state.clone(), access_log::middleware))
         .layer(from_fn(request_id::middleware))
         .with_state(state)
 }
 
-async fn not_found(Extension(RequestId(request_id)): Extension<RequestId>, uri: axum::http::Uri) -> Response {
-    let err = GatewayError::new(ErrorCode::NotFound, format!("no route for {}", uri.path()));
-    rest_error(&err, &request_id)
+async fn not_found(uri: axum::http::Uri) -> RestError {
+    RestError(GatewayError::new(ErrorCode::NotFound, format!("no route for {}", uri.path())))
 }
