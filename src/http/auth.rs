@@ -66,44 +66,10 @@ fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<s
     if let Some(key) = header("x-proxy-key").or_else(|| header("x-api-key")) {
         return Some(key.into());
     }
-    query.and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            (name == "key" && !value.is_empty()).then(|| percent_decode(value))
-        })
-    })
-}
-
-/// Decode `%XX` escapes and `+` in a query value; malformed escapes are kept as written.
-fn percent_decode(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['%', '+']) {
-        return value.into();
-    }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (bytes[i], escaped) {
-            (_, Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', None) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, None) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned().into()
+    // `application/x-www-form-urlencoded` decoding: `%XX` and `+`; malformed escapes are kept as written.
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, value)| name == "key" && !value.is_empty())
+        .map(|(_, key)| key)
 }
 
 /// Resolve who is calling; attached to every request as an [`Auth`] extension.
@@ -253,6 +219,8 @@ mod tests {
         h.insert("authorization", HeaderValue::from_static("Bearer tok"));
         assert_eq!(presented_key(&h, Some("key=q")).unwrap(), "tok", "the header wins over the query");
         assert!(presented_key(&HeaderMap::new(), Some("key=")).is_none());
-        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+        let none = HeaderMap::new();
+        let decoded = presented_key(&none, Some("key=&x=1&key=a%2Fb+c%zz%4")).unwrap();
+        assert_eq!(decoded, "a/b c%zz%4", "the first non-empty key, decoded, bad escapes kept");
     }
 }

@@ -1,5 +1,8 @@
 //! A deadline for requests that do not run tools (listings, schemas, admin): past `request_timeout` the caller
 //! gets a 504 `timeout` error instead of waiting on. Tool calls have their own per-call deadline instead.
+//!
+//! Not tower-http's `TimeoutLayer`: it answers a bare status with an empty body, where callers get the gateway's
+//! `timeout` error (message, `retryable`, request id) and the access log its code.
 
 use std::time::Duration;
 

@@ -20,8 +20,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{any, get, post};
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::auth::{self, Gate, Requirement};
 use super::errors::{ErrorFormat, RestError};
@@ -112,10 +114,14 @@ pub fn router(state: AppState) -> Router {
         .merge(media)
         .merge(pages)
         .fallback(not_found)
+        // Outermost last: the request id is set before anything reads it and on the response after everything.
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
         .layer(map_response(errors::finish))
-        .layer(from_fn_with_state(state.clone(), access_log::middleware))
-        .layer(from_fn(request_id::middleware))
+        .layer(map_response(access_log::label))
+        .layer(access_log::layer(state.metrics.clone()))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(SetRequestIdLayer::new(request_id::HEADER, request_id::UuidV7))
+        .layer(MapRequestLayer::new(request_id::drop_unacceptable))
         .with_state(state)
 }
 
