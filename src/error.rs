@@ -7,8 +7,10 @@
 //!   forces a decision about both. Refused access is the server-defined [`ACCESS_REFUSED`] and "try later"
 //!   [`TRY_LATER`], never -32603 (internal error); `data.code` always carries the gateway's code.
 //! - Internal faults never leak their text to callers: build them with [`GatewayError::internal`], which logs
-//!   the cause and answers a fixed message.
+//!   the cause and answers a fixed message. The cause stays with the error (`cause`, never serialized), so the HTTP access log line of the request that failed names it too.
 //! - There is no blanket `From<E: Error>`: every conversion is written on purpose.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -170,12 +172,21 @@ pub struct GatewayError {
     #[serde(skip_serializing_if = "Value::is_null")]
     pub details: Value,
     pub retryable: bool,
+    /// What went wrong inside, for operators: logged, never sent to callers.
+    #[serde(skip)]
+    pub cause: Option<Arc<str>>,
 }
 
 impl GatewayError {
     /// An error with the code's default retryability and no details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: Value::Null, retryable: code.retryable_by_default() }
+        Self {
+            code,
+            message: message.into(),
+            details: Value::Null,
+            retryable: code.retryable_by_default(),
+            cause: None,
+        }
     }
 
     /// Attach structured details (never credentials).
@@ -192,10 +203,18 @@ impl GatewayError {
         self
     }
 
-    /// An internal fault: the cause is logged, the caller gets a stable message.
+    /// Attach what went wrong inside (an OS error, a refused bucket): for the logs, never for callers.
+    #[must_use]
+    pub fn with_cause(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string().into());
+        self
+    }
+
+    /// An internal fault: the cause is logged (errors of background work reach no access log) and kept, the
+    /// caller gets a stable message.
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{context}");
-        Self::new(ErrorCode::Internal, format!("internal error while {context}"))
+        Self::new(ErrorCode::Internal, format!("internal error while {context}")).with_cause(cause)
     }
 
     pub fn invalid_params(message: impl Into<String>) -> Self {
@@ -259,5 +278,14 @@ mod tests {
         assert_eq!(body["retryable"], true);
         assert_eq!(body["request_id"], "req-1");
         assert!(body.get("details").is_none());
+    }
+
+    #[test]
+    fn an_internal_cause_is_kept_but_never_serialized() {
+        let err = GatewayError::internal("reading a file", &"disk on fire");
+        assert_eq!(err.cause.as_deref(), Some("disk on fire"));
+        assert_eq!(err.message, "internal error while reading a file");
+        let text = serde_json::to_string(&err).unwrap() + &err.to_json("r").to_string() + &err.to_string();
+        assert!(!text.contains("disk on fire"), "{text}");
     }
 }

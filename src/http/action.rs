@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::auth::add_refusal_headers;
+use super::errors::{add_refusal_headers, written};
 use crate::auth::Caller;
 use crate::error::GatewayError;
 use crate::state::AppState;
@@ -27,32 +27,27 @@ pub fn is_envelope(message: &Value) -> bool {
 pub async fn handle(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: Value) -> Response {
     let received_at = now_rfc3339();
     let outcome = run(state, request_id, caller, &envelope).await;
-    let mut response = respond(&envelope, request_id, &received_at, outcome.as_ref());
-    if let Err(err) = &outcome {
-        add_refusal_headers(err, response.headers_mut());
-    }
-    response
+    respond(&envelope, request_id, &received_at, outcome)
 }
 
-/// A refusal before running (authentication), as an envelope with the headers its code calls for.
+/// A refusal before running (authentication), as an envelope.
 #[must_use]
-pub fn refusal(err: &GatewayError, request_id: &Arc<str>, envelope: &Value) -> Response {
-    let mut response = respond(envelope, request_id, &now_rfc3339(), Err(err));
-    add_refusal_headers(err, response.headers_mut());
-    response
+pub fn refusal(err: GatewayError, request_id: &Arc<str>, envelope: &Value) -> Response {
+    respond(envelope, request_id, &now_rfc3339(), Err(err))
 }
 
+/// The envelope; an error also gets the headers its code calls for and goes to the access log.
 fn respond(
     envelope: &Value,
     request_id: &Arc<str>,
     received_at: &str,
-    outcome: Result<&Value, &GatewayError>,
+    outcome: Result<Value, GatewayError>,
 ) -> Response {
     // The caller's own request_id is echoed when given; the gateway's id still travels in X-Request-ID.
     let echoed_id =
         envelope.get("request_id").and_then(Value::as_str).map_or_else(|| request_id.to_string(), str::to_owned);
     let action = envelope.get("action").and_then(Value::as_str).unwrap_or_default();
-    let (status, data, error) = match outcome {
+    let (status, data, error) = match &outcome {
         Ok(data) => (StatusCode::OK, data.clone(), Value::Null),
         Err(err) => (
             StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -69,7 +64,14 @@ fn respond(
         "received_at": received_at,
         "completed_at": now_rfc3339(),
     });
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    match outcome {
+        Ok(_) => response,
+        Err(err) => {
+            add_refusal_headers(&err, response.headers_mut());
+            written(response, err)
+        }
+    }
 }
 
 /// Seed 004 takes the media project from `payload.project_name`, else `trace.project`: the latter becomes the

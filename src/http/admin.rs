@@ -10,13 +10,13 @@ use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::extract::{Extension, Query, State};
+use axum::Json;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::body::rest_error;
-use super::request_id::RequestId;
-use crate::audit::{ActivityQuery, AuditLog, AuditQuery, now_ms, parse_rfc3339_ms};
+use super::errors::RestError;
+use crate::audit::{Activity, ActivityQuery, AuditLog, AuditQuery, now_ms, parse_rfc3339_ms};
 use crate::config_view;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
@@ -39,27 +39,17 @@ pub async fn config(State(state): State<AppState>) -> Response {
 /// `GET /admin/audit`
 pub async fn audit(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let audit = match audit_log(&state) {
-        Ok(audit) => audit,
-        Err(err) => return rest_error(&err, &request_id),
-    };
-    let limit = match bounded(&params, "limit", 100, 1..=1000) {
-        Ok(limit) => limit,
-        Err(err) => return rest_error(&err, &request_id),
-    };
+) -> Result<Json<Value>, RestError> {
+    let audit = audit_log(&state)?;
+    let limit = bounded(&params, "limit", 100, 1..=1000)?;
     let mut bounds = [None, None];
     for (slot, name) in bounds.iter_mut().zip(["since", "until"]) {
         if let Some(value) = params.get(name) {
-            match parse_rfc3339_ms(value) {
-                Some(ms) => *slot = Some(ms),
-                None => {
-                    let err = GatewayError::invalid_params(format!("`{name}` must be an RFC 3339 time, not `{value}`"));
-                    return rest_error(&err, &request_id);
-                }
-            }
+            let ms = parse_rfc3339_ms(value).ok_or_else(|| {
+                GatewayError::invalid_params(format!("`{name}` must be an RFC 3339 time, not `{value}`"))
+            })?;
+            *slot = Some(ms);
         }
     }
     let [since_ms, until_ms] = bounds;
@@ -71,32 +61,20 @@ pub async fn audit(
         until_ms,
         limit,
     };
-    match read(move || audit.query(&query)).await {
-        Ok(entries) => axum::Json(json!({"count": entries.len(), "entries": entries})).into_response(),
-        Err(err) => rest_error(&err, &request_id),
-    }
+    let entries = read(move || audit.query(&query)).await?;
+    Ok(Json(json!({"count": entries.len(), "entries": entries})))
 }
 
 /// `GET /admin/activity`
 pub async fn activity(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    let query = audit_log(&state).and_then(|audit| {
-        let window = bounded(&params, "window", 3600, 60..=crate::audit::MAX_WINDOW_SECS)?;
-        let bucket = bounded(&params, "bucket", 60, 10..=3600)?;
-        let query = ActivityQuery::ending_at(now_ms(), window, bucket).map_err(GatewayError::invalid_params)?;
-        Ok((audit, query))
-    });
-    let (audit, query) = match query {
-        Ok(found) => found,
-        Err(err) => return rest_error(&err, &request_id),
-    };
-    match read(move || audit.activity(&query)).await {
-        Ok(activity) => axum::Json(activity).into_response(),
-        Err(err) => rest_error(&err, &request_id),
-    }
+) -> Result<Json<Activity>, RestError> {
+    let audit = audit_log(&state)?;
+    let window = bounded(&params, "window", 3600, 60..=crate::audit::MAX_WINDOW_SECS)?;
+    let bucket = bounded(&params, "bucket", 60, 10..=3600)?;
+    let query = ActivityQuery::ending_at(now_ms(), window, bucket).map_err(GatewayError::invalid_params)?;
+    Ok(Json(read(move || audit.activity(&query)).await?))
 }
 
 /// The audit log, or `not_configured` when it is off.

@@ -8,35 +8,30 @@
 //! tower-http's `ServeFile` answers content types, `Range` (206, 416) and conditional requests.
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::body::rest_error;
-use super::request_id::RequestId;
+use super::errors::RestError;
 use crate::error::{ErrorCode, GatewayError};
 use crate::state::AppState;
 
 /// `GET /assets/{project}/{type}/{file}`
 pub async fn serve(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     Path((project, kind, file)): Path<(String, String, String)>,
     request: Request,
-) -> Response {
-    let Some(path) = state.engine.jobs().media().resolve(&project, &kind, &file) else {
-        let err = GatewayError::new(
+) -> Result<Response, RestError> {
+    let path = state.engine.jobs().media().resolve(&project, &kind, &file).ok_or_else(|| {
+        GatewayError::new(
             ErrorCode::InvalidRequest,
             "not an asset path: /assets/{project}/{image|video|audio}/{id}.{ext}",
-        );
-        return rest_error(&err, &request_id);
-    };
+        )
+    })?;
     if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
-        return rest_error(&GatewayError::new(ErrorCode::NotFound, "no such asset"), &request_id);
+        return Err(GatewayError::new(ErrorCode::NotFound, "no such asset").into());
     }
-    match ServeFile::new(path).oneshot(request).await {
-        Ok(response) => response.map(Body::new),
-        Err(e) => rest_error(&GatewayError::internal("serving an asset", &e), &request_id).into_response(),
-    }
+    let response = ServeFile::new(path).oneshot(request).await;
+    Ok(response.map_err(|e| GatewayError::internal("serving an asset", &e))?.map(Body::new))
 }

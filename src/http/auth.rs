@@ -14,18 +14,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
-use axum::response::Response;
-use serde_json::{Value, json};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
-use super::body::rest_error;
-use super::request_id::RequestId;
+use super::errors::{ErrorFormat, Refusal};
 use crate::auth::{Caller, KeyRing, Scope};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::KeyedLimit;
-use crate::mcp::jsonrpc::RpcError;
-use crate::mcp::streamable::rpc_error;
 use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 
 /// The outcome of authentication, attached to every request.
@@ -45,13 +42,6 @@ pub enum Requirement {
     Scope(Scope),
     /// Some scope that allows calling tools (per-tool checks happen in the pipeline).
     AnyCallScope,
-}
-
-/// How a family answers refusals.
-#[derive(Debug, Clone, Copy)]
-pub enum ErrorFormat {
-    JsonRpc,
-    Rest,
 }
 
 /// The guard of one route family.
@@ -76,44 +66,10 @@ fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<s
     if let Some(key) = header("x-proxy-key").or_else(|| header("x-api-key")) {
         return Some(key.into());
     }
-    query.and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (name, value) = pair.split_once('=')?;
-            (name == "key" && !value.is_empty()).then(|| percent_decode(value))
-        })
-    })
-}
-
-/// Decode `%XX` escapes and `+` in a query value; malformed escapes are kept as written.
-fn percent_decode(value: &str) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['%', '+']) {
-        return value.into();
-    }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (bytes[i], escaped) {
-            (_, Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', None) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, None) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned().into()
+    // `application/x-www-form-urlencoded` decoding: `%XX` and `+`; malformed escapes are kept as written.
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, value)| name == "key" && !value.is_empty())
+        .map(|(_, key)| key)
 }
 
 /// Resolve who is calling; attached to every request as an [`Auth`] extension.
@@ -135,13 +91,12 @@ pub async fn authenticate(State(keys): State<Arc<KeyRing>>, mut request: Request
 pub struct Authed(pub Caller);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authed {
-    type Rejection = Response;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Response> {
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Refusal> {
         check(parts.extensions.get::<Auth>(), &Requirement::Authenticated)
             .map(Authed)
-            .map_err(|err| refusal(&err, ErrorFormat::Rest, &request_id))
+            .map_err(|err| Refusal(ErrorFormat::Rest, err))
     }
 }
 
@@ -177,41 +132,6 @@ pub fn check(auth: Option<&Auth>, requirement: &Requirement) -> Result<Caller, G
     }
 }
 
-/// Encode a refusal in a family's format, with the headers its code calls for.
-#[must_use]
-pub fn refusal(err: &GatewayError, format: ErrorFormat, request_id: &str) -> Response {
-    let mut response = match format {
-        ErrorFormat::Rest => rest_error(err, request_id),
-        ErrorFormat::JsonRpc => {
-            let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            rpc_error(status, &Value::Null, &RpcError::from_gateway(err, request_id))
-        }
-    };
-    add_refusal_headers(err, response.headers_mut());
-    response
-}
-
-/// `WWW-Authenticate` on 401/403, `Retry-After` on 429.
-pub fn add_refusal_headers(err: &GatewayError, headers: &mut HeaderMap) {
-    let value = match err.code {
-        ErrorCode::Unauthorized if err.details.get("reason").is_some() => {
-            Some(r#"Bearer realm="mcp-gateway", error="invalid_token""#.to_owned())
-        }
-        ErrorCode::Unauthorized => Some(r#"Bearer realm="mcp-gateway""#.to_owned()),
-        ErrorCode::Forbidden => {
-            let scope = err.details.get("required_scope").and_then(Value::as_str).unwrap_or("");
-            Some(format!(r#"Bearer realm="mcp-gateway", error="insufficient_scope", scope="{scope}""#))
-        }
-        _ => None,
-    };
-    if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        headers.insert(header::WWW_AUTHENTICATE, value);
-    }
-    if let Some(secs) = err.details.get("retry_after_secs").and_then(Value::as_u64) {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-}
-
 /// The client's address: the peer, or the nearest untrusted hop of `X-Forwarded-For` when the peer is a
 /// trusted proxy.
 #[must_use]
@@ -234,16 +154,12 @@ pub fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> 
 
 /// Guard a family: authentication, its requirement, and the per-caller rate limit.
 pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
-    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let auth = request.extensions().get::<Auth>().cloned();
     let defer = request.method() == Method::POST && request.uri().path() == "/mcp";
     let caller = match check(auth.as_ref(), &gate.requirement) {
         Ok(caller) => Some(caller),
         Err(_) if defer => None,
-        Err(err) => {
-            tracing::info!(code = err.code.as_str(), "request refused");
-            return refusal(&err, gate.format, &request_id);
-        }
+        Err(err) => return Refusal(gate.format, err).into_response(),
     };
     if let Some(limit) = &gate.rate_limit {
         let bucket = match &caller {
@@ -260,12 +176,12 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
                 ErrorCode::RateLimited,
                 format!("rate limit of {} per {} s exceeded; retry in {secs} s", rate.count, rate.period.as_secs()),
             )
-            .with_details(json!({"retry_after_secs": secs}));
+            .with_details(json!({"retry_after_secs": secs}))
+            .with_cause(format!("bucket {bucket}"));
             // Counted by key id; an unauthenticated caller's bucket is its address, which is no label.
             let caller_label = caller.as_ref().map_or("(unauthenticated)", Caller::id);
             gate.metrics.record_rate_limited(RateLimit::Requests, NO_CATEGORY, caller_label);
-            tracing::info!(bucket, "rate limited");
-            return refusal(&err, gate.format, &request_id);
+            return Refusal(gate.format, err).into_response();
         }
     }
     next.run(request).await
@@ -274,6 +190,7 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn forwarded_for_uses_the_nearest_untrusted_hop_across_header_lines() {
@@ -302,6 +219,8 @@ mod tests {
         h.insert("authorization", HeaderValue::from_static("Bearer tok"));
         assert_eq!(presented_key(&h, Some("key=q")).unwrap(), "tok", "the header wins over the query");
         assert!(presented_key(&HeaderMap::new(), Some("key=")).is_none());
-        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+        let none = HeaderMap::new();
+        let decoded = presented_key(&none, Some("key=&x=1&key=a%2Fb+c%zz%4")).unwrap();
+        assert_eq!(decoded, "a/b c%zz%4", "the first non-empty key, decoded, bad escapes kept");
     }
 }

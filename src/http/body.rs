@@ -1,13 +1,12 @@
-//! Reading request bodies as JSON, with the size limit, and the REST error encoding.
+//! Reading request bodies as JSON, with the size and depth limits, and the REST content-type rule.
 //!
 //! Every endpoint reads its body through [`read_json`], so oversized bodies (413), unreadable bodies, invalid
 //! UTF-8, malformed JSON and absurd nesting (serde_json's recursion limit) all become typed errors that each
 //! adapter encodes in its caller's format.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use axum::http::HeaderMap;
+use serde_json::Value;
 
 use crate::error::{ErrorCode, GatewayError};
 
@@ -104,17 +103,10 @@ pub fn check_rest_content_type(headers: &HeaderMap) -> Result<(), GatewayError> 
     }
 }
 
-/// A REST-style error: the status of its code, `{detail, error{code, message, details?, retryable, request_id}}`.
-/// `detail` keeps the seeds' FastAPI shape working.
-#[must_use]
-pub fn rest_error(err: &GatewayError, request_id: &str) -> Response {
-    let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(json!({"detail": err.message, "error": err.to_json(request_id)}))).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn depth_counts_nesting() {

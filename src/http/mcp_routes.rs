@@ -10,13 +10,15 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::action;
-use super::auth::{Auth, Authed, ErrorFormat, Requirement, check, refusal};
+use super::auth::{Auth, Authed, Requirement, check};
 use super::body::{BodyError, BodyLimits, content_type, read_json};
+use super::errors::{ErrorFormat, Refusal, written};
 use super::request_id::RequestId;
+use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::jsonrpc::{INVALID_REQUEST, PARSE_ERROR, RpcError};
 use crate::mcp::streamable::rpc_error;
 use crate::mcp::{legacy_sse, streamable};
@@ -31,24 +33,29 @@ pub fn body_limits(state: &AppState) -> BodyLimits {
 /// Read a JSON-RPC body, answering failures as JSON-RPC errors.
 async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value, Response> {
     if let Some(t) = content_type(headers).filter(|t| t != "application/json") {
-        let error = RpcError::new(INVALID_REQUEST, format!("Content-Type must be application/json, not `{t}`"));
-        return Err(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &Value::Null, &error));
+        let err = GatewayError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("Content-Type must be application/json, not `{t}`"),
+        );
+        let error = RpcError::new(INVALID_REQUEST, err.message.clone());
+        return Err(written(rpc_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &Value::Null, &error), err));
     }
-    read_json(headers, body, body_limits(state)).await.map_err(|e| match e {
-        BodyError::TooLarge(_) => rpc_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &Value::Null,
-            &RpcError::new(INVALID_REQUEST, e.to_gateway().message),
-        ),
-        BodyError::NotJson(why) => {
-            rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(PARSE_ERROR, format!("parse error: {why}")))
-        }
+    read_json(headers, body, body_limits(state)).await.map_err(|e| {
+        let (status, error) = match &e {
+            BodyError::TooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, RpcError::new(INVALID_REQUEST, e.to_gateway().message))
+            }
+            BodyError::NotJson(why) => {
+                (StatusCode::BAD_REQUEST, RpcError::new(PARSE_ERROR, format!("parse error: {why}")))
+            }
+        };
+        written(rpc_error(status, &Value::Null, &error), e.to_gateway())
     })
 }
 
 pub async fn post_mcp(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     auth: Option<Extension<Auth>>,
     headers: HeaderMap,
     body: Body,
@@ -60,8 +67,8 @@ pub async fn post_mcp(
     let envelope = action::is_envelope(&message);
     let caller = match check(auth.as_ref().map(|a| &a.0), &Requirement::Authenticated) {
         Ok(caller) => caller,
-        Err(err) if envelope => return action::refusal(&err, &request_id, &message),
-        Err(err) => return refusal(&err, ErrorFormat::JsonRpc, &request_id),
+        Err(err) if envelope => return action::refusal(err, &request_id, &message),
+        Err(err) => return Refusal(ErrorFormat::JsonRpc, err).into_response(),
     };
     if envelope {
         return action::handle(&state, &request_id, caller, message).await;
@@ -83,7 +90,7 @@ pub async fn get_sse(State(state): State<AppState>, Authed(caller): Authed) -> R
 
 pub async fn post_messages(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Authed(caller): Authed,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,

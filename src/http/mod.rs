@@ -1,5 +1,5 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
-//! policy, request deadlines), body reading, the handlers that adapt each family of endpoints to the MCP layer
+//! policy, request deadlines), the error encodings (`errors`), body reading, the handlers that adapt each family of endpoints to the MCP layer
 //! or the call pipeline, the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
 //! (`pages`, `static_files`).
 
@@ -10,6 +10,7 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod deadline;
+pub mod errors;
 pub mod health;
 pub mod mcp_routes;
 pub mod origin;

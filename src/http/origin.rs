@@ -7,15 +7,14 @@
 //!   when allowed hosts are configured: it must be loopback or an allowed host; else 403.
 //! - `*` in either list allows anything. A gateway behind a reverse proxy lists its public name.
 
-use axum::extract::{Extension, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::sync::Arc;
 
-use super::body::rest_error;
-use super::request_id::RequestId;
+use super::errors::{RestError, written};
 use crate::config::Config;
 use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::jsonrpc::{INVALID_REQUEST, RpcError};
@@ -87,31 +86,28 @@ fn is_loopback(name: &str) -> bool {
         || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The refusal of the policy: the message callers get, with what was refused as the cause in the access log.
+fn refused(why: &str) -> GatewayError {
+    GatewayError::new(ErrorCode::Forbidden, format!("{why}; see allowed_hosts / allowed_origins"))
+        .with_cause(format!("refused by origin policy: {why}"))
+}
+
 pub async fn middleware(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
     match policy.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(why) => {
-            tracing::warn!(reason = %why, "refused by origin policy");
-            let error = RpcError::new(INVALID_REQUEST, format!("{why}; see allowed_hosts / allowed_origins"));
-            rpc_error(StatusCode::FORBIDDEN, &Value::Null, &error)
+            let err = refused(&why);
+            let body = RpcError::new(INVALID_REQUEST, err.message.clone());
+            written(rpc_error(StatusCode::FORBIDDEN, &Value::Null, &body), err)
         }
     }
 }
 
 /// The same policy for the REST endpoints, refused in their error format.
-pub async fn rest_middleware(
-    State(policy): State<Arc<OriginPolicy>>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn rest_middleware(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
     match policy.check(request.headers()) {
         Ok(()) => next.run(request).await,
-        Err(why) => {
-            tracing::warn!(reason = %why, "refused by origin policy");
-            let err = GatewayError::new(ErrorCode::Forbidden, format!("{why}; see allowed_hosts / allowed_origins"));
-            rest_error(&err, &request_id)
-        }
+        Err(why) => RestError(refused(&why)).into_response(),
     }
 }
 

@@ -12,12 +12,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::body::rest_error;
-use super::request_id::RequestId;
+use super::errors::RestError;
 use super::static_files::{self, Asset};
 use crate::error::{ErrorCode, GatewayError};
 
@@ -55,35 +54,31 @@ fn content_security_policy<'a>(connect_origins: impl Iterator<Item = &'a String>
 /// `GET /workers/ui`, `GET /control`
 pub async fn page(
     State(headers): State<Arc<PageHeaders>>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     request_headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    serve(uri.path(), &request_headers, &headers, &request_id)
+) -> Result<Response, RestError> {
+    serve(uri.path(), &request_headers, &headers)
 }
 
 /// `GET /static/{file}`
 pub async fn static_file(
     State(headers): State<Arc<PageHeaders>>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     request_headers: HeaderMap,
     Path(file): Path<String>,
-) -> Response {
-    serve(&format!("/static/{file}"), &request_headers, &headers, &request_id)
+) -> Result<Response, RestError> {
+    serve(&format!("/static/{file}"), &request_headers, &headers)
 }
 
-fn serve(path: &str, request_headers: &HeaderMap, page_headers: &PageHeaders, request_id: &str) -> Response {
-    let Some((asset, etag)) = static_files::find(path) else {
-        let err = GatewayError::new(ErrorCode::NotFound, format!("no file at {path}"));
-        return rest_error(&err, request_id);
-    };
+fn serve(path: &str, request_headers: &HeaderMap, page_headers: &PageHeaders) -> Result<Response, RestError> {
+    let (asset, etag) =
+        static_files::find(path).ok_or_else(|| GatewayError::new(ErrorCode::NotFound, format!("no file at {path}")))?;
     let mut response = if matches_etag(request_headers, etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
     };
     add_headers(response.headers_mut(), asset, etag, page_headers);
-    response
+    Ok(response)
 }
 
 fn add_headers(headers: &mut HeaderMap, asset: &Asset, etag: &str, page_headers: &PageHeaders) {

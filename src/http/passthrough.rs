@@ -17,12 +17,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
-use super::body::rest_error;
+use super::errors::RestError;
 use super::request_id::RequestId;
 use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::sse::StreamGauge;
@@ -41,20 +41,16 @@ const UP: [HeaderName; 6] = [CONTENT_TYPE, CONTENT_LENGTH, ACCEPT, SESSION, VERS
 const DOWN: [HeaderName; 5] = [CONTENT_TYPE, CACHE_CONTROL, SESSION, VERSION, RETRY_AFTER];
 
 /// Any method on `/mcp/` and `/mcp/{*path}`.
-pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
-    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    match forward(&state, &request_id, request).await {
-        Ok(response) => response,
-        Err(err) => {
-            tracing::info!(code = err.code.as_str(), "passthrough refused or failed");
-            let mut response = rest_error(&err, &request_id);
-            if err.code == ErrorCode::UpstreamUnavailable {
-                // A proxy whose upstream cannot be reached answers Bad Gateway.
-                *response.status_mut() = StatusCode::BAD_GATEWAY;
-            }
-            response
+pub async fn proxy(State(state): State<AppState>, RequestId(request_id): RequestId, request: Request) -> Response {
+    forward(&state, &request_id, request).await.unwrap_or_else(|err| {
+        let unreachable = err.code == ErrorCode::UpstreamUnavailable;
+        let mut response = RestError(err).into_response();
+        if unreachable {
+            // A proxy whose upstream cannot be reached answers Bad Gateway.
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
         }
-    }
+        response
+    })
 }
 
 async fn forward(state: &AppState, request_id: &str, request: Request) -> Result<Response, GatewayError> {
@@ -180,10 +176,10 @@ fn transport_error(state: &AppState, err: &reqwest::Error) -> GatewayError {
         ("transport_error", "failed before answering")
     };
     state.metrics.record_upstream(PROVIDER, label);
-    // reqwest's own text names the URL with its query; log the cause chain only.
+    // reqwest's own text names the URL with its query; the access log gets the cause chain only.
     let cause = std::error::Error::source(err).map_or_else(|| "no detail".to_owned(), ToString::to_string);
-    tracing::warn!(provider = PROVIDER, cause, "passthrough transport failure");
     GatewayError::new(ErrorCode::UpstreamUnavailable, format!("the Supabase MCP server {what}"))
         .with_details(json!({"provider": PROVIDER}))
         .retryable(true)
+        .with_cause(cause)
 }

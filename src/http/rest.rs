@@ -3,19 +3,20 @@
 //!   {tool_name, params}` → `{success, tool_name, result}`;
 //! - seed 000 (Dragonfly): `GET /tools` (`?reload=1` reloads the specs), `POST /execute {tool, params}`.
 //!
-//! Errors use [`rest_error`]: the code's HTTP status and `{detail, error{...}}`.
+//! Errors are [`RestError`]s: the code's HTTP status and `{detail, error{...}}`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::Authed;
-use super::body::{check_rest_content_type, read_json, rest_error};
+use super::body::{check_rest_content_type, read_json};
+use super::errors::RestError;
 use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
 use crate::auth::Caller;
@@ -24,56 +25,50 @@ use crate::state::AppState;
 use crate::tools::CallCtx;
 
 /// `GET /mcp/tools/list`
-pub async fn flowchat_list(State(state): State<AppState>, Authed(caller): Authed) -> Response {
+pub async fn flowchat_list(State(state): State<AppState>, Authed(caller): Authed) -> Json<Value> {
     let registry = state.engine.registry().snapshot();
     let tools: Vec<Value> = registry
         .visible_to(&caller)
         .tools()
         .map(|t| json!({"name": t.spec.name, "category": t.spec.category, "description": t.spec.description}))
         .collect();
-    axum::Json(json!({"total": tools.len(), "tools": tools})).into_response()
+    Json(json!({"total": tools.len(), "tools": tools}))
 }
 
 /// `GET /mcp/tools/{name}/schema`
 pub async fn flowchat_schema(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     Authed(caller): Authed,
     Path(name): Path<String>,
-) -> Response {
+) -> Result<Json<Value>, RestError> {
     let registry = state.engine.registry().snapshot();
-    match registry.visible_to(&caller).tool(&name) {
-        Some(t) => axum::Json(json!({
-            "name": t.spec.name,
-            "description": t.spec.description,
-            "category": t.spec.category,
-            "input_schema": t.spec.input_schema,
-        }))
-        .into_response(),
-        None => rest_error(&GatewayError::unknown_tool(&name), &request_id),
-    }
+    let t = registry.visible_to(&caller).tool(&name).ok_or_else(|| GatewayError::unknown_tool(&name))?;
+    Ok(Json(json!({
+        "name": t.spec.name,
+        "description": t.spec.description,
+        "category": t.spec.category,
+        "input_schema": t.spec.input_schema,
+    })))
 }
 
 /// `POST /mcp/tools/call {tool_name, params}`
 pub async fn flowchat_call(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Authed(caller): Authed,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool_name").await;
-    let outcome = outcome.map(|(name, result)| json!({"success": true, "tool_name": name, "result": result}));
-    respond(outcome, &request_id)
+) -> Result<Json<Value>, RestError> {
+    let (name, result) = call_from_body(&state, &request_id, caller, &headers, body, "tool_name").await?;
+    Ok(Json(json!({"success": true, "tool_name": name, "result": result})))
 }
 
 /// `GET /tools` (`?reload=1` reloads the specs first)
 pub async fn dragonfly_tools(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
     Authed(caller): Authed,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Json<Value>, RestError> {
     let reload = query.get("reload").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     if reload {
         if let Err(problems) = state.engine.registry().reload_async().await {
@@ -83,7 +78,7 @@ pub async fn dragonfly_tools(
                 format!("reload refused, the previous tools stay in service: {}", listed.join("; ")),
             )
             .with_details(json!({"problems": listed}));
-            return rest_error(&err, &request_id);
+            return Err(err.into());
         }
     }
     let registry = state.engine.registry().snapshot();
@@ -101,20 +96,19 @@ pub async fn dragonfly_tools(
             }})
         })
         .collect();
-    axum::Json(json!({"count": tools.len(), "reloaded": reload, "tools": tools})).into_response()
+    Ok(Json(json!({"count": tools.len(), "reloaded": reload, "tools": tools})))
 }
 
 /// `POST /execute {tool, params}`
 pub async fn dragonfly_execute(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Authed(caller): Authed,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool").await;
-    let outcome = outcome.map(|(name, result)| json!({"tool": name, "result": result, "request_id": &*request_id}));
-    respond(outcome, &request_id)
+) -> Result<Json<Value>, RestError> {
+    let (name, result) = call_from_body(&state, &request_id, caller, &headers, body, "tool").await?;
+    Ok(Json(json!({"tool": name, "result": result, "request_id": &*request_id})))
 }
 
 /// Read `{<name_key>: tool, params}` and call the tool; returns the tool's name and its REST result.
@@ -156,11 +150,4 @@ async fn call(
     let ctx = CallCtx::detached(request_id.clone(), caller);
     let args = params.cloned().unwrap_or(Value::Null);
     state.engine.call(&ctx, name, args).await?.into_rest()
-}
-
-fn respond(outcome: Result<Value, GatewayError>, request_id: &str) -> Response {
-    match outcome {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(err) => rest_error(&err, request_id),
-    }
 }

@@ -14,23 +14,24 @@
 //! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
 //! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
-//! family then checks its requirement and the per-caller rate limit.
+//! family then checks its requirement and the per-caller rate limit. On the way out, [`errors::finish`] writes
+//! error bodies with the request id.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Extension;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::Response;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{any, get, post};
+use tower::util::MapRequestLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::auth::{self, ErrorFormat, Gate, Requirement};
-use super::body::rest_error;
+use super::auth::{self, Gate, Requirement};
+use super::errors::{ErrorFormat, RestError};
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
-use super::request_id::RequestId;
 use super::{
-    access_log, admin, assets, deadline, health, mcp_routes, origin, pages, passthrough, request_id, rest, workers,
+    access_log, admin, assets, deadline, errors, health, mcp_routes, origin, pages, passthrough, request_id, rest,
+    workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -113,13 +114,17 @@ pub fn router(state: AppState) -> Router {
         .merge(media)
         .merge(pages)
         .fallback(not_found)
+        // Outermost last: the request id is set before anything reads it and on the response after everything.
         .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
-        .layer(from_fn_with_state(state.clone(), access_log::middleware))
-        .layer(from_fn(request_id::middleware))
+        .layer(map_response(errors::finish))
+        .layer(map_response(access_log::label))
+        .layer(access_log::layer(state.metrics.clone()))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(SetRequestIdLayer::new(request_id::HEADER, request_id::UuidV7))
+        .layer(MapRequestLayer::new(request_id::drop_unacceptable))
         .with_state(state)
 }
 
-async fn not_found(Extension(RequestId(request_id)): Extension<RequestId>, uri: axum::http::Uri) -> Response {
-    let err = GatewayError::new(ErrorCode::NotFound, format!("no route for {}", uri.path()));
-    rest_error(&err, &request_id)
+async fn not_found(uri: axum::http::Uri) -> RestError {
+    RestError(GatewayError::new(ErrorCode::NotFound, format!("no route for {}", uri.path())))
 }

@@ -5,18 +5,19 @@
 //! - `GET /workers/{id}/realtime/config` → the session settings plus a freshly minted short-lived client
 //!   secret (`token`, `client_secret{value, expires_at}`); the long-lived provider key never leaves the server.
 //!
-//! Scans, queries and schema reads block, so they run on blocking threads. Errors use [`rest_error`].
+//! Scans, queries and schema reads block, so they run on blocking threads. Errors are [`RestError`]s.
 
 use std::time::Instant;
 
+use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::Authed;
-use super::body::{check_rest_content_type, read_json, rest_error};
+use super::body::{check_rest_content_type, read_json};
+use super::errors::RestError;
 use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
 use crate::error::GatewayError;
@@ -28,26 +29,22 @@ use crate::workers::realtime::{SessionPlan, read_schema};
 use crate::workers::{QueryRequest, Worker, run_blocking};
 
 /// `GET /workers`
-pub async fn list(State(state): State<AppState>, Extension(RequestId(request_id)): Extension<RequestId>) -> Response {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, RestError> {
     let workers = state.engine.workers().clone();
-    match run_blocking(move || Ok(workers.list())).await {
-        Ok(list) => {
-            let entries: Vec<Value> = list.iter().map(Worker::to_listing).collect();
-            axum::Json(json!({"count": entries.len(), "workers": entries})).into_response()
-        }
-        Err(err) => rest_error(&err, &request_id),
-    }
+    let list = run_blocking(move || Ok(workers.list())).await?;
+    let entries: Vec<Value> = list.iter().map(Worker::to_listing).collect();
+    Ok(Json(json!({"count": entries.len(), "workers": entries})))
 }
 
 /// `POST /workers/{id}/query`: recorded in metrics and the audit log like a `worker_query` tool call.
 pub async fn query(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Authed(caller): Authed,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
+) -> Result<Json<Value>, RestError> {
     let started = Instant::now();
     let mut audited_args = json!({"worker_id": id});
     let outcome = async {
@@ -71,10 +68,7 @@ pub async fn query(
         elapsed: started.elapsed(),
         audit_args: state.engine.audit_arguments(&audited_args),
     });
-    match outcome {
-        Ok(outcome) => axum::Json(outcome.body).into_response(),
-        Err(err) => rest_error(&err, &request_id),
-    }
+    Ok(Json(outcome?.body))
 }
 
 /// The tool name REST queries are recorded under, the same as the pipeline's.
@@ -83,13 +77,10 @@ const QUERY_TOOL: &str = "worker_query";
 /// `GET /workers/{id}/realtime/config`
 pub async fn realtime_config(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    RequestId(request_id): RequestId,
     Path(id): Path<String>,
-) -> Response {
-    match build_realtime_config(&state, &request_id, id).await {
-        Ok(body) => axum::Json(body).into_response(),
-        Err(err) => rest_error(&err, &request_id),
-    }
+) -> Result<Json<Value>, RestError> {
+    Ok(Json(build_realtime_config(&state, &request_id, id).await?))
 }
 
 async fn build_realtime_config(state: &AppState, request_id: &str, id: String) -> Result<Value, GatewayError> {

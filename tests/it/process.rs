@@ -147,3 +147,60 @@ async fn a_key_given_in_the_query_string_never_reaches_the_logs() {
     assert!(!log.contains(secret), "the valid key leaked into the log");
     assert!(!log.contains(wrong), "the invalid key leaked into the log");
 }
+
+#[tokio::test]
+async fn an_internal_error_names_its_cause_in_the_access_log_and_never_in_the_body() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let mut gateway = Gateway::start(&common::core_specs(), &[("GATEWAY_DATA_DIR", data_dir)]);
+    // The audit log's table disappears under the running gateway: reading it is an internal fault.
+    let audit = rusqlite::Connection::open(data.path().join("audit.db")).unwrap();
+    audit.execute_batch("ALTER TABLE audit RENAME TO audit_elsewhere").unwrap();
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/admin/audit", gateway.base))
+        .header("x-request-id", "internal-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["detail"], "internal error while reading the audit log", "{body}");
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["request_id"], "internal-7");
+    assert!(!text.contains("no such table"), "the cause leaked into the body: {text}");
+
+    let line = gateway.wait_for_line("the failed request is logged", |l| {
+        l.contains("request finished") && l.contains("/admin/audit")
+    });
+    let log: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(log["level"], "WARN", "{log}");
+    assert_eq!(log["span"]["id"], "internal-7", "{log}");
+    assert_eq!(log["fields"]["status"], 500, "{log}");
+    assert_eq!(log["fields"]["route"], "/admin/audit", "{log}");
+    assert_eq!(log["fields"]["error"], "internal", "{log}");
+    let cause = log["fields"]["cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("no such table: audit"), "the access log names the cause: {log}");
+    gateway.terminate();
+    let (code, _) = tokio::task::spawn_blocking(move || gateway.wait_exit()).await.unwrap();
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn a_refusal_names_its_code_in_the_access_log() {
+    let mut gateway = Gateway::start(&common::core_specs(), &[("FLOWCHAT_MCP_KEY", "refusal-test-key")]);
+    let response = reqwest::Client::new().get(format!("{}/mcp/tools/list", gateway.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let line = gateway.wait_for_line("the refused request is logged", |l| {
+        l.contains("request finished") && l.contains("/mcp/tools/list")
+    });
+    let log: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(log["level"], "INFO", "{log}");
+    assert_eq!(log["fields"]["status"], 401, "{log}");
+    assert_eq!(log["fields"]["error"], "unauthorized", "{log}");
+    assert!(log["fields"].get("cause").is_none(), "a refusal has no inner cause: {log}");
+    gateway.terminate();
+    let (code, _) = tokio::task::spawn_blocking(move || gateway.wait_exit()).await.unwrap();
+    assert_eq!(code, Some(0));
+}
