@@ -1,21 +1,29 @@
 //! What a tool call does: the `binding` of a spec, parsed and fully checked when the spec loads.
 //!
-//! Each kind is a variant; adding a kind means a variant here, its parser, and its arm in the executor.
-//! Nothing here runs a call.
+//! Each kind is a variant holding a type that implements [`BindingKind`]; every method dispatches through one
+//! exhaustive match (`each_kind!`), so adding a kind means its file, a variant, its parser line and its line in
+//! that match, and no check can silently skip it.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use serde_json::{Map, Value};
 
 use super::builtins::Builtin;
 use super::elevenlabs_binding::ElevenLabsBinding;
+use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::higgsfield_binding::HiggsfieldBinding;
 use super::http_binding::HttpBinding;
 use super::llm_binding::LlmBinding;
+use super::output::ToolOutput;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
 use super::template::Known;
 use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
 use crate::config::TemplateEnv;
+use crate::error::GatewayError;
 
 /// Every kind a spec may name.
 const KINDS: &[&str] =
@@ -44,62 +52,62 @@ pub enum Binding {
     Llm(Box<LlmBinding>),
 }
 
+/// The one exhaustive match every [`Binding`] method dispatches through: `$body` with `$kind` bound to the
+/// binding of whatever kind it is. A new variant fails to compile until it has its line here.
+macro_rules! each_kind {
+    ($binding:expr, $kind:ident => $body:expr) => {
+        match $binding {
+            Binding::Builtin($kind) => $body,
+            Binding::Static($kind) => $body,
+            Binding::Http($kind) => $body,
+            Binding::SupabaseRpc($kind) => $body,
+            Binding::Worker($kind) => $body,
+            Binding::Workflow($kind) => $body,
+            Binding::ElevenLabs($kind) => $body,
+            Binding::Higgsfield($kind) => $body,
+            Binding::Llm($kind) => $body,
+        }
+    };
+}
+
 impl Binding {
     /// The kind's name as written in specs.
     #[must_use]
     pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Builtin(_) => "builtin",
-            Self::Static(_) => "static",
-            Self::Http(_) => "http",
-            Self::SupabaseRpc(_) => "supabase_rpc",
-            Self::Worker(_) => "worker",
-            Self::Workflow(_) => "workflow",
-            Self::ElevenLabs(_) => "elevenlabs",
-            Self::Higgsfield(_) => "higgsfield",
-            Self::Llm(_) => "llm",
-        }
+        each_kind!(self, kind => kind.kind())
     }
 
     /// Whether a call can run as a media job, answered later (MCP tasks): the media kinds that produce media.
     #[must_use]
     pub fn runs_as_job(&self) -> bool {
-        match self {
-            Self::ElevenLabs(binding) => binding.produces_media(),
-            Self::Higgsfield(_) => true,
-            Self::Builtin(_)
-            | Self::Static(_)
-            | Self::Http(_)
-            | Self::SupabaseRpc(_)
-            | Self::Worker(_)
-            | Self::Workflow(_)
-            | Self::Llm(_) => false,
-        }
+        each_kind!(self, kind => kind.runs_as_job())
     }
 
     /// Environment settings a call needs; an unset one makes the call answer `not_configured`.
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
-        match self {
-            Self::Builtin(builtin) => builtin.required_settings(),
-            Self::Static(_) => Vec::new(),
-            Self::Http(http) => http.required_settings(),
-            Self::SupabaseRpc(_) => vec!["SUPABASE_URL", "SUPABASE_API_KEY"],
-            Self::Worker(worker) => worker.required_settings(),
-            Self::Workflow(workflow) => workflow.required_settings(),
-            Self::ElevenLabs(binding) => binding.required_settings(),
-            Self::Higgsfield(binding) => binding.required_settings(),
-            Self::Llm(_) => vec!["LLM_BASE_URL"],
-        }
+        each_kind!(self, kind => kind.required_settings())
     }
 
     /// Tools this binding calls by name, with the JSON path of each reference (checked across specs at load).
     #[must_use]
     pub fn tool_references(&self) -> Vec<(String, &str)> {
-        match self {
-            Self::Workflow(workflow) => workflow.tool_references(),
-            _ => Vec::new(),
-        }
+        each_kind!(self, kind => kind.tool_references())
+    }
+
+    /// Run one call of this binding (a tool's, or a workflow step's inline one).
+    pub async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        each_kind!(self, kind => kind.run(engine, call).await)
+    }
+
+    /// [`Binding::run`] behind a pointer, for a workflow's inline steps: a workflow may run a workflow, and a
+    /// future cannot contain itself.
+    pub fn run_boxed<'a>(
+        &'a self,
+        engine: &'a Engine,
+        call: Call<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, GatewayError>> + Send + 'a>> {
+        Box::pin(self.run(engine, call))
     }
 
     /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments; `env` names the
@@ -145,6 +153,24 @@ pub struct StaticBinding {
     pub content: Vec<Value>,
     pub result: Option<Value>,
     pub is_error: bool,
+}
+
+impl BindingKind for StaticBinding {
+    fn kind(&self) -> &'static str {
+        "static"
+    }
+
+    fn required_settings(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    async fn run(&self, _: &Engine, _: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        Ok(ToolOutput {
+            value: self.result.clone().unwrap_or(Value::Null),
+            content: self.content.clone(),
+            is_error: self.is_error,
+        })
+    }
 }
 
 impl StaticBinding {

@@ -8,13 +8,14 @@
 //! a voice worker's database through the `workers` domain; `check_job_status` reads a media job; `call_llm` lets
 //! the configured LLM call gateway tools ([`super::llm_agent`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::context::{CallCtx, LogLevel};
+use super::context::LogLevel;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::llm_agent;
 use super::media::{job_output, job_reader};
 use super::output::ToolOutput;
@@ -219,10 +220,15 @@ impl Builtin {
             other => Err(PathError::new("$.binding.name", format!("unknown builtin `{other}`; known: {NAMES}"))),
         }
     }
+}
+
+impl BindingKind for Builtin {
+    fn kind(&self) -> &'static str {
+        "builtin"
+    }
 
     /// Settings a call needs (see [`super::binding::Binding::required_settings`]).
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&'static str> {
+    fn required_settings(&self) -> Vec<&str> {
         match self {
             Self::CallLlm => vec!["LLM_BASE_URL"],
             Self::Ping
@@ -237,13 +243,8 @@ impl Builtin {
     }
 
     /// Run with validated arguments, before `deadline`.
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
         match self {
             Self::CallLlm => llm_agent::run(engine, ctx, &args, deadline).await,
             Self::Ping => Ok(ToolOutput::json(json!({

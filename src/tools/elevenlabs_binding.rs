@@ -13,12 +13,12 @@
 //! bytes) or `json` (the answer is the result, e.g. `GET /v1/voices`). Rendered paths may only hold URL-safe
 //! characters and no `..` segment.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::media::{Handoff, MediaArgs, OnAbandon, job_output, safe_path, template_pairs, with_job};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_timeout, reject_unknown_keys};
@@ -101,21 +101,25 @@ impl ElevenLabsBinding {
     pub fn produces_media(&self) -> bool {
         self.output == Output::Audio
     }
+}
+
+impl BindingKind for ElevenLabsBinding {
+    fn kind(&self) -> &'static str {
+        "elevenlabs"
+    }
+
+    fn runs_as_job(&self) -> bool {
+        self.produces_media()
+    }
 
     /// Settings a call needs.
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&str> {
+    fn required_settings(&self) -> Vec<&str> {
         vec!["ELEVENLABS_API_KEY"]
     }
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        tool: &str,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: tool, ctx, args, deadline } = call;
+        let args = &args;
         let jobs = engine.jobs();
         elevenlabs::check_configured(jobs.elevenlabs())?;
         let (request, model) = render_for_call(args, |bindings| self.build(bindings))?;
@@ -149,7 +153,9 @@ impl ElevenLabsBinding {
         outcome.map_err(|err| with_job(err, &record))?;
         Ok(job_output(jobs, &record).await)
     }
+}
 
+impl ElevenLabsBinding {
     fn build(&self, bindings: &Bindings<'_>) -> Result<(Request, Option<String>), MissingSetting> {
         let path = match self.path.render_value(bindings)? {
             Value::String(path) => path,

@@ -4,13 +4,15 @@
 //!
 //! Transports call [`Engine::call`] and encode what it returns; nothing here knows which transport asked.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
 use super::context::CallCtx;
-use super::executor;
+use super::executor::Call;
 use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
@@ -189,6 +191,17 @@ impl Engine {
         }
     }
 
+    /// [`Engine::call`] behind a pointer, for tools that call tools (`call_llm`, workflow steps): those run
+    /// inside `Engine::call`, so its future type would otherwise contain itself.
+    pub fn call_boxed<'a>(
+        &'a self,
+        ctx: &'a CallCtx,
+        name: &'a str,
+        args: Value,
+    ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, GatewayError>> + Send + 'a>> {
+        Box::pin(self.call(ctx, name, args))
+    }
+
     /// Call a tool by name. `Err` is a failure of the call itself (unknown tool, invalid arguments, upstream
     /// error, timeout); a tool that ran and reports failure returns `Ok` with `is_error` set.
     pub async fn call(&self, ctx: &CallCtx, name: &str, args: Value) -> Result<ToolOutput, GatewayError> {
@@ -300,7 +313,7 @@ impl Engine {
         let timeout = tool.spec.timeout.unwrap_or(self.default_timeout);
         let deadline = Instant::now() + timeout;
         let output = tokio::select! {
-            out = executor::execute(self, tool, ctx, args, deadline) => out?,
+            out = tool.spec.binding.run(self, Call { name: tool.name(), ctx, args, deadline }) => out?,
             () = ctx.cancel.cancelled() => return Err(GatewayError::new(ErrorCode::Cancelled, "the call was cancelled")),
             () = tokio::time::sleep(timeout) => return Err(GatewayError::new(
                 ErrorCode::Timeout,

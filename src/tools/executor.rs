@@ -1,49 +1,44 @@
-//! Runs a tool's binding. One arm per binding kind; new kinds plug in here without touching any transport.
+//! What every binding kind is: [`BindingKind`], the one interface the pipeline runs a binding through, and
+//! [`Call`], what one call hands it. A new kind is a file implementing `BindingKind`, a variant of
+//! `binding::Binding` and its line in that module's `each_kind!` match; nothing else (no transport) changes.
 
+use std::future::Future;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use super::binding::Binding;
 use super::context::CallCtx;
 use super::engine::Engine;
 use super::output::ToolOutput;
-use super::registry::Tool;
 use crate::error::GatewayError;
 
-/// Execute `tool`'s binding with already-validated arguments, before `deadline`.
-pub async fn execute(
-    engine: &Engine,
-    tool: &Tool,
-    ctx: &CallCtx,
-    args: Value,
-    deadline: Instant,
-) -> Result<ToolOutput, GatewayError> {
-    run_binding(engine, tool.name(), &tool.spec.binding, ctx, args, deadline).await
+/// One call of a binding: validated arguments and the call's context and deadline.
+pub struct Call<'a> {
+    /// What the output is labelled with (jobs, assets): the tool's name, or a workflow step's label.
+    pub name: &'a str,
+    pub ctx: &'a CallCtx,
+    pub args: Value,
+    pub deadline: Instant,
 }
 
-/// Run one binding (a tool's, or a workflow step's inline one); `name` labels what it produces (jobs, assets).
-pub async fn run_binding(
-    engine: &Engine,
-    name: &str,
-    binding: &Binding,
-    ctx: &CallCtx,
-    args: Value,
-    deadline: Instant,
-) -> Result<ToolOutput, GatewayError> {
-    match binding {
-        Binding::Builtin(builtin) => builtin.run(engine, ctx, args, deadline).await,
-        Binding::Llm(binding) => binding.run(engine, ctx, &args, deadline).await,
-        Binding::Http(http) => http.run(engine, ctx, &args, deadline).await,
-        Binding::SupabaseRpc(rpc) => rpc.run(engine, ctx, &args, deadline).await,
-        Binding::Worker(worker) => worker.run(engine, ctx, &args, deadline).await,
-        Binding::Workflow(workflow) => workflow.run(engine, ctx, &args, deadline).await,
-        Binding::ElevenLabs(binding) => binding.run(engine, name, ctx, &args, deadline).await,
-        Binding::Higgsfield(binding) => binding.run(engine, name, ctx, &args, deadline).await,
-        Binding::Static(fixed) => Ok(ToolOutput {
-            value: fixed.result.clone().unwrap_or(Value::Null),
-            content: fixed.content.clone(),
-            is_error: fixed.is_error,
-        }),
+/// A binding kind: checked when the spec loads (each kind's own `parse`), then run for each call.
+pub trait BindingKind {
+    /// The kind's name as written in specs.
+    fn kind(&self) -> &'static str;
+
+    /// Environment settings a call needs; an unset one makes the call answer `not_configured`.
+    fn required_settings(&self) -> Vec<&str>;
+
+    /// Tools this binding calls by name, with the JSON path of each reference (checked across specs at load).
+    fn tool_references(&self) -> Vec<(String, &str)> {
+        Vec::new()
     }
+
+    /// Whether a call can run as a media job answered later (MCP tasks).
+    fn runs_as_job(&self) -> bool {
+        false
+    }
+
+    /// Run one call before its deadline.
+    fn run(&self, engine: &Engine, call: Call<'_>) -> impl Future<Output = Result<ToolOutput, GatewayError>> + Send;
 }

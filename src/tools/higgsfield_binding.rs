@@ -12,12 +12,12 @@
 //! `hf-secret`). So the older API (`/v1/text2image/soul`, `/v1/job-sets/{id}`) is a spec, not code. The submit
 //! is never sent twice; `wait_for_completion` decides whether the call polls or returns the queued job at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::media::{MediaArgs, job_error, job_output, safe_path, wait_for_higgsfield};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_timeout, reject_unknown_keys};
@@ -93,21 +93,25 @@ impl HiggsfieldBinding {
         let timeout = binding_timeout(obj)?;
         Ok(Self { model, body, media, status_path, cancel_path, auth, timeout })
     }
+}
+
+impl BindingKind for HiggsfieldBinding {
+    fn kind(&self) -> &'static str {
+        "higgsfield"
+    }
+
+    fn runs_as_job(&self) -> bool {
+        true
+    }
 
     /// Settings a call needs.
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&str> {
+    fn required_settings(&self) -> Vec<&str> {
         vec!["HIGGSFIELD_API_KEY", "HIGGSFIELD_API_SECRET"]
     }
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        tool: &str,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: tool, ctx, args, deadline } = call;
+        let args = &args;
         let jobs = engine.jobs();
         higgsfield::credentials(jobs.higgsfield())?;
         let (model, body) = render_for_call(args, |bindings| self.build(bindings))?;
@@ -141,7 +145,9 @@ impl HiggsfieldBinding {
         }
         Ok(job_output(jobs, &record).await)
     }
+}
 
+impl HiggsfieldBinding {
     fn build(&self, bindings: &Bindings<'_>) -> Result<(String, Value), MissingSetting> {
         let model = match self.model.render_value(bindings)? {
             Value::String(model) => model,

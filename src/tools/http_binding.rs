@@ -14,12 +14,12 @@
 //! the upstream client's policy: `GET`/`HEAD`/`OPTIONS`/`PUT`/`DELETE` count as idempotent unless the spec says
 //! otherwise.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
 use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
@@ -125,10 +125,15 @@ impl HttpBinding {
         }
         Ok(Self { method, url, headers, query, body, idempotent, timeout, result, attempts, text_response })
     }
+}
+
+impl BindingKind for HttpBinding {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
 
     /// Environment settings the call needs (no default given).
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&str> {
+    fn required_settings(&self) -> Vec<&str> {
         let mut out = self.url.required_settings();
         for (_, template) in self.headers.iter().chain(&self.query) {
             out.extend(template.required_settings());
@@ -142,13 +147,9 @@ impl HttpBinding {
     }
 
     /// Send the request and shape the answer.
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
+        let args = &args;
         let request = render_for_call(args, |bindings| self.build(bindings))?;
         let upstream = engine.upstream("http", RetryPolicy { max_attempts: self.attempts, ..RetryPolicy::default() });
         let answer = upstream.send(&request, &ctx.request_id, deadline).await?;
@@ -166,7 +167,9 @@ impl HttpBinding {
         };
         Ok(ToolOutput::json(selected))
     }
+}
 
+impl HttpBinding {
     fn build(&self, bindings: &Bindings<'_>) -> Result<Outgoing, MissingSetting> {
         let url = match self.url.render_value(bindings)? {
             Value::String(url) => url,

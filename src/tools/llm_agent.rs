@@ -17,8 +17,6 @@
 //! The result's value is `{answer, model, rounds, tool_calls[{round, id, name, arguments, ok, result | error}],
 //! finish_reason, usage}`; its MCP content is the answer's text.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -168,7 +166,7 @@ async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], ca
     let outcome = match arguments {
         _ if !offered.iter().any(|t| t.name() == call.name) => Err(GatewayError::unknown_tool(&call.name)),
         Err(e) => Err(GatewayError::invalid_params(format!("the arguments are not valid JSON: {e}"))),
-        Ok(arguments) => call_through_pipeline(engine, ctx, &call.name, arguments).await,
+        Ok(arguments) => engine.call_boxed(ctx, &call.name, arguments).await,
     };
     match outcome {
         Ok(output) if !output.is_error => {
@@ -205,16 +203,6 @@ fn failed(err: &GatewayError, mut record: Value) -> (String, Value) {
     record["ok"] = json!(false);
     record["error"] = error.clone();
     (json!({"error": error}).to_string(), record)
-}
-
-/// [`Engine::call`] boxed: `call_llm` runs inside `Engine::call`, so the future type would contain itself.
-fn call_through_pipeline<'a>(
-    engine: &'a Engine,
-    ctx: &'a CallCtx,
-    name: &'a str,
-    args: Value,
-) -> Pin<Box<dyn Future<Output = Result<ToolOutput, GatewayError>> + Send + 'a>> {
-    Box::pin(engine.call(ctx, name, args))
 }
 
 /// Token counts summed over the rounds.

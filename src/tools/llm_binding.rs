@@ -15,12 +15,12 @@
 //!
 //! The result's value is `{answer, model, finish_reason, usage}`; its MCP content is the answer's text.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_timeout, reject_unknown_keys};
 use super::template::{Bindings, Known, MissingSetting, Template, render_for_call};
@@ -106,14 +106,20 @@ impl LlmBinding {
         let timeout = obj.contains_key("timeout_secs").then(|| binding_timeout(obj)).transpose()?;
         Ok(Self { system, messages, prompt, model, temperature, max_tokens, response_format, json_output, timeout })
     }
+}
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+impl BindingKind for LlmBinding {
+    fn kind(&self) -> &'static str {
+        "llm"
+    }
+
+    fn required_settings(&self) -> Vec<&str> {
+        vec!["LLM_BASE_URL"]
+    }
+
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
+        let args = &args;
         let [system, messages, prompt, model, temperature, max_tokens] = render_for_call(args, |b| {
             Ok([
                 render(&self.system, b)?,

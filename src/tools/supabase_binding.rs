@@ -9,12 +9,12 @@
 //! `idempotent` (default false) lets a read function be retried on transient failures; an RPC that writes must
 //! not set it. Missing `SUPABASE_URL` / `SUPABASE_API_KEY` make calls answer `not_configured`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
 use super::template::{Known, Template, render_for_call};
@@ -59,14 +59,20 @@ impl SupabaseBinding {
         let timeout = binding_timeout(obj)?;
         Ok(Self { function, args, schema, idempotent, timeout })
     }
+}
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+impl BindingKind for SupabaseBinding {
+    fn kind(&self) -> &'static str {
+        "supabase_rpc"
+    }
+
+    fn required_settings(&self) -> Vec<&str> {
+        vec!["SUPABASE_URL", "SUPABASE_API_KEY"]
+    }
+
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
+        let args = &args;
         let rpc_args = render_for_call(args, |bindings| self.args.render_value(bindings))?;
         let upstream = engine.upstream("supabase", RetryPolicy::retrying(supabase::TRANSIENT));
         let rpc = Rpc {

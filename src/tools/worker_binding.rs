@@ -10,12 +10,12 @@
 //! insists) and false for the others. Calls are writes unless `idempotent` says otherwise, so they are never
 //! sent twice once they may have arrived.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::context::CallCtx;
 use super::engine::Engine;
+use super::executor::{BindingKind, Call};
 use super::output::ToolOutput;
 use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
 use super::template::{Known, Template, render_for_call};
@@ -81,20 +81,21 @@ impl WorkerBinding {
             timeout: binding_timeout(obj)?,
         })
     }
+}
+
+impl BindingKind for WorkerBinding {
+    fn kind(&self) -> &'static str {
+        "worker"
+    }
 
     /// The settings a call needs.
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&'static str> {
+    fn required_settings(&self) -> Vec<&str> {
         vec![self.worker.url_setting(), AUTH_KEY_SETTING]
     }
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
+        let args = &args;
         let body = match &self.body {
             Some(template) => Some(render_for_call(args, |bindings| template.render_value(bindings))?),
             // Workers take JSON: a POST, PUT or PATCH without a declared body sends an empty object.

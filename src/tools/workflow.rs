@@ -38,7 +38,7 @@ use serde_json::{Map, Value, json};
 use super::binding::Binding;
 use super::context::CallCtx;
 use super::engine::Engine;
-use super::executor;
+use super::executor::{BindingKind, Call};
 use super::output::ToolOutput;
 use super::spec::{PathError, reject_unknown_keys};
 use super::template::{Known, Template, render_with_steps};
@@ -154,10 +154,15 @@ impl WorkflowBinding {
         };
         Ok(Self { steps, sequential, result })
     }
+}
+
+impl BindingKind for WorkflowBinding {
+    fn kind(&self) -> &'static str {
+        "workflow"
+    }
 
     /// Settings the inline bindings need (tool steps are checked when they are called).
-    #[must_use]
-    pub fn required_settings(&self) -> Vec<&str> {
+    fn required_settings(&self) -> Vec<&str> {
         let mut out = Vec::new();
         for step in &self.steps {
             let compensation = step.compensate.as_ref().map(|c| &c.action);
@@ -175,8 +180,7 @@ impl WorkflowBinding {
     }
 
     /// The tools the steps and compensations name, with the JSON path of each reference.
-    #[must_use]
-    pub fn tool_references(&self) -> Vec<(String, &str)> {
+    fn tool_references(&self) -> Vec<(String, &str)> {
         let mut out = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
             if let Action::Tool(name) = &step.action {
@@ -189,13 +193,9 @@ impl WorkflowBinding {
         out
     }
 
-    pub async fn run(
-        &self,
-        engine: &Engine,
-        ctx: &CallCtx,
-        args: &Value,
-        deadline: Instant,
-    ) -> Result<ToolOutput, GatewayError> {
+    async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let Call { name: _, ctx, args, deadline } = call;
+        let args = &args;
         let total = self.steps.len();
         let sequential = match &self.sequential {
             Some(condition) => holds(render_with_steps(args, &HashMap::new(), None, |b| condition.render(b))?.as_ref()),
@@ -307,7 +307,9 @@ impl WorkflowBinding {
         let failure = Failure { outputs, completed, unknown, failed, cause };
         Err(self.undo(engine, ctx, args, failure, deadline).await)
     }
+}
 
+impl WorkflowBinding {
     /// Compensate completed steps, newest first, and describe what happened.
     async fn undo(
         &self,
@@ -392,7 +394,7 @@ impl WorkflowBinding {
             Action::Tool(name) => {
                 // Through the whole pipeline as the caller (permissions, validation, audit), one level deeper.
                 let nested = ctx.nested()?;
-                let call = Box::pin(engine.call(&nested, name, args));
+                let call = engine.call_boxed(&nested, name, args);
                 tokio::time::timeout_at(deadline.into(), call).await.map_err(|_| {
                     GatewayError::new(
                         ErrorCode::Timeout,
@@ -401,7 +403,7 @@ impl WorkflowBinding {
                 })??
             }
             Action::Inline(binding) => {
-                let run = Box::pin(executor::run_binding(engine, label, binding, ctx, args, deadline));
+                let run = binding.run_boxed(engine, Call { name: label, ctx, args, deadline });
                 tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
                     GatewayError::new(ErrorCode::Timeout, "the step did not finish before the workflow's deadline")
                 })??
