@@ -82,7 +82,7 @@ EOF
 gateway_port=$(free_port)
 base="http://127.0.0.1:$gateway_port"
 env GATEWAY_CONFIG="$tmp/gateway.toml" GATEWAY_BIND="127.0.0.1:$gateway_port" LOG_LEVEL=info \
-  DASH_FLAKY_URL="http://127.0.0.1:$flaky_port" HIGGSFIELD_BASE_URL="http://127.0.0.1:$higgsfield_port" \
+  GATEWAY_TEMPLATE_ENV="DASH_*" DASH_FLAKY_URL="http://127.0.0.1:$flaky_port" HIGGSFIELD_BASE_URL="http://127.0.0.1:$higgsfield_port" \
   HF_KEY=interop-id:interop-secret GATEWAY_JOB_POLL_INITIAL_MS=100 GATEWAY_JOB_POLL_MAX_MS=200 \
   "$gateway_bin" serve >"$logs/gateway.log" 2>&1 &
 pids+=("$!")
