@@ -9,52 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::GatewayError;
-use crate::providers::higgsfield::{self, Auth};
-
-/// Where a job stands. Higgsfield's statuses; ElevenLabs jobs use queued, in_progress, completed, failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    Queued,
-    InProgress,
-    Completed,
-    Failed,
-    Nsfw,
-    Canceled,
-}
-
-impl JobStatus {
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::InProgress => "in_progress",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Nsfw => "nsfw",
-            Self::Canceled => "canceled",
-        }
-    }
-
-    /// Nothing more will happen to the job.
-    #[must_use]
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Nsfw | Self::Canceled)
-    }
-}
-
-impl From<higgsfield::Status> for JobStatus {
-    fn from(status: higgsfield::Status) -> Self {
-        match status {
-            higgsfield::Status::Queued => Self::Queued,
-            higgsfield::Status::InProgress => Self::InProgress,
-            higgsfield::Status::Completed => Self::Completed,
-            higgsfield::Status::Failed => Self::Failed,
-            higgsfield::Status::Nsfw => Self::Nsfw,
-            higgsfield::Status::Canceled => Self::Canceled,
-        }
-    }
-}
+use crate::providers::higgsfield::Auth;
+pub use crate::providers::job_status::JobStatus;
 
 /// The kind of media, which is also the folder under the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -141,7 +141,7 @@ impl Jobs {
         let target = Target { auth: upstream_request.auth, path: &upstream_request.status_path, timeout: POLL_TIMEOUT };
         let deadline = Instant::now() + POLL_TIMEOUT * 2;
         let polled = higgsfield::poll(&self.higgsfield, &upstream, target, &record.job_id, deadline).await?;
-        let status = JobStatus::from(polled.status);
+        let status = polled.status;
         match status {
             JobStatus::Completed => match self.collect_outputs(record, &polled.outputs).await {
                 Ok(assets) => {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::elevenlabs::describe_problem;
+use super::job_status::JobStatus;
 use super::upstream::{Answer, Outgoing, Upstream};
 use crate::config::ExposeOption;
 use crate::config::HiggsfieldSettings;
@@ -36,42 +37,10 @@ pub enum Auth {
     Headers,
 }
 
-/// A Higgsfield request status, as documented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Queued,
-    InProgress,
-    Completed,
-    Failed,
-    Nsfw,
-    Canceled,
-}
-
-impl Status {
-    fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "queued" | "pending" => Some(Self::Queued),
-            "in_progress" | "processing" | "running" => Some(Self::InProgress),
-            "completed" | "succeeded" | "success" => Some(Self::Completed),
-            "failed" | "error" => Some(Self::Failed),
-            "nsfw" => Some(Self::Nsfw),
-            "canceled" | "cancelled" => Some(Self::Canceled),
-            _ => None,
-        }
-    }
-
-    /// Nothing more will happen to the request.
-    #[must_use]
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Nsfw | Self::Canceled)
-    }
-}
-
 /// What a status poll found.
 #[derive(Debug, Clone)]
 pub struct Polled {
-    pub status: Status,
+    pub status: JobStatus,
     /// Output URLs (images, then the video), when completed.
     pub outputs: Vec<String>,
     /// Higgsfield's own error text, when failed.
@@ -221,21 +190,23 @@ fn parse_status(value: &Value) -> Option<Polled> {
         let error = value.get("error").and_then(|e| {
             e.as_str().map(str::to_owned).or_else(|| e.get("message").and_then(Value::as_str).map(str::to_owned))
         });
-        return Some(Polled { status: Status::parse(status)?, outputs, error });
+        return Some(Polled { status: JobStatus::parse(status)?, outputs, error });
     }
     let jobs = value.get("jobs")?.as_array()?;
-    let statuses: Vec<Status> =
-        jobs.iter().filter_map(|j| j.get("status").and_then(Value::as_str).and_then(Status::parse)).collect();
+    let statuses: Vec<JobStatus> =
+        jobs.iter().filter_map(|j| j.get("status").and_then(Value::as_str).and_then(JobStatus::parse)).collect();
     let status = if statuses.is_empty() {
         return None;
-    } else if statuses.iter().all(|s| *s == Status::Completed) {
-        Status::Completed
-    } else if let Some(bad) = statuses.iter().find(|s| matches!(s, Status::Failed | Status::Nsfw | Status::Canceled)) {
+    } else if statuses.iter().all(|s| *s == JobStatus::Completed) {
+        JobStatus::Completed
+    } else if let Some(bad) =
+        statuses.iter().find(|s| matches!(s, JobStatus::Failed | JobStatus::Nsfw | JobStatus::Canceled))
+    {
         *bad
-    } else if statuses.contains(&Status::InProgress) || statuses.contains(&Status::Completed) {
-        Status::InProgress
+    } else if statuses.contains(&JobStatus::InProgress) || statuses.contains(&JobStatus::Completed) {
+        JobStatus::InProgress
     } else {
-        Status::Queued
+        JobStatus::Queued
     };
     let outputs = jobs.iter().filter_map(|j| j.pointer("/results/raw").and_then(url_of)).collect();
     Some(Polled { status, outputs, error: None })
@@ -250,12 +221,12 @@ mod tests {
         let done =
             parse_status(&json!({"status": "completed", "request_id": "r", "images": [{"url": "https://x/1.png"}]}))
                 .unwrap();
-        assert_eq!(done.status, Status::Completed);
+        assert_eq!(done.status, JobStatus::Completed);
         assert_eq!(done.outputs, ["https://x/1.png"]);
         let video = parse_status(&json!({"status": "completed", "video": {"url": "https://x/v.mp4"}})).unwrap();
         assert_eq!(video.outputs, ["https://x/v.mp4"]);
         let failed = parse_status(&json!({"status": "failed", "error": "boom"})).unwrap();
-        assert_eq!((failed.status, failed.error.as_deref()), (Status::Failed, Some("boom")));
+        assert_eq!((failed.status, failed.error.as_deref()), (JobStatus::Failed, Some("boom")));
         assert!(parse_status(&json!({"status": "exploded"})).is_none());
     }
 
@@ -263,7 +234,7 @@ mod tests {
     fn older_job_sets_are_read() {
         let set = json!({"id": "s", "jobs": [{"status": "completed", "results": {"raw": {"url": "https://x/a.png"}}}]});
         let polled = parse_status(&set).unwrap();
-        assert_eq!(polled.status, Status::Completed);
+        assert_eq!(polled.status, JobStatus::Completed);
         assert_eq!(polled.outputs, ["https://x/a.png"]);
     }
 

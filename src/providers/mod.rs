@@ -6,6 +6,7 @@
 
 pub mod elevenlabs;
 pub mod higgsfield;
+pub mod job_status;
 pub mod llm;
 pub mod realtime;
 pub mod sftp;
