@@ -77,9 +77,9 @@ pub fn masked(config: &Config) -> Value {
             "retention_days": config.audit.retention_days,
         },
         "workers": {
-            "dir": config.workers.dir.display().to_string(),
-            "query_timeout_ms": config.workers.query_timeout.as_millis(),
-            "summary_language": match config.workers.summary_language {
+            "dir": config.voice_workers.dir.display().to_string(),
+            "query_timeout_ms": config.voice_workers.query_timeout.as_millis(),
+            "summary_language": match config.voice_workers.summary_language {
                 SummaryLanguage::French => "fr",
                 SummaryLanguage::English => "en",
             },

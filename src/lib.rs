@@ -19,7 +19,7 @@ pub mod state;
 pub mod telemetry;
 pub mod timestamp;
 pub mod tools;
-pub mod workers;
+pub mod voice_workers;
 
 pub use state::{AppState, StartupError};
 

@@ -124,7 +124,7 @@ fn tools(config: &Config, markdown: bool) -> ExitCode {
 }
 
 fn demo(config: &Config, force: bool) -> ExitCode {
-    match mcp_gateway::workers::demo::create(&config.workers.dir, force) {
+    match mcp_gateway::voice_workers::demo::create(&config.voice_workers.dir, force) {
         Ok(files) => {
             for file in &files {
                 println!("wrote {}", file.display());

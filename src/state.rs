@@ -20,7 +20,7 @@ use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
 use crate::tools::{Engine, EngineOptions, RegistryHandle};
-use crate::workers::Workers;
+use crate::voice_workers::Workers;
 
 /// Why the application could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ impl AppState {
             audit_arguments: config.audit.arguments,
             supabase: config.supabase.clone(),
             flowchat_workers: config.flowchat_workers.clone(),
-            workers: Arc::new(Workers::new(config.workers.clone())),
+            workers: Arc::new(Workers::new(config.voice_workers.clone())),
             provider_caps,
             max_answer_bytes: config.limits.upstream_max_answer_bytes,
             jobs: jobs.clone(),

@@ -29,8 +29,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::LimitSettings;
 pub use providers::{
-    ElevenLabsSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings, RealtimeSettings, SftpSettings,
-    SummaryLanguage, SupabaseMcpSettings, SupabaseSettings, WorkerSettings, WorkersSettings,
+    ElevenLabsSettings, FlowChatWorkerSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings,
+    RealtimeSettings, SftpSettings, SummaryLanguage, SupabaseMcpSettings, SupabaseSettings, VoiceWorkersSettings,
 };
 use raw::{RawConfig, SEED_ALIASES, VERBATIM_ENV, env_names, known_keys};
 pub use secret::{ExposeOption, Secret};
@@ -106,9 +106,9 @@ pub struct Config {
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
-    pub flowchat_workers: WorkerSettings,
+    pub flowchat_workers: FlowChatWorkerSettings,
     /// The voice workers: where their databases are and how queries run.
-    pub workers: WorkersSettings,
+    pub voice_workers: VoiceWorkersSettings,
     /// The Realtime provider that mints browser session secrets for the workers.
     pub realtime: RealtimeSettings,
     /// ElevenLabs for `elevenlabs` tools; without a key they answer `not_configured`.
@@ -247,7 +247,7 @@ impl RawConfig {
             supabase: providers.supabase,
             supabase_mcp: providers.supabase_mcp,
             flowchat_workers: providers.flowchat_workers,
-            workers: providers.workers,
+            voice_workers: providers.voice_workers,
             realtime: providers.realtime,
             elevenlabs: providers.elevenlabs,
             higgsfield: providers.higgsfield,
@@ -365,9 +365,9 @@ mod tests {
     #[test]
     fn workers_and_realtime_settings_default_validate_and_hide_the_key() {
         let config = load_with(base().merge(("data_dir", "/srv/gw"))).unwrap();
-        assert_eq!(config.workers.dir, PathBuf::from("/srv/gw/sqlite3"));
-        assert_eq!(config.workers.query_timeout, Duration::from_secs(5));
-        assert_eq!(config.workers.summary_language, SummaryLanguage::French);
+        assert_eq!(config.voice_workers.dir, PathBuf::from("/srv/gw/sqlite3"));
+        assert_eq!(config.voice_workers.query_timeout, Duration::from_secs(5));
+        assert_eq!(config.voice_workers.summary_language, SummaryLanguage::French);
         assert_eq!(config.realtime.base_url, "https://api.openai.com");
         assert_eq!(config.realtime.model, "gpt-realtime");
         assert!(config.realtime.api_key.is_none());
@@ -379,7 +379,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.realtime.base_url, "http://127.0.0.1:9");
-        assert_eq!(config.workers.summary_language, SummaryLanguage::English);
+        assert_eq!(config.voice_workers.summary_language, SummaryLanguage::English);
         assert!(!format!("{config:?}").contains("sk-secret-1"));
         let err = load_with(base().merge(("realtime_secret_ttl_secs", 5))).unwrap_err();
         assert!(err.message.contains("realtime_secret_ttl_secs"), "{}", err.message);

@@ -14,7 +14,7 @@ use super::values::{base_url, http_url, non_empty, positive_secs};
 
 /// The FlowChat workers' base URLs and shared secret; any may be missing (their tools then say which).
 #[derive(Debug, Clone, Default)]
-pub struct WorkerSettings {
+pub struct FlowChatWorkerSettings {
     pub database: Option<String>,
     pub document: Option<String>,
     pub storage: Option<String>,
@@ -32,7 +32,7 @@ pub enum SummaryLanguage {
 
 /// Voice worker settings.
 #[derive(Debug, Clone)]
-pub struct WorkersSettings {
+pub struct VoiceWorkersSettings {
     /// The folder holding `worker_*.db`.
     pub dir: PathBuf,
     /// Deadline of one query, enforced by SQLite's progress handler.
@@ -148,8 +148,8 @@ pub struct LlmSettings {
 pub(super) struct Providers {
     pub supabase: SupabaseSettings,
     pub supabase_mcp: SupabaseMcpSettings,
-    pub flowchat_workers: WorkerSettings,
-    pub workers: WorkersSettings,
+    pub flowchat_workers: FlowChatWorkerSettings,
+    pub voice_workers: VoiceWorkersSettings,
     pub realtime: RealtimeSettings,
     pub elevenlabs: ElevenLabsSettings,
     pub higgsfield: HiggsfieldSettings,
@@ -167,7 +167,7 @@ impl Providers {
             },
             supabase_mcp: supabase_mcp(raw)?,
             flowchat_workers: flowchat_workers(raw)?,
-            workers: workers(raw)?,
+            voice_workers: voice_workers(raw)?,
             realtime: realtime(raw)?,
             elevenlabs: ElevenLabsSettings {
                 base_url: http_url("elevenlabs_base_url", &raw.elevenlabs_base_url)?,
@@ -196,12 +196,12 @@ fn supabase_mcp(raw: &RawConfig) -> Result<SupabaseMcpSettings, ConfigError> {
     })
 }
 
-fn flowchat_workers(raw: &RawConfig) -> Result<WorkerSettings, ConfigError> {
+fn flowchat_workers(raw: &RawConfig) -> Result<FlowChatWorkerSettings, ConfigError> {
     let header = raw.worker_auth_header.trim();
     if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
         return Err(ConfigError::key("worker_auth_header", format!("`{header}` is not a header name")));
     }
-    Ok(WorkerSettings {
+    Ok(FlowChatWorkerSettings {
         database: base_url("database_worker_url", raw.database_worker_url.clone())?,
         document: base_url("document_worker_url", raw.document_worker_url.clone())?,
         storage: base_url("storage_worker_url", raw.storage_worker_url.clone())?,
@@ -211,8 +211,8 @@ fn flowchat_workers(raw: &RawConfig) -> Result<WorkerSettings, ConfigError> {
     })
 }
 
-fn workers(raw: &RawConfig) -> Result<WorkersSettings, ConfigError> {
-    Ok(WorkersSettings {
+fn voice_workers(raw: &RawConfig) -> Result<VoiceWorkersSettings, ConfigError> {
+    Ok(VoiceWorkersSettings {
         dir: raw.workers_dir.clone().unwrap_or_else(|| raw.data_dir.join("sqlite3")),
         query_timeout: match raw.workers_query_timeout_ms {
             0 => return Err(ConfigError::key("workers_query_timeout_ms", "must be greater than 0")),

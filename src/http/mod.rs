@@ -21,4 +21,4 @@ pub mod rest;
 pub mod router;
 pub mod server;
 pub mod static_files;
-pub mod workers;
+pub mod voice_workers;

@@ -31,7 +31,7 @@ use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::{
     access_log, admin, assets, deadline, errors, health, mcp_routes, origin, pages, passthrough, request_id, rest,
-    workers,
+    voice_workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -74,9 +74,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
         .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
     let workers = Router::new()
-        .route("/workers", get(workers::list))
-        .route("/workers/{id}/query", post(workers::query))
-        .route("/workers/{id}/realtime/config", get(workers::realtime_config))
+        .route("/workers", get(voice_workers::list))
+        .route("/workers/{id}/query", post(voice_workers::query))
+        .route("/workers/{id}/realtime/config", get(voice_workers::realtime_config))
         .route_layer(timeout.clone())
         .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest));
     // Static routes win over the wildcard, so `/mcp/tools/*` stay the gateway's own.

@@ -9,11 +9,11 @@
 //! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found. With SFTP configured, stored assets are also
 //! uploaded before their job completes (`sftp_copy`).
 
+pub mod media_files;
 pub mod record;
+pub mod record_db;
 mod runner;
 mod sftp_copy;
-pub mod storage;
-pub mod store;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,9 +22,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use media_files::{MediaStore, sanitize_project};
 pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
-pub use storage::{MediaStore, sanitize_project};
-pub use store::{JobStore, Reader};
+pub use record_db::{JobStore, Reader};
 
 use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSettings};
 use crate::error::GatewayError;

@@ -5,6 +5,7 @@
 //! media over SSH).
 
 pub mod elevenlabs;
+pub mod flowchat_workers;
 pub mod higgsfield;
 pub mod job_status;
 pub mod llm;
@@ -13,4 +14,3 @@ pub mod sftp;
 pub mod supabase;
 pub mod supabase_mcp;
 pub mod upstream;
-pub mod workers;

@@ -22,7 +22,7 @@ use super::output::ToolOutput;
 use super::spec::PathError;
 use crate::error::{ErrorCode, GatewayError};
 use crate::timestamp::now_rfc3339;
-use crate::workers::{QueryRequest, run_blocking};
+use crate::voice_workers::{QueryRequest, run_blocking};
 
 /// The known builtins with their checked options.
 #[derive(Debug)]

@@ -17,13 +17,13 @@ use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
-use crate::config::{LlmSettings, Rate, SupabaseSettings, WorkerSettings};
+use crate::config::{FlowChatWorkerSettings, LlmSettings, Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::jobs::Jobs;
 use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
 use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 use crate::providers::upstream::{RetryPolicy, Upstream};
-use crate::workers::Workers;
+use crate::voice_workers::Workers;
 
 /// How the engine admits, times and records calls.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub struct EngineOptions {
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
     pub supabase: SupabaseSettings,
-    pub flowchat_workers: WorkerSettings,
+    pub flowchat_workers: FlowChatWorkerSettings,
     /// The voice workers, for the `worker_query` builtin.
     pub workers: Arc<Workers>,
     /// Requests in flight per upstream provider (shared with the job service).
@@ -77,7 +77,7 @@ pub struct Engine {
     audit: Option<Arc<AuditLog>>,
     audit_arguments: bool,
     supabase: SupabaseSettings,
-    flowchat_workers: WorkerSettings,
+    flowchat_workers: FlowChatWorkerSettings,
     workers: Arc<Workers>,
     provider_caps: Arc<ProviderCaps>,
     max_answer_bytes: u64,
@@ -156,7 +156,7 @@ impl Engine {
 
     /// The FlowChat worker settings, for `worker` bindings.
     #[must_use]
-    pub fn flowchat_workers(&self) -> &WorkerSettings {
+    pub fn flowchat_workers(&self) -> &FlowChatWorkerSettings {
         &self.flowchat_workers
     }
 

@@ -20,8 +20,8 @@ use super::output::ToolOutput;
 use super::spec::{PathError, binding_idempotent, binding_timeout, reject_unknown_keys};
 use super::template::{Known, Template, render_for_call};
 use crate::error::GatewayError;
+use crate::providers::flowchat_workers::{self, AUTH_KEY_SETTING, Worker, WorkerCall};
 use crate::providers::upstream::RetryPolicy;
-use crate::providers::workers::{self, AUTH_KEY_SETTING, Worker, WorkerCall};
 
 /// A checked `worker` binding.
 #[derive(Debug)]
@@ -104,7 +104,7 @@ impl BindingKind for WorkerBinding {
             }
             None => None,
         };
-        let upstream = engine.upstream("workers", RetryPolicy::retrying(workers::TRANSIENT));
+        let upstream = engine.upstream("workers", RetryPolicy::retrying(flowchat_workers::TRANSIENT));
         let call = WorkerCall {
             worker: self.worker,
             method: self.method.clone(),
@@ -114,7 +114,8 @@ impl BindingKind for WorkerBinding {
             idempotent: self.idempotent,
             timeout: self.timeout,
         };
-        let value = workers::call(engine.flowchat_workers(), &upstream, call, &ctx.request_id, deadline).await?;
+        let value =
+            flowchat_workers::call(engine.flowchat_workers(), &upstream, call, &ctx.request_id, deadline).await?;
         Ok(ToolOutput::json(value))
     }
 }

@@ -365,8 +365,8 @@ fn demo_writes_two_workers_the_scanner_lists_and_refuses_to_overwrite_without_fo
     assert!(text(&output.stdout).contains("2 demo workers ready"), "{}", text(&output.stdout));
 
     let mut config = mcp_gateway::config::Config::for_tests(&core_specs(), &data);
-    config.workers.dir = data.join("sqlite3");
-    let workers = mcp_gateway::workers::Workers::new(config.workers);
+    config.voice_workers.dir = data.join("sqlite3");
+    let workers = mcp_gateway::voice_workers::Workers::new(config.voice_workers);
     let listed: Vec<(String, String, String)> =
         workers.list().iter().map(|w| (w.id.clone(), w.name.clone(), w.voice.clone())).collect();
     let expected = [("camille", "Camille", "coral"), ("julien", "Julien", "ash")];

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use common::{SseStream, TestApp, shipped_tool_specs};
 use mcp_gateway::auth::{ApiKey, NamePattern, Scope, digest};
-use mcp_gateway::config::{SupabaseSettings, WorkerSettings};
+use mcp_gateway::config::{FlowChatWorkerSettings, SupabaseSettings};
 use serde_json::{Value, json};
 
 const SECRET: &str = "worker-secret-7731";
@@ -60,7 +60,7 @@ impl BackOffice {
     }
 
     /// Serve, and return gateway settings pointing at it.
-    async fn serve(self) -> (SupabaseSettings, WorkerSettings) {
+    async fn serve(self) -> (SupabaseSettings, FlowChatWorkerSettings) {
         let app = Router::new()
             .route("/rest/v1/rpc/{function}", post(rpc))
             .route("/{worker}/{*path}", post(worker))
@@ -69,7 +69,7 @@ impl BackOffice {
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let supabase = SupabaseSettings { url: Some(base.clone()), api_key: Some("supabase-key".into()) };
-        let workers = WorkerSettings {
+        let workers = FlowChatWorkerSettings {
             database: Some(format!("{base}/db")),
             document: Some(format!("{base}/doc")),
             storage: Some(format!("{base}/storage")),

@@ -35,7 +35,7 @@ async fn fixture_with(specs: &Path, configure: impl FnOnce(&mut Config) + Send +
     let db = write_worker(dir.path(), "camille", &[("worker_name", "Camille")], SALES);
     let workers_dir = dir.path().to_path_buf();
     let app = TestApp::spawn_with(specs, move |config| {
-        config.workers.dir = workers_dir;
+        config.voice_workers.dir = workers_dir;
         configure(config);
     })
     .await;
@@ -83,7 +83,7 @@ async fn a_select_returns_typed_values_columns_and_a_french_summary() {
 
 #[tokio::test]
 async fn the_summary_speaks_english_when_configured() {
-    let f = fixture_with(&core_specs(), |c| c.workers.summary_language = SummaryLanguage::English).await;
+    let f = fixture_with(&core_specs(), |c| c.voice_workers.summary_language = SummaryLanguage::English).await;
     let (_, body) = query(&f.app, "camille", json!({"query": "SELECT COUNT(*) AS n FROM clients"})).await;
     assert_eq!(body["summary"], "Result: 2.");
 }
@@ -211,7 +211,7 @@ async fn bad_sql_is_invalid_params_with_sqlites_message() {
 
 #[tokio::test]
 async fn a_runaway_query_is_stopped_by_the_deadline_inside_sqlite() {
-    let f = fixture_with(&core_specs(), |c| c.workers.query_timeout = Duration::from_millis(200)).await;
+    let f = fixture_with(&core_specs(), |c| c.voice_workers.query_timeout = Duration::from_millis(200)).await;
     let runaway = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n";
     let (status, body) = query(&f.app, "camille", json!({"query": runaway})).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");

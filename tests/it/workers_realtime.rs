@@ -77,7 +77,7 @@ async fn app_with(dir: &TempDir, base_url: Option<String>, key: Option<&str>) ->
     let workers_dir = dir.path().to_path_buf();
     let key = key.map(str::to_owned);
     TestApp::spawn_with(&core_specs(), move |config| {
-        config.workers.dir = workers_dir;
+        config.voice_workers.dir = workers_dir;
         if let Some(base) = base_url {
             config.realtime.base_url = base;
         }

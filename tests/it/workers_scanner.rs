@@ -16,7 +16,7 @@ use workers_fixture::write_worker;
 
 async fn app_over(dir: &Path) -> TestApp {
     let dir = dir.to_path_buf();
-    TestApp::spawn_with(&core_specs(), move |config| config.workers.dir = dir).await
+    TestApp::spawn_with(&core_specs(), move |config| config.voice_workers.dir = dir).await
 }
 
 async fn listing(app: &TestApp) -> Value {
@@ -182,7 +182,7 @@ async fn worker_routes_need_the_workers_scope_when_keys_exist() {
     write_worker(dir.path(), "alain", &[], "CREATE TABLE t (x INTEGER)");
     let workers_dir = dir.path().to_path_buf();
     let app = TestApp::spawn_with(&core_specs(), move |config| {
-        config.workers.dir = workers_dir;
+        config.voice_workers.dir = workers_dir;
         config.security.keys =
             vec![key("voice", &["workers"]), key("caller", &["tools:list", "tools:call"]), key("ops", &["admin"])];
     })

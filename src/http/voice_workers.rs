@@ -25,8 +25,8 @@ use crate::providers::realtime;
 use crate::providers::upstream::RetryPolicy;
 use crate::state::AppState;
 use crate::tools::engine::CallRecord;
-use crate::workers::realtime::{SessionPlan, read_schema};
-use crate::workers::{QueryRequest, Worker, run_blocking};
+use crate::voice_workers::realtime::{SessionPlan, read_schema};
+use crate::voice_workers::{QueryRequest, Worker, run_blocking};
 
 /// `GET /workers`
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, RestError> {
@@ -95,7 +95,7 @@ async fn build_realtime_config(state: &AppState, request_id: &str, id: String) -
         Ok((worker, schema))
     })
     .await?;
-    let language = state.config.workers.summary_language;
+    let language = state.config.voice_workers.summary_language;
     let plan = SessionPlan::new(&worker, &schema, &settings.model, language);
     let upstream = state.engine.upstream("realtime", RetryPolicy::default());
     let deadline = Instant::now() + state.config.limits.request_timeout;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::config::WorkersSettings;
+use crate::config::VoiceWorkersSettings;
 use crate::error::{ErrorCode, GatewayError};
 pub use meta::Worker;
 pub use query::{QueryOutcome, QueryRequest};
@@ -40,19 +40,19 @@ pub async fn run_blocking<T: Send + 'static>(
 /// The workers of one folder: a cached scan and the query settings.
 #[derive(Debug)]
 pub struct Workers {
-    settings: WorkersSettings,
+    settings: VoiceWorkersSettings,
     scanner: Scanner,
 }
 
 impl Workers {
     #[must_use]
-    pub fn new(settings: WorkersSettings) -> Self {
+    pub fn new(settings: VoiceWorkersSettings) -> Self {
         let scanner = Scanner::new(settings.dir.clone());
         Self { settings, scanner }
     }
 
     #[must_use]
-    pub fn settings(&self) -> &WorkersSettings {
+    pub fn settings(&self) -> &VoiceWorkersSettings {
         &self.settings
     }
 

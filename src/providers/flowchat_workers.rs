@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::upstream::{Outgoing, Upstream};
 use crate::config::ExposeOption;
-use crate::config::WorkerSettings;
+use crate::config::FlowChatWorkerSettings;
 use crate::error::{ErrorCode, GatewayError};
 
 /// Statuses worth another attempt for an idempotent worker call: the seed retried 5xx, and 408/429 say "later".
@@ -63,7 +63,7 @@ impl Worker {
 
     /// The configured base URL, if any.
     #[must_use]
-    pub fn base_url(self, settings: &WorkerSettings) -> Option<&str> {
+    pub fn base_url(self, settings: &FlowChatWorkerSettings) -> Option<&str> {
         match self {
             Self::Database => settings.database.as_deref(),
             Self::Document => settings.document.as_deref(),
@@ -100,7 +100,7 @@ fn not_configured(worker: Worker, setting: &str) -> GatewayError {
 
 /// Call a worker and return its JSON answer.
 pub async fn call(
-    settings: &WorkerSettings,
+    settings: &FlowChatWorkerSettings,
     upstream: &Upstream<'_>,
     call: WorkerCall<'_>,
     request_id: &str,
