@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::upstream::{Answer, Outgoing, Upstream};
+use super::upstream::{Answer, Outgoing, RetryPolicy, Upstream, retry_after};
 use crate::config::ElevenLabsSettings;
 use crate::config::ExposeOption;
 use crate::error::{ErrorCode, GatewayError};
@@ -111,6 +111,9 @@ async fn send(
         idempotent,
         timeout: request.timeout,
     };
+    // The busy resend follows the shared policy's delays, starting at half a second.
+    let mut delays =
+        RetryPolicy { max_attempts: BUSY_ATTEMPTS, base_delay: Duration::from_millis(500), ..upstream.policy }.delays();
     let mut attempt = 1;
     loop {
         let answer = upstream.send(&outgoing, request_id, deadline).await?;
@@ -120,11 +123,11 @@ async fn send(
         let err = map_error(&answer);
         // Idempotent requests were already retried by the shared client; a refused (429) write was never
         // processed, so it may go again.
-        let wait = err.details.get("retry_after_secs").and_then(Value::as_f64).map(Duration::from_secs_f64);
-        let wait = wait.unwrap_or_else(|| Duration::from_millis(500) * 2u32.pow(attempt - 1));
-        if answer.status != 429 || idempotent || attempt >= BUSY_ATTEMPTS || Instant::now() + wait >= deadline {
+        let hint = retry_after(&answer.headers);
+        let wait = (answer.status == 429 && !idempotent).then(|| delays.next()).flatten().map(|d| hint.unwrap_or(d));
+        let Some(wait) = wait.filter(|wait| Instant::now() + *wait < deadline) else {
             return Err(err);
-        }
+        };
         upstream.metrics.record_upstream_retry(upstream.provider);
         tracing::info!(attempt, wait_ms = wait.as_millis(), "ElevenLabs is busy (429); sending again");
         tokio::time::sleep(wait).await;

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -55,6 +56,18 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The waits before each retry: exponential from `base_delay`, capped at `max_delay`, each with a random
+    /// jitter of up to its own length (so clients that failed together spread out), `max_attempts - 1` of them.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
+        let retries = usize::try_from(self.max_attempts.saturating_sub(1)).unwrap_or(0);
+        ExponentialBuilder::new()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(retries)
+            .with_jitter()
+            .build()
+    }
+
     /// The default policy retrying only `statuses`.
     #[must_use]
     pub fn retrying(statuses: &'static [u16]) -> Self {
@@ -196,6 +209,7 @@ impl Upstream<'_> {
 
     /// Send with retries, until `deadline`. `Ok` carries any HTTP answer (check [`Answer::error_for_status`]).
     pub async fn send(&self, request: &Outgoing, request_id: &str, deadline: Instant) -> Result<Answer, GatewayError> {
+        let mut delays = self.policy.delays();
         let mut attempt = 1;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -207,22 +221,23 @@ impl Upstream<'_> {
             };
             let outcome = self.attempt(request, request_id, request.timeout.min(remaining)).await;
             drop(permit);
-            let retry_in = match &outcome {
+            // Worth another attempt, with the upstream's own `Retry-After` when it gave one.
+            let hint = match &outcome {
                 Ok(answer) if request.idempotent && self.policy.retry_statuses.contains(&answer.status) => {
-                    Some(retry_after(&answer.headers).unwrap_or_else(|| self.backoff(attempt)))
+                    Some(retry_after(&answer.headers))
                 }
-                Err(e) if e.is_connect() => Some(self.backoff(attempt)),
-                Err(e) if e.is_timeout() && request.idempotent => Some(self.backoff(attempt)),
+                Err(e) if e.is_connect() => Some(None),
+                Err(e) if e.is_timeout() && request.idempotent => Some(None),
                 _ => None,
             };
+            // Each retry takes the policy's next delay (none left: no retry); `Retry-After` overrides its length.
+            let retry_in = hint.and_then(|hint| delays.next().map(|backoff| hint.unwrap_or(backoff)));
             if let Ok(answer) = &outcome {
                 if answer.is_redirect() {
                     return Err(self.redirect_error(request, answer));
                 }
             }
-            let can_retry =
-                attempt < self.policy.max_attempts && retry_in.is_some_and(|wait| Instant::now() + wait < deadline);
-            if let (true, Some(wait)) = (can_retry, retry_in) {
+            if let Some(wait) = retry_in.filter(|wait| Instant::now() + *wait < deadline) {
                 self.metrics.record_upstream_retry(self.provider);
                 tracing::info!(
                     provider = self.provider,
@@ -276,14 +291,6 @@ impl Upstream<'_> {
         };
         self.metrics.record_upstream(self.provider, &label);
         result
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exponential = self.policy.base_delay.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exponential.min(self.policy.max_delay);
-        // Full jitter between half and all of the delay, so retrying clients spread out.
-        let random = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
-        capped / 2 + capped / 2 * random / 1000
     }
 
     fn saturated_error(&self) -> GatewayError {
@@ -400,11 +407,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The `Retry-After` delay of an answer, in seconds form.
+/// The `Retry-After` delay of an answer: seconds, or an HTTP date (a date already past is no wait).
 #[must_use]
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// The upstream's own message, from the usual error shapes.
@@ -456,6 +467,42 @@ mod tests {
     fn urls_in_messages_lose_query_and_userinfo() {
         assert_eq!(redact_url("https://user:pw@api.example.com/v1/x?key=secret"), "https://api.example.com/v1/x");
         assert_eq!(redact_url("http://127.0.0.1:9/a#frag"), "http://127.0.0.1:9/a");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let header = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert_eq!(retry_after(&header("3")), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(&header("Wed, 21 Oct 2015 07:28:00 GMT")), Some(Duration::ZERO), "a past date");
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let wait = retry_after(&header(&soon)).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+        assert_eq!(retry_after(&header("soon")), None);
+        assert_eq!(retry_after(&header("-1")), None);
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_up_to_the_cap_and_stop_at_the_attempt_count() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+            ..RetryPolicy::default()
+        };
+        let delays: Vec<Duration> = policy.delays().collect();
+        assert_eq!(delays.len(), 5, "one delay per retry");
+        let floors = [100, 200, 400, 400, 400];
+        for (delay, floor) in delays.iter().zip(floors) {
+            let floor = Duration::from_millis(floor);
+            assert!(*delay >= floor && *delay <= floor * 2, "{delay:?} outside [{floor:?}, 2x]");
+        }
+        let first: Vec<Duration> = (0..8).map(|_| policy.delays().next().unwrap()).collect();
+        assert!(first.windows(2).any(|w| w[0] != w[1]), "jitter spreads clients out: {first:?}");
+        assert_eq!(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }.delays().count(), 0);
     }
 
     #[test]
