@@ -61,8 +61,9 @@ for tool in rpc_huge rpc_declared; do
     rows+=("| one 1 GiB answer ($tool) | $(fmt_mib "$(rss_kb "$GW_PID")") | $(fmt_mib "$(peak_rss_kb "$GW_PID")") | $status $code | $mib_sent |")
 done
 start_sent=$(sent)
-for i in $(seq 8); do call rpc_huge "$WORK/par-$i.json" >"$WORK/par-$i.status" & done
-wait
+calls=()
+for i in $(seq 8); do call rpc_huge "$WORK/par-$i.json" >"$WORK/par-$i.status" & calls+=("$!"); done
+wait "${calls[@]}"   # the servers are this shell's children too: wait for the calls only
 for i in $(seq 8); do
     [[ $(cat "$WORK/par-$i.status") == 502 ]] || die "concurrent call $i: expected 502, got $(cat "$WORK/par-$i.status")"
 done
