@@ -20,6 +20,7 @@ use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, GatewayError};
+use crate::mcp::streamable::json_response;
 use crate::state::AppState;
 use crate::tools::CallCtx;
 
@@ -160,7 +161,7 @@ async fn call(
 
 fn respond(outcome: Result<Value, GatewayError>, request_id: &str) -> Response {
     match outcome {
-        Ok(body) => axum::Json(body).into_response(),
+        Ok(body) => json_response(&body),
         Err(err) => rest_error(&err, request_id),
     }
 }
