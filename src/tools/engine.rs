@@ -14,6 +14,7 @@ use super::executor;
 use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
+use super::to_end::ToEnd;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{LlmSettings, Rate, SupabaseSettings, WorkerSettings};
 use crate::error::{ErrorCode, GatewayError};
@@ -208,6 +209,20 @@ impl Engine {
             audit_args,
         });
         outcome
+    }
+
+    /// [`Engine::call`] for adapters that answer on the request itself (REST, action envelopes): the call runs to
+    /// its end even when the client hangs up first (see [`ToEnd`]), so a write is never abandoned half-done. A
+    /// panic in the call is an `internal` error.
+    pub async fn call_to_end(
+        self: &Arc<Self>,
+        ctx: CallCtx,
+        name: String,
+        args: Value,
+    ) -> Result<ToolOutput, GatewayError> {
+        let engine = self.clone();
+        let call = ToEnd::new(async move { engine.call(&ctx, &name, args).await }).await;
+        call.unwrap_or_else(|panicked| Err(GatewayError::internal("running the tool", &panicked)))
     }
 
     /// What the audit log keeps of a call's arguments (their hash, and the arguments when configured); `None`
