@@ -262,7 +262,8 @@ impl Engine {
                 time_ms: now_ms(),
                 request_id: call.request_id.to_owned(),
                 key_id: caller.to_owned(),
-                tool: name.chars().take(128).collect(),
+                // At most 128 characters; a name of at most 128 bytes has no more, and is copied whole.
+                tool: if name.len() <= 128 { name.to_owned() } else { name.chars().take(128).collect() },
                 category: call.category.map(str::to_owned),
                 outcome: label.to_owned(),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
