@@ -6,7 +6,7 @@
 #   rest    POST /mcp/tools/call {"tool_name","params"} to the gateway (FlowChat REST)
 #   mcp     POST /mcp tools/call to the gateway (MCP Streamable HTTP, stateless JSON, as bench/run.sh)
 # each at concurrency 1 (1 thread, 1 connection: p50, p99) and at BENCH_CONNECTIONS connections (req/s, p50, p99).
-# Added latency = a gateway path's p50/p99 minus the direct p50/p99 at concurrency 1; target: added p50 <= 150 µs.
+# Added latency = a gateway path's p50/p99 minus the direct p50/p99 at concurrency 1; target: added p50 <= 120 µs.
 #
 # Prints a Markdown table, the added latency with PASS/MISS against the target, and the gateway's peak RSS, and
 # writes them with the date, the machine, the git revision and the exact command to
@@ -21,7 +21,7 @@
 # Before measuring it checks each path once with curl: the fake refuses a request without the key (401), each
 # path answers 200 with the fake's rows, and the fake received the same body and headers (but the request id)
 # directly and through both gateway paths. Exit status: 0 when every check passed and every measured request got a
-# 2xx without socket errors, 1 otherwise. The 150 µs target is informational: a MISS does not fail the script.
+# 2xx without socket errors, 1 otherwise. The 120 µs target is informational: a MISS does not fail the script.
 #
 # Needs: cargo, curl, python3, and wrk (installed with apt-get when missing and root/sudo). wrk shares the cores
 # with the gateway and the fake; nothing is pinned.
@@ -32,7 +32,7 @@ source bench/lib.sh
 
 bench_settings
 COMMAND="$SETTINGS bench/upstream.sh"
-TARGET_ADDED_P50_US=150
+TARGET_ADDED_P50_US=120
 
 require_commands curl cargo python3
 ensure_wrk

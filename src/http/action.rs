@@ -102,5 +102,5 @@ async fn run(state: &AppState, request_id: &Arc<str>, caller: Caller, envelope: 
     };
     project_from_trace(state, &caller, action, envelope, &mut payload);
     let ctx = CallCtx::detached(request_id.clone(), caller);
-    state.engine.call(&ctx, action, payload).await?.into_rest()
+    state.engine.call_to_end(ctx, action.to_owned(), payload).await?.into_rest()
 }

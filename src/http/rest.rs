@@ -149,5 +149,5 @@ async fn call(
 ) -> Result<Value, GatewayError> {
     let ctx = CallCtx::detached(request_id.clone(), caller);
     let args = params.cloned().unwrap_or(Value::Null);
-    state.engine.call(&ctx, name, args).await?.into_rest()
+    state.engine.call_to_end(ctx, name.to_owned(), args).await?.into_rest()
 }

@@ -141,7 +141,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
     match method {
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(scope, &params),
-        "tools/call" => tools_call(scope, &params).await,
+        "tools/call" => tools_call(scope, params).await,
         "tasks/get" | "tasks/result" | "tasks/cancel" => super::tasks::request(scope, method, &params).await,
         "resources/list" => {
             let registry = scope.state.engine.registry().snapshot();
@@ -230,9 +230,10 @@ fn tools_list(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<V
     page(scope, params, items, "tools")
 }
 
-async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {
-    let name = required_str(params, "name")?;
-    let args = params.get("arguments").cloned().unwrap_or(Value::Null);
+async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) -> Result<Value, RpcError> {
+    // The arguments move into the call; everything else is read in place.
+    let args = params.remove("arguments").unwrap_or(Value::Null);
+    let name = required_str(&params, "name")?;
     let progress_token = params.get("_meta").and_then(|m| m.get("progressToken")).cloned();
     let ctx = CallCtx {
         request_id: scope.request_id.clone(),
@@ -249,20 +250,23 @@ async fn tools_call(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Re
     let has_output_schema =
         registry.visible_to(scope.caller).callable(name).is_some_and(|t| t.spec.output_schema.is_some());
     match scope.state.engine.call(&ctx, name, args).await {
-        Ok(output) => Ok(call_result(&output, has_output_schema)),
+        Ok(output) => Ok(call_result(output, has_output_schema)),
         Err(err) if err.code == ErrorCode::UnknownTool => Err(RpcError::from_gateway(&err, scope.request_id)),
         Err(err) => Ok(error_result(&err, scope.request_id)),
     }
 }
 
-/// A successful `tools/call` result.
+/// A successful `tools/call` result: `{content, isError, structuredContent?}`, the value moved in, not copied.
 #[must_use]
-pub fn call_result(output: &ToolOutput, has_output_schema: bool) -> Value {
-    let mut result = json!({"content": output.content_blocks(), "isError": output.is_error});
-    if output.value.is_object() || (has_output_schema && !output.value.is_null()) {
-        result["structuredContent"] = output.value.clone();
+pub fn call_result(output: ToolOutput, has_output_schema: bool) -> Value {
+    let structured = output.value.is_object() || (has_output_schema && !output.value.is_null());
+    let mut result = Map::with_capacity(3);
+    result.insert("content".into(), Value::Array(output.content_blocks()));
+    result.insert("isError".into(), output.is_error.into());
+    if structured {
+        result.insert("structuredContent".into(), output.value);
     }
-    result
+    Value::Object(result)
 }
 
 /// A tool failure as a result the model can read (`isError: true`), with the typed error in `_meta`.
@@ -357,8 +361,13 @@ mod tests {
     #[test]
     fn object_results_are_structured_and_errors_carry_the_code() {
         let out = ToolOutput::json(json!({"a": 1}));
-        assert_eq!(call_result(&out, false)["structuredContent"], json!({"a": 1}));
-        assert!(call_result(&ToolOutput::json(json!([1])), false).get("structuredContent").is_none());
+        assert_eq!(
+            call_result(out, false),
+            json!({"content": [{"type": "text", "text": "{\"a\":1}"}], "isError": false, "structuredContent": {"a": 1}})
+        );
+        assert!(call_result(ToolOutput::json(json!([1])), false).get("structuredContent").is_none());
+        let declared = call_result(ToolOutput::json(json!([1])), true);
+        assert_eq!(declared["structuredContent"], json!([1]), "a declared output schema structures any value");
         let err = GatewayError::invalid_params("bad `x`");
         let result = error_result(&err, "rid");
         assert_eq!(result["isError"], true);

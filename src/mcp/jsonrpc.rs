@@ -1,6 +1,9 @@
 //! JSON-RPC 2.0 message shapes: classifying what a client sent, and building what the gateway answers.
+//!
+//! Messages are built by moving values into maps, not with `json!`: the macro serializes every interpolated
+//! value into a new one, a deep copy of the whole result on every answer.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 
@@ -40,11 +43,13 @@ impl RpcError {
 
     #[must_use]
     pub fn to_json(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message});
+        let mut error = Map::with_capacity(3);
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), self.message.as_str().into());
         if let Some(data) = &self.data {
-            error["data"] = data.clone();
+            error.insert("data".into(), data.clone());
         }
-        error
+        Value::Object(error)
     }
 }
 
@@ -68,15 +73,16 @@ pub enum Incoming {
 }
 
 impl Incoming {
-    /// Classify a message; an `Err` carries the id (if any could be read) and the error to answer with.
-    pub fn parse(message: &Value) -> Result<Self, Box<(Value, RpcError)>> {
-        let Value::Object(obj) = message else {
+    /// Classify a message (taking it apart, so that its params move rather than copy); an `Err` carries the id
+    /// (if any could be read) and the error to answer with.
+    pub fn parse(message: Value) -> Result<Self, Box<(Value, RpcError)>> {
+        let Value::Object(mut obj) = message else {
             return Err(Box::new((
                 Value::Null,
                 RpcError::new(INVALID_REQUEST, "a JSON-RPC message must be an object"),
             )));
         };
-        let id = obj.get("id").cloned();
+        let id = obj.remove("id");
         let fail = |msg: &str| Box::new((id.clone().unwrap_or(Value::Null), RpcError::new(INVALID_REQUEST, msg)));
         if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return Err(fail("`jsonrpc` must be \"2.0\""));
@@ -89,17 +95,17 @@ impl Incoming {
                 )));
             }
         }
-        let params = obj.get("params").cloned().unwrap_or(Value::Null);
+        let params = obj.remove("params").unwrap_or(Value::Null);
         if !(params.is_null() || params.is_object()) {
             return Err(fail("`params` must be an object"));
         }
-        match (obj.get("method"), id.clone()) {
-            (Some(Value::String(method)), Some(id)) => Ok(Self::Request { id, method: method.clone(), params }),
-            (Some(Value::String(method)), None) => Ok(Self::Notification { method: method.clone(), params }),
+        match (obj.remove("method"), id.clone()) {
+            (Some(Value::String(method)), Some(id)) => Ok(Self::Request { id, method, params }),
+            (Some(Value::String(method)), None) => Ok(Self::Notification { method, params }),
             (Some(_), _) => Err(fail("`method` must be a string")),
-            (None, Some(id)) => match (obj.get("result"), obj.get("error")) {
-                (Some(result), None) => Ok(Self::Response { id, outcome: Ok(result.clone()) }),
-                (None, Some(error)) => Ok(Self::Response { id, outcome: Err(error.clone()) }),
+            (None, Some(id)) => match (obj.remove("result"), obj.remove("error")) {
+                (Some(result), None) => Ok(Self::Response { id, outcome: Ok(result) }),
+                (None, Some(error)) => Ok(Self::Response { id, outcome: Err(error) }),
                 _ => Err(Box::new((
                     id,
                     RpcError::new(INVALID_REQUEST, "a response needs exactly one of `result` or `error`"),
@@ -113,26 +119,37 @@ impl Incoming {
 /// A success response.
 #[must_use]
 pub fn response(id: &Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    message(id, "result", result)
 }
 
 /// An error response.
 #[must_use]
 pub fn error_response(id: &Value, error: &RpcError) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": error.to_json()})
+    message(id, "error", error.to_json())
+}
+
+/// `{"jsonrpc": "2.0", "id": id, key: value}`, in that order.
+fn message(id: &Value, key: &str, value: Value) -> Value {
+    let mut message = Map::with_capacity(3);
+    message.insert("jsonrpc".into(), "2.0".into());
+    message.insert("id".into(), id.clone());
+    message.insert(key.into(), value);
+    Value::Object(message)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
     fn classifies_requests_notifications_and_responses() {
-        let req = Incoming::parse(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).unwrap();
+        let req = Incoming::parse(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).unwrap();
         assert!(matches!(req, Incoming::Request { ref method, .. } if method == "ping"));
-        let note = Incoming::parse(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
+        let note = Incoming::parse(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
         assert!(matches!(note, Incoming::Notification { .. }));
-        let resp = Incoming::parse(&json!({"jsonrpc": "2.0", "id": "s1", "result": {}})).unwrap();
+        let resp = Incoming::parse(json!({"jsonrpc": "2.0", "id": "s1", "result": {}})).unwrap();
         assert!(matches!(resp, Incoming::Response { outcome: Ok(_), .. }));
     }
 
@@ -146,7 +163,7 @@ mod tests {
             json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1, 2]}),
             json!({"jsonrpc": "2.0"}),
         ] {
-            let (_, err) = *Incoming::parse(&bad).unwrap_err();
+            let (_, err) = *Incoming::parse(bad.clone()).unwrap_err();
             assert_eq!(err.code, INVALID_REQUEST, "{bad}");
         }
     }

@@ -98,12 +98,12 @@ pub fn post(
                 }
                 Value::Array(items) => {
                     let mut answers = Vec::new();
-                    for item in &items {
+                    for item in items {
                         answers.extend(handle(&state, &session, &request_id, &caller, item).await);
                     }
                     (!answers.is_empty()).then_some(Value::Array(answers))
                 }
-                message => handle(&state, &session, &request_id, &caller, &message).await,
+                message => handle(&state, &session, &request_id, &caller, message).await,
             };
             if let (Some(answer), Some(stream)) = (answer, &session.legacy_stream) {
                 // The stream closing means the client left; there is nobody to tell.
@@ -120,7 +120,7 @@ async fn handle(
     session: &Arc<Session>,
     request_id: &Arc<str>,
     caller: &Caller,
-    message: &Value,
+    message: Value,
 ) -> Option<Value> {
     match Incoming::parse(message) {
         Err(rejected) => Some(error_response(&rejected.0, &rejected.1)),

@@ -1,10 +1,12 @@
 //! Streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25) on one endpoint: POST for messages, GET for the
 //! server-notification stream, DELETE to end a session.
 //!
-//! A POSTed request runs in its own task. If the call produces notifications or server→client requests (and
-//! the client accepts `text/event-stream`), the response becomes an SSE stream carrying them and then the
-//! response; otherwise it is plain JSON. Requests without a session id are served statelessly (curl, load
-//! balancers); an unknown session id is a 404 so the client re-initializes.
+//! A POSTed request runs to its end even when its client leaves. One that may stream runs in its own task: if the
+//! call produces notifications or server→client requests (and the client accepts `text/event-stream`), the
+//! response becomes an SSE stream carrying them and then the response. Any other (plain JSON answers, batches)
+//! runs in place under [`ToEnd`], which moves it to a task of its own only if the response is dropped first, so
+//! the common answer needs no scheduler round trip. Requests without a session id are served statelessly (curl,
+//! load balancers); an unknown session id is a 404 so the client re-initializes.
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use super::version::{ProtocolVersion, VersionHeader};
 use crate::auth::Caller;
 use crate::state::AppState;
 use crate::tools::ClientLink;
+use crate::tools::to_end::ToEnd;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -32,6 +35,16 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 #[must_use]
 pub fn rpc_error(status: StatusCode, id: &Value, error: &RpcError) -> Response {
     (status, axum::Json(error_response(id, error))).into_response()
+}
+
+/// `value` as an `application/json` response, serialized into a `Vec` sized for a typical answer (axum's `Json`
+/// writes through a `BytesMut` writer that starts at 128 bytes, which costs more per byte).
+#[must_use]
+pub fn json_response(value: &Value) -> Response {
+    let mut body = Vec::with_capacity(512);
+    // Serializing a `Value` cannot fail: its keys are strings.
+    let _ = serde_json::to_writer(&mut body, value);
+    ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// The request names a session this replica does not know (or that belongs to another key).
@@ -94,12 +107,16 @@ pub async fn post(state: AppState, headers: &HeaderMap, request_id: Arc<str>, ca
     };
     let exchange = Exchange { state, session, version, request_id, caller, can_stream: accepts_event_stream(headers) };
     match body {
-        Value::Array(items) => batch(&exchange, items).await,
-        message => single(exchange, &message).await,
+        // A batch runs to its end as well when the client hangs up.
+        Value::Array(items) => match ToEnd::new(async move { batch(&exchange, items).await }).await {
+            Ok(response) => response,
+            Err(panicked) => json_response(&join_failure(&Value::Null, &panicked)),
+        },
+        message => single(exchange, message).await,
     }
 }
 
-async fn single(ex: Exchange, message: &Value) -> Response {
+async fn single(ex: Exchange, message: Value) -> Response {
     let incoming = match Incoming::parse(message) {
         Ok(incoming) => incoming,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, &rejected.0, &rejected.1),
@@ -162,28 +179,29 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     // Without a session only progress can reach the client, and only with a progress token: other stateless
     // requests (the common curl and load-balancer case) get no channel and always answer plain JSON.
     let may_notify = ex.can_stream && (ex.session.is_some() || has_progress_token(&params));
-    let (tx, mut rx) = mpsc::channel(if may_notify { 64 } else { 1 });
-    let link = may_notify.then(|| ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone())));
+    let (link, rx) = if may_notify {
+        let (tx, rx) = mpsc::channel(64);
+        (Some(ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone()))), Some(rx))
+    } else {
+        (None, None)
+    };
     let task_ex = ex.clone();
     let task_id = id.clone();
-    let mut task = tokio::spawn(
-        async move {
-            let _guard = guard;
-            let scope = RequestScope {
-                state: &task_ex.state,
-                session: task_ex.session.as_ref(),
-                caller: &task_ex.caller,
-                request_id: &task_ex.request_id,
-                link,
-                cancel,
-            };
-            dispatch::outcome_message(&task_id, dispatch::request(&scope, &method, params).await)
-        }
-        .instrument(tracing::Span::current()),
-    );
-    if !may_notify {
-        return finish_json(task.await, &id);
+    let call = async move {
+        let _guard = guard;
+        let scope = RequestScope {
+            state: &task_ex.state,
+            session: task_ex.session.as_ref(),
+            caller: &task_ex.caller,
+            request_id: &task_ex.request_id,
+            link,
+            cancel,
+        };
+        dispatch::outcome_message(&task_id, dispatch::request(&scope, &method, params).await)
     }
+    .instrument(tracing::Span::current());
+    let Some(mut rx) = rx else { return finish_json(ToEnd::new(call).await, &id) };
+    let mut task = tokio::spawn(call);
     // Notifications before the response turn this response into a stream; otherwise it stays plain JSON.
     let first = tokio::select! {
         biased;
@@ -228,12 +246,11 @@ fn has_progress_token(params: &Value) -> bool {
     params.get("_meta").and_then(|m| m.get("progressToken")).is_some_and(|t| !t.is_null())
 }
 
-fn finish_json(done: Result<Value, tokio::task::JoinError>, id: &Value) -> Response {
-    let message = done.unwrap_or_else(|e| join_failure(id, &e));
-    axum::Json(message).into_response()
+fn finish_json(done: Result<Value, impl std::fmt::Display>, id: &Value) -> Response {
+    json_response(&done.unwrap_or_else(|e| join_failure(id, &e)))
 }
 
-fn join_failure(id: &Value, err: &tokio::task::JoinError) -> Value {
+fn join_failure(id: &Value, err: &dyn std::fmt::Display) -> Value {
     tracing::error!(error = %err, "request task failed");
     error_response(id, &RpcError::new(INTERNAL_ERROR, "internal error while handling the request"))
 }
@@ -248,7 +265,7 @@ async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
     }
     let session = ex.session.as_ref();
     let mut responses = Vec::new();
-    for item in &items {
+    for item in items {
         match Incoming::parse(item) {
             Err(rejected) => responses.push(error_response(&rejected.0, &rejected.1)),
             Ok(Incoming::Notification { method, params }) => dispatch::notification(session, &method, &params),

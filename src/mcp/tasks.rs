@@ -92,7 +92,7 @@ async fn result(scope: &RequestScope<'_>, task_id: &str) -> Result<Value, RpcErr
         if record.status.is_terminal() {
             let mut answer = if record.status == JobStatus::Completed {
                 let output: ToolOutput = job_output(jobs, &record).await;
-                call_result(&output, false)
+                call_result(output, false)
             } else {
                 error_result(&job_error(&record), scope.request_id)
             };

@@ -16,6 +16,7 @@ use super::executor::Call;
 use super::handle::RegistryHandle;
 use super::output::ToolOutput;
 use super::registry::Registry;
+use super::to_end::ToEnd;
 use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{FlowChatWorkerSettings, LlmSettings, Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
@@ -223,6 +224,20 @@ impl Engine {
         outcome
     }
 
+    /// [`Engine::call`] for adapters that answer on the request itself (REST, action envelopes): the call runs to
+    /// its end even when the client hangs up first (see [`ToEnd`]), so a write is never abandoned half-done. A
+    /// panic in the call is an `internal` error.
+    pub async fn call_to_end(
+        self: &Arc<Self>,
+        ctx: CallCtx,
+        name: String,
+        args: Value,
+    ) -> Result<ToolOutput, GatewayError> {
+        let engine = self.clone();
+        let call = ToEnd::new(async move { engine.call(&ctx, &name, args).await }).await;
+        call.unwrap_or_else(|panicked| Err(GatewayError::internal("running the tool", &panicked)))
+    }
+
     /// What the audit log keeps of a call's arguments (their hash, and the arguments when configured); `None`
     /// when the audit log is off. Taken before the call, which consumes the arguments.
     #[must_use]
@@ -260,7 +275,8 @@ impl Engine {
                 time_ms: now_ms(),
                 request_id: call.request_id.to_owned(),
                 key_id: caller.to_owned(),
-                tool: name.chars().take(128).collect(),
+                // At most 128 characters; a name of at most 128 bytes has no more, and is copied whole.
+                tool: if name.len() <= 128 { name.to_owned() } else { name.chars().take(128).collect() },
                 category: call.category.map(str::to_owned),
                 outcome: label.to_owned(),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,

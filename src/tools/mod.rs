@@ -20,6 +20,7 @@ pub mod registry;
 pub mod spec;
 pub mod supabase_binding;
 pub mod template;
+pub mod to_end;
 pub mod visibility;
 pub mod watch;
 pub mod worker_binding;

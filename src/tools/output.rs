@@ -1,6 +1,6 @@
 //! What a tool call produces, before any transport encodes it.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::{ErrorCode, GatewayError};
 
@@ -30,9 +30,14 @@ impl ToolOutput {
         }
         let text = match &self.value {
             Value::String(s) => s.clone(),
-            other => other.to_string(),
+            // Serializing a `Value` cannot fail (its keys are strings).
+            other => serde_json::to_string(other).unwrap_or_default(),
         };
-        vec![json!({"type": "text", "text": text})]
+        // Built in place: `json!` would copy the text once more.
+        let mut block = Map::with_capacity(2);
+        block.insert("type".into(), "text".into());
+        block.insert("text".into(), Value::String(text));
+        vec![Value::Object(block)]
     }
 
     /// The value REST callers see: the JSON result, or for content-only outputs the text of their text blocks.

@@ -165,22 +165,10 @@ async fn client_response_without_a_session_is_rejected() {
     assert_eq!(message["error"]["code"], -32600);
 }
 
-/// A job that takes about half a second: long enough to hang up during it, short enough to wait for.
-fn short_job_specs() -> tempfile::TempDir {
-    let specs = tempfile::tempdir().unwrap();
-    let job = json!({
-        "name": "slow_job",
-        "description": "Reports progress twice, 300 ms apart",
-        "binding": {"kind": "builtin", "name": "progress", "options": {"steps": 2, "interval_ms": 300}},
-    });
-    common::write_spec(specs.path(), "slow_job.json", &job.to_string());
-    specs
-}
-
 // MCP: disconnection SHOULD NOT be interpreted as cancellation; the call runs to its end.
 #[tokio::test]
 async fn a_streamed_call_whose_client_disconnects_still_runs_to_completion() {
-    let specs = short_job_specs();
+    let specs = common::short_job_specs();
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
     let session = app.initialize("2025-06-18").await;
     let response = app.mcp(Some(&session), &call(78, "slow_job", json!({}), Some("slow"))).send().await.unwrap();
@@ -196,7 +184,7 @@ async fn a_streamed_call_whose_client_disconnects_still_runs_to_completion() {
 
 #[tokio::test]
 async fn a_json_call_whose_client_disconnects_still_runs_to_completion() {
-    let specs = short_job_specs();
+    let specs = common::short_job_specs();
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
     let session = app.initialize("2025-06-18").await;
     let body = call(79, "slow_job", json!({}), None).to_string();

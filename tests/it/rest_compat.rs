@@ -208,3 +208,36 @@ async fn action_envelope_with_a_non_object_payload_is_invalid_params() {
     assert_eq!(body["status"], "error");
     assert_eq!(body["error"]["code"], "invalid_params");
 }
+
+/// Send the whole request on a raw connection, then hang up without reading the answer.
+async fn post_and_hang_up(app: &TestApp, path: &str, body: &Value) {
+    let address = app.base.trim_start_matches("http://");
+    let body = body.to_string();
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut socket, request.as_bytes()).await.unwrap();
+    drop(socket);
+}
+
+// A write is never abandoned half-done because its client hung up: the REST adapters (FlowChat, action envelope)
+// run calls to their end, as the MCP transport does.
+#[tokio::test]
+async fn rest_calls_whose_client_hangs_up_still_run_to_completion() {
+    let specs = common::short_job_specs();
+    let app = TestApp::spawn_with(specs.path(), |_| {}).await;
+    let calls = [
+        ("/mcp/tools/call", json!({"tool_name": "slow_job", "params": {}})),
+        ("/mcp", json!({"action": "slow_job", "payload": {}})),
+    ];
+    for (done, (path, body)) in calls.iter().enumerate() {
+        post_and_hang_up(&app, path, body).await;
+        let finished = format!(r#"gateway_tool_calls_total{{tool="slow_job",outcome="ok"}} {}"#, done + 1);
+        common::eventually(&format!("the call through {path} completes although its client left"), || async {
+            app.metrics().await.contains(&finished)
+        })
+        .await;
+    }
+}

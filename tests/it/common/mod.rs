@@ -297,6 +297,19 @@ pub fn write_spec(dir: &Path, file: &str, content: &str) {
     std::fs::rename(&temp, dir.join(file)).expect("rename the spec into place");
 }
 
+/// A specs folder with `slow_job`, a job that takes about half a second: long enough to hang up during it, short
+/// enough to wait for.
+pub fn short_job_specs() -> TempDir {
+    let specs = tempfile::tempdir().unwrap();
+    let job = json!({
+        "name": "slow_job",
+        "description": "Reports progress twice, 300 ms apart",
+        "binding": {"kind": "builtin", "name": "progress", "options": {"steps": 2, "interval_ms": 300}},
+    });
+    write_spec(specs.path(), "slow_job.json", &job.to_string());
+    specs
+}
+
 /// A minimal valid tool spec answering like `ping`.
 #[must_use]
 pub fn ping_like_tool(name: &str) -> String {
