@@ -64,7 +64,9 @@ pub async fn flowchat_call(
     body: Body,
 ) -> Response {
     let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool_name").await;
-    let outcome = outcome.map(|(name, result)| json!({"success": true, "tool_name": name, "result": result}));
+    let outcome = outcome.map(|(name, result)| {
+        object([("success", Value::Bool(true)), ("tool_name", Value::String(name)), ("result", result)])
+    });
     respond(outcome, &request_id)
 }
 
@@ -114,7 +116,9 @@ pub async fn dragonfly_execute(
     body: Body,
 ) -> Response {
     let outcome = call_from_body(&state, &request_id, caller, &headers, body, "tool").await;
-    let outcome = outcome.map(|(name, result)| json!({"tool": name, "result": result, "request_id": &*request_id}));
+    let outcome = outcome.map(|(name, result)| {
+        object([("tool", Value::String(name)), ("result", result), ("request_id", Value::from(&*request_id))])
+    });
     respond(outcome, &request_id)
 }
 
@@ -157,6 +161,11 @@ async fn call(
     let ctx = CallCtx::detached(request_id.clone(), caller);
     let args = params.cloned().unwrap_or(Value::Null);
     state.engine.call_to_end(ctx, name.to_owned(), args).await?.into_rest()
+}
+
+/// A JSON object of these entries, in this order. The result moves in: `json!` would serialize it into a copy.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(entries.into_iter().map(|(key, value)| (key.to_owned(), value)).collect())
 }
 
 fn respond(outcome: Result<Value, GatewayError>, request_id: &str) -> Response {
