@@ -60,7 +60,7 @@ pub async fn flowchat_call(
     body: Body,
 ) -> Result<Json<Value>, RestError> {
     let (name, result) = call_from_body(&state, &request_id, caller, &headers, body, "tool_name").await?;
-    Ok(Json(json!({"success": true, "tool_name": name, "result": result})))
+    Ok(Json(object([("success", Value::Bool(true)), ("tool_name", Value::String(name)), ("result", result)])))
 }
 
 /// `GET /tools` (`?reload=1` reloads the specs first)
@@ -108,7 +108,7 @@ pub async fn dragonfly_execute(
     body: Body,
 ) -> Result<Json<Value>, RestError> {
     let (name, result) = call_from_body(&state, &request_id, caller, &headers, body, "tool").await?;
-    Ok(Json(json!({"tool": name, "result": result, "request_id": &*request_id})))
+    Ok(Json(object([("tool", Value::String(name)), ("result", result), ("request_id", Value::from(&*request_id))])))
 }
 
 /// Read `{<name_key>: tool, params}` and call the tool; returns the tool's name and its REST result.
@@ -150,4 +150,9 @@ async fn call(
     let ctx = CallCtx::detached(request_id.clone(), caller);
     let args = params.cloned().unwrap_or(Value::Null);
     state.engine.call_to_end(ctx, name.to_owned(), args).await?.into_rest()
+}
+
+/// A JSON object of these entries, in this order. The result moves in: `json!` would serialize it into a copy.
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(entries.into_iter().map(|(key, value)| (key.to_owned(), value)).collect())
 }
