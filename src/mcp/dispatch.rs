@@ -234,13 +234,11 @@ async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) ->
     // The arguments move into the call; everything else is read in place.
     let args = params.remove("arguments").unwrap_or(Value::Null);
     let name = required_str(&params, "name")?;
-    let progress_token = params.get("_meta").and_then(|m| m.get("progressToken")).cloned();
     let ctx = CallCtx {
         request_id: scope.request_id.clone(),
         caller: scope.caller.clone(),
         cancel: scope.cancel.clone(),
         client: scope.link.clone(),
-        progress_token,
         depth: 0,
     };
     if params.get("task").is_some_and(Value::is_object) {

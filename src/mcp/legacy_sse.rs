@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INVALID_REQUEST, Incoming, RpcError, error_response, response};
+use super::peer::StreamLink;
 use super::session::{Session, at_session_limit};
 use super::sse;
 use super::streamable::rpc_error;
@@ -139,7 +140,10 @@ async fn handle(
         }
         Ok(Incoming::Request { id, method, params }) => {
             let (cancel, _guard): (CancellationToken, _) = session.track(&id);
-            let link = session.legacy_stream.clone().map(|tx| ClientLink::new(tx, Some(session.peer.clone())));
+            let token = params.get("_meta").and_then(|m| m.get("progressToken")).filter(|t| !t.is_null()).cloned();
+            let link = session.legacy_stream.clone().map(|tx| {
+                Arc::new(StreamLink::new(tx, Some(session.peer.clone()), token, cancel.clone())) as ClientLink
+            });
             if let Err(refusal) = dispatch::authorize(caller, &method) {
                 return Some(error_response(&id, &refusal.into_rpc(request_id)));
             }

@@ -5,6 +5,7 @@ pub mod dispatch;
 pub mod jsonrpc;
 pub mod legacy_sse;
 pub mod modern;
+pub mod peer;
 pub mod session;
 pub mod sse;
 pub mod streamable;

@@ -16,10 +16,10 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::peer::Peer;
 use super::version::ProtocolVersion;
 use crate::error::{ErrorCode, GatewayError};
 use crate::metrics::Metrics;
-use crate::tools::Peer;
 
 /// One client's session.
 #[derive(Debug)]

@@ -20,12 +20,12 @@ use tracing::Instrument;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::modern;
+use super::peer::StreamLink;
 use super::session::{Session, at_session_limit};
 use super::sse;
 use super::version::{ProtocolVersion, VersionHeader};
 use crate::auth::Caller;
 use crate::state::AppState;
-use crate::tools::ClientLink;
 use crate::tools::to_end::ToEnd;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -178,10 +178,12 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     // with notifications/cancelled; deleting the session cancels its calls.
     // Without a session only progress can reach the client, and only with a progress token: other stateless
     // requests (the common curl and load-balancer case) get no channel and always answer plain JSON.
-    let may_notify = ex.can_stream && (ex.session.is_some() || has_progress_token(&params));
+    let may_notify = ex.can_stream && (ex.session.is_some() || progress_token(&params).is_some());
     let (link, rx) = if may_notify {
         let (tx, rx) = mpsc::channel(64);
-        (Some(ClientLink::new(tx, ex.session.as_ref().map(|s| s.peer.clone()))), Some(rx))
+        let peer = ex.session.as_ref().map(|s| s.peer.clone());
+        let link = StreamLink::new(tx, peer, progress_token(&params), cancel.clone());
+        (Some(Arc::new(link) as _), Some(rx))
     } else {
         (None, None)
     };
@@ -242,8 +244,9 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     response
 }
 
-fn has_progress_token(params: &Value) -> bool {
-    params.get("_meta").and_then(|m| m.get("progressToken")).is_some_and(|t| !t.is_null())
+/// The request's `_meta.progressToken`, when it asks for progress.
+fn progress_token(params: &Value) -> Option<Value> {
+    params.get("_meta").and_then(|m| m.get("progressToken")).filter(|t| !t.is_null()).cloned()
 }
 
 fn finish_json(done: Result<Value, impl std::fmt::Display>, id: &Value) -> Response {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::context::LogLevel;
+use super::client::{LogLevel, Question};
 use super::engine::Engine;
 use super::executor::{BindingKind, Call};
 use super::llm_agent;
@@ -293,7 +293,7 @@ impl BindingKind for Builtin {
                 if let Some(system) = &o.system_prompt {
                     params["systemPrompt"] = json!(system);
                 }
-                let answer = ctx.ask_client("sampling/createMessage", params, "sampling").await?;
+                let answer = ctx.ask_client(Question::Sampling(params)).await?;
                 let text =
                     answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or_default();
                 Ok(ToolOutput {
@@ -334,7 +334,7 @@ impl BindingKind for Builtin {
                     (None, None) => String::new(),
                 };
                 let params = json!({"message": message, "requestedSchema": o.requested_schema});
-                let answer = ctx.ask_client("elicitation/create", params, "elicitation").await?;
+                let answer = ctx.ask_client(Question::Elicitation(params)).await?;
                 let action = answer.get("action").and_then(Value::as_str).unwrap_or("cancel").to_owned();
                 let content = answer.get("content").cloned().unwrap_or(Value::Null);
                 Ok(ToolOutput {

@@ -5,6 +5,7 @@ pub mod binding;
 pub mod builtins;
 pub mod catalog;
 pub mod catalogue_md;
+pub mod client;
 pub mod context;
 pub mod elevenlabs_binding;
 pub mod engine;
@@ -26,7 +27,8 @@ pub mod watch;
 pub mod worker_binding;
 pub mod workflow;
 
-pub use context::{CallCtx, ClientLink, LogLevel, Peer};
+pub use client::{ChannelFuture, ClientChannel, ClientLink, LogLevel, Progress, Question};
+pub use context::CallCtx;
 pub use engine::{Engine, EngineOptions};
 pub use handle::RegistryHandle;
 pub use output::ToolOutput;
