@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps};
 use crate::mcp::session::SessionStore;
+use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
 use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
@@ -40,10 +41,11 @@ pub enum StartupError {
 /// Everything the request handlers share.
 #[derive(Debug)]
 pub struct App {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
-    pub sessions: SessionStore,
+    /// The MCP layer's share of the application (sessions, SSE stream permits, ...).
+    pub mcp: McpHandle,
     pub http: reqwest::Client,
     pub keys: Arc<KeyRing>,
     /// The per-caller rate limit, when configured.
@@ -51,8 +53,6 @@ pub struct App {
     pub audit: Option<Arc<AuditLog>>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
-    /// One permit per open SSE stream.
-    pub streams: Arc<Semaphore>,
     _watch: Option<WatchGuard>,
 }
 
@@ -135,8 +135,16 @@ impl AppState {
         let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
         let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
         let streams = Arc::new(Semaphore::new(config.limits.max_streams));
-        let app =
-            App { config, engine, metrics, sessions, http, keys, rate_limit, audit, shutdown, streams, _watch: watch };
+        let config = Arc::new(config);
+        let mcp = Arc::new(Mcp {
+            config: config.clone(),
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            sessions,
+            shutdown: shutdown.clone(),
+            streams,
+        });
+        let app = App { config, engine, metrics, mcp, http, keys, rate_limit, audit, shutdown, _watch: watch };
         let state = Self(Arc::new(app));
         if in_runtime {
             spawn_housekeeping(Arc::downgrade(&state.0));
@@ -166,7 +174,7 @@ fn spawn_housekeeping(app: Weak<App>) {
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
-            let expired = app.sessions.expire_idle();
+            let expired = app.mcp.sessions.expire_idle();
             if expired > 0 {
                 tracing::info!(expired, "idle MCP sessions expired");
             }

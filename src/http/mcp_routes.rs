@@ -73,19 +73,19 @@ pub async fn post_mcp(
     if envelope {
         return action::handle(&state, &request_id, caller, message).await;
     }
-    streamable::post(state, &headers, request_id, caller, message).await
+    streamable::post(state.mcp.clone(), &headers, request_id, caller, message).await
 }
 
 pub async fn get_mcp(State(state): State<AppState>, Authed(caller): Authed, headers: HeaderMap) -> Response {
-    streamable::get(state, &headers, &caller).await
+    streamable::get(state.mcp.clone(), &headers, &caller).await
 }
 
 pub async fn delete_mcp(State(state): State<AppState>, Authed(caller): Authed, headers: HeaderMap) -> Response {
-    streamable::delete(&state, &headers, &caller)
+    streamable::delete(&state.mcp, &headers, &caller)
 }
 
 pub async fn get_sse(State(state): State<AppState>, Authed(caller): Authed) -> Response {
-    legacy_sse::open(&state, &caller)
+    legacy_sse::open(&state.mcp, &caller)
 }
 
 pub async fn post_messages(
@@ -97,7 +97,7 @@ pub async fn post_messages(
     body: Body,
 ) -> Response {
     match read_rpc_body(&state, &headers, body).await {
-        Ok(message) => legacy_sse::post(&state, &query, request_id, caller, message),
+        Ok(message) => legacy_sse::post(&state.mcp, &query, request_id, caller, message),
         Err(response) => response,
     }
 }

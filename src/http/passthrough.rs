@@ -131,7 +131,7 @@ fn stream_back(state: &AppState, answer: reqwest::Response) -> Result<Response, 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
     // An event stream holds a place under `max_streams` for as long as it is open.
-    let gauge = is_event_stream.then(|| StreamGauge::acquire(state)).transpose()?;
+    let gauge = is_event_stream.then(|| StreamGauge::acquire(&state.mcp)).transpose()?;
     // The stream ends with the upstream's, or at shutdown so the server can drain.
     let stream = answer.bytes_stream().take_until(state.shutdown.clone().cancelled_owned()).map(move |chunk| {
         let _open = &gauge;

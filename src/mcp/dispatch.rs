@@ -9,17 +9,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::McpHandle;
 use super::jsonrpc::{INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError, error_response, response};
 use super::session::Session;
 use super::version::ProtocolVersion;
 use crate::auth::{Caller, Scope};
 use crate::error::{ErrorCode, GatewayError};
-use crate::state::AppState;
 use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
 
 /// Who is asking, and how to reach them, for one request.
 pub struct RequestScope<'a> {
-    pub state: &'a AppState,
+    pub state: &'a McpHandle,
     pub session: Option<&'a Arc<Session>>,
     pub caller: &'a Caller,
     /// The HTTP request id (`X-Request-ID`), for logs, errors and upstream calls.
@@ -31,7 +31,7 @@ pub struct RequestScope<'a> {
 
 /// The `initialize` result for a negotiated version.
 #[must_use]
-pub fn initialize_result(state: &AppState, version: ProtocolVersion) -> Value {
+pub fn initialize_result(state: &McpHandle, version: ProtocolVersion) -> Value {
     let mut result = json!({
         "protocolVersion": version.as_str(),
         "capabilities": {

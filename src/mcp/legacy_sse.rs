@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::McpHandle;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::peer::StreamLink;
@@ -22,11 +23,10 @@ use super::sse;
 use super::streamable::rpc_error;
 use super::version::ProtocolVersion;
 use crate::auth::Caller;
-use crate::state::AppState;
 use crate::tools::ClientLink;
 
 /// GET /sse: open a legacy session (owned by `caller`) and its stream.
-pub fn open(state: &AppState, caller: &Caller) -> Response {
+pub fn open(state: &McpHandle, caller: &Caller) -> Response {
     let (events, response) = match sse::open(state) {
         Ok(stream) => stream,
         Err(err) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, "")),
@@ -67,7 +67,7 @@ pub fn open(state: &AppState, caller: &Caller) -> Response {
 
 /// POST /messages?sessionId=...: accept a message for the caller's legacy session (202), answer on its stream.
 pub fn post(
-    state: &AppState,
+    state: &McpHandle,
     query: &HashMap<String, String>,
     request_id: Arc<str>,
     caller: Caller,
@@ -117,7 +117,7 @@ pub fn post(
 }
 
 async fn handle(
-    state: &AppState,
+    state: &McpHandle,
     session: &Arc<Session>,
     request_id: &Arc<str>,
     caller: &Caller,

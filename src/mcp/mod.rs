@@ -1,5 +1,17 @@
 //! The Model Context Protocol layer: JSON-RPC shapes, version rules, sessions, method dispatch, and the two
 //! transports (Streamable HTTP, legacy HTTP+SSE). HTTP handlers in `http/` only route to these functions.
+//!
+//! The layer sees the application through [`Mcp`], the parts the composition root (`state`) hands it, so
+//! `mcp` never imports `state`.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::tools::Engine;
 
 pub mod dispatch;
 pub mod jsonrpc;
@@ -11,3 +23,20 @@ pub mod sse;
 pub mod streamable;
 pub mod tasks;
 pub mod version;
+
+/// What the MCP layer needs of the application.
+#[derive(Debug)]
+pub struct Mcp {
+    pub config: Arc<Config>,
+    pub engine: Arc<Engine>,
+    pub metrics: Arc<Metrics>,
+    /// This replica's handshake-era sessions.
+    pub sessions: session::SessionStore,
+    /// Cancelled on shutdown: SSE streams end, so the server can drain.
+    pub shutdown: CancellationToken,
+    /// One permit per open SSE stream.
+    pub streams: Arc<Semaphore>,
+}
+
+/// Cheap-to-clone handle on [`Mcp`], what transports move into their tasks.
+pub type McpHandle = Arc<Mcp>;

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
+use super::McpHandle;
 use crate::error::{ErrorCode, GatewayError};
-use crate::state::AppState;
 
 /// The sending half of one SSE stream, numbering its events.
 pub struct EventSender {
@@ -64,13 +64,13 @@ impl EventSender {
 
 /// Counts an open stream in the metrics, and holds its place under `max_streams`, for as long as it lives.
 pub struct StreamGauge(
-    AppState,
+    McpHandle,
     #[expect(dead_code, reason = "held for its Drop, which frees the place")] OwnedSemaphorePermit,
 );
 
 impl StreamGauge {
     /// Take a place for one more open stream; `overloaded` at `max_streams`.
-    pub fn acquire(state: &AppState) -> Result<Self, GatewayError> {
+    pub fn acquire(state: &McpHandle) -> Result<Self, GatewayError> {
         let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
             GatewayError::new(ErrorCode::Overloaded, "the gateway has as many open streams as it allows; retry later")
         })?;
@@ -86,7 +86,7 @@ impl Drop for StreamGauge {
 }
 
 /// Open an SSE response; the returned sender feeds it. Fails with `overloaded` at `max_streams`.
-pub fn open(state: &AppState) -> Result<(EventSender, Response), GatewayError> {
+pub fn open(state: &McpHandle) -> Result<(EventSender, Response), GatewayError> {
     let gauge = StreamGauge::acquire(state)?;
     let (tx, rx) = mpsc::channel(64);
     let sender = EventSender {

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::McpHandle;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::modern;
@@ -25,7 +26,6 @@ use super::session::{Session, at_session_limit};
 use super::sse;
 use super::version::{ProtocolVersion, VersionHeader};
 use crate::auth::Caller;
-use crate::state::AppState;
 use crate::tools::to_end::ToEnd;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -58,7 +58,7 @@ impl UnknownSession {
 }
 
 /// Find the session a request names: `Ok(None)` when it names none.
-fn session_of(state: &AppState, headers: &HeaderMap, caller: &Caller) -> Result<Option<Arc<Session>>, UnknownSession> {
+fn session_of(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Result<Option<Arc<Session>>, UnknownSession> {
     let Some(raw) = headers.get(SESSION_HEADER) else { return Ok(None) };
     let id = raw.to_str().unwrap_or("");
     state.sessions.get(id, caller.id()).map(Some).ok_or(UnknownSession)
@@ -76,7 +76,7 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 /// Everything one POST carries besides its body, owned so a request can move into its task.
 #[derive(Clone)]
 struct Exchange {
-    state: AppState,
+    state: McpHandle,
     session: Option<Arc<Session>>,
     version: ProtocolVersion,
     request_id: Arc<str>,
@@ -85,7 +85,13 @@ struct Exchange {
 }
 
 /// POST /mcp with a JSON-RPC message or batch (already parsed), from an authenticated caller.
-pub async fn post(state: AppState, headers: &HeaderMap, request_id: Arc<str>, caller: Caller, body: Value) -> Response {
+pub async fn post(
+    state: McpHandle,
+    headers: &HeaderMap,
+    request_id: Arc<str>,
+    caller: Caller,
+    body: Value,
+) -> Response {
     let session = match session_of(&state, headers, &caller) {
         Ok(session) => session,
         Err(UnknownSession) => return UnknownSession::response(),
@@ -306,7 +312,7 @@ async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
 }
 
 /// GET /mcp: the session's stream of server notifications (tool list changes, broadcasts).
-pub async fn get(state: AppState, headers: &HeaderMap, caller: &Caller) -> Response {
+pub async fn get(state: McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
     if !accepts_event_stream(headers) {
         let error = RpcError::new(INVALID_REQUEST, "GET /mcp opens an event stream: send Accept: text/event-stream");
         return rpc_error(StatusCode::NOT_ACCEPTABLE, &Value::Null, &error);
@@ -355,7 +361,7 @@ pub async fn get(state: AppState, headers: &HeaderMap, caller: &Caller) -> Respo
 }
 
 /// DELETE /mcp: end the caller's session.
-pub fn delete(state: &AppState, headers: &HeaderMap, caller: &Caller) -> Response {
+pub fn delete(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         let error = RpcError::new(INVALID_REQUEST, "DELETE /mcp needs the Mcp-Session-Id header");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
