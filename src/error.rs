@@ -62,6 +62,9 @@ pub enum ErrorCode {
     Overloaded,
     /// The request needs a protocol feature the caller's session does not offer.
     Unsupported,
+    /// The call asked its client something that only the client's next request can answer (2026-07-28
+    /// multi-round-trip requests): the MCP layer turns it into an `input_required` result, never an error.
+    InputRequired,
     /// A fault inside the gateway.
     Internal,
 }
@@ -71,7 +74,7 @@ impl ErrorCode {
     #[must_use]
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidRequest | Self::InvalidParams | Self::Unsupported => 400,
+            Self::InvalidRequest | Self::InvalidParams | Self::Unsupported | Self::InputRequired => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::UnknownTool | Self::NotFound => 404,
@@ -92,7 +95,7 @@ impl ErrorCode {
     pub fn jsonrpc_code(self) -> i64 {
         match self {
             Self::InvalidRequest | Self::PayloadTooLarge | Self::UnsupportedMediaType => -32600,
-            Self::InvalidParams | Self::UnknownTool | Self::Unsupported => -32602,
+            Self::InvalidParams | Self::UnknownTool | Self::Unsupported | Self::InputRequired => -32602,
             Self::NotFound => -32002,
             // Server-defined codes (JSON-RPC reserves -32000..-32099 for them); `data.code` names the reason.
             Self::Unauthorized | Self::Forbidden => ACCESS_REFUSED,
@@ -132,6 +135,7 @@ impl ErrorCode {
             | Self::UnsupportedMediaType
             | Self::Cancelled
             | Self::Unsupported
+            | Self::InputRequired
             | Self::Internal => false,
         }
     }
@@ -159,6 +163,7 @@ impl ErrorCode {
             Self::Cancelled => "cancelled",
             Self::Overloaded => "overloaded",
             Self::Unsupported => "unsupported",
+            Self::InputRequired => "input_required",
             Self::Internal => "internal",
         }
     }

@@ -14,6 +14,7 @@ use crate::auth::KeyRing;
 use crate::config::Config;
 use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps};
+use crate::mcp::request_state::StateKey;
 use crate::mcp::session::SessionStore;
 use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ pub enum StartupError {
     Audit(String),
     #[error("cannot set up the SFTP copy of media: {0}")]
     Sftp(String),
+    #[error("cannot read or make the request state key ({{data_dir}}/request_state.key): {0}")]
+    RequestState(String),
 }
 
 /// Everything the request handlers share.
@@ -135,6 +138,11 @@ impl AppState {
         let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
         let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
         let streams = Arc::new(Semaphore::new(config.limits.max_streams));
+        let request_state = match &config.security.request_state_secret {
+            Some(secret) => StateKey::from_secret(secret.expose().as_bytes()),
+            None => StateKey::load_or_create(&config.data_dir.join("request_state.key"))
+                .map_err(|e| StartupError::RequestState(e.to_string()))?,
+        };
         let config = Arc::new(config);
         let mcp = Arc::new(Mcp {
             config: config.clone(),
@@ -143,6 +151,7 @@ impl AppState {
             sessions,
             shutdown: shutdown.clone(),
             streams,
+            request_state,
         });
         let app = App { config, engine, metrics, mcp, http, keys, rate_limit, audit, shutdown, _watch: watch };
         let state = Self(Arc::new(app));

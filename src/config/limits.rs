@@ -27,6 +27,8 @@ pub struct LimitSettings {
     pub max_sessions: usize,
     /// An MCP session unused this long is forgotten.
     pub session_idle: Duration,
+    /// How long a 2026-07-28 `requestState` stays valid.
+    pub request_state_ttl: Duration,
     /// A comment line sent on idle SSE streams this often.
     pub sse_keepalive: Duration,
     /// The largest upstream answer read into memory (JSON APIs; media downloads have their own cap).
@@ -59,6 +61,7 @@ impl LimitSettings {
             max_streams: positive("max_streams", raw.max_streams)?,
             max_sessions: positive("max_sessions", raw.max_sessions)?,
             session_idle: positive_secs("session_idle_secs", raw.session_idle_secs)?,
+            request_state_ttl: positive_secs("request_state_ttl_secs", raw.request_state_ttl_secs)?,
             sse_keepalive: positive_secs("sse_keepalive_secs", raw.sse_keepalive_secs)?,
             upstream_max_answer_bytes: Some(raw.upstream_max_answer_bytes)
                 .filter(|n| *n >= 1024)

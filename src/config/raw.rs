@@ -74,6 +74,7 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
     "supabase_pat",
     "llm_api_key",
     "ftp_password",
+    "request_state_secret",
 ];
 
 /// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
@@ -119,6 +120,12 @@ pub(super) struct RawConfig {
     pub(super) call_timeout_secs: u64,
     /// `GATEWAY_SESSION_IDLE_SECS`: an MCP session unused this long is forgotten, default 3600.
     pub(super) session_idle_secs: u64,
+    /// `GATEWAY_REQUEST_STATE_TTL_SECS`: how long the `requestState` of a 2026-07-28 multi-round-trip request
+    /// stays valid (the time a person has to answer), default 600.
+    pub(super) request_state_ttl_secs: u64,
+    /// `GATEWAY_REQUEST_STATE_SECRET`: the key that seals `requestState` (set the same on every replica),
+    /// default a random key kept in `{data_dir}/request_state.key`.
+    pub(super) request_state_secret: Option<String>,
     /// `GATEWAY_MAX_SESSIONS`: live MCP sessions at most, default 10000.
     pub(super) max_sessions: usize,
     /// `GATEWAY_SSE_KEEPALIVE_SECS`: comment line sent on idle SSE streams, default 15.
@@ -329,6 +336,8 @@ impl Default for RawConfig {
             page_size: 100,
             call_timeout_secs: 300,
             session_idle_secs: 3600,
+            request_state_ttl_secs: 600,
+            request_state_secret: None,
             max_sessions: 10_000,
             sse_keepalive_secs: 15,
             instructions: None,

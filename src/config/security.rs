@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::raw::RawConfig;
+use super::secret::Secret;
 use super::values::lowercase_all;
 use crate::auth::{ApiKey, KeySpec};
 
@@ -26,6 +27,8 @@ pub struct SecuritySettings {
     pub allowed_hosts: Vec<String>,
     /// Extra browser origins accepted (lower case; `*` any); loopback always is.
     pub allowed_origins: Vec<String>,
+    /// Seals 2026-07-28 `requestState`; `None`: a key kept in the data folder.
+    pub request_state_secret: Option<Secret>,
 }
 
 /// A rate: `count` requests per `period`.
@@ -95,6 +98,7 @@ impl SecuritySettings {
             trusted_proxies,
             allowed_hosts: lowercase_all(raw.allowed_hosts.clone()),
             allowed_origins: lowercase_all(raw.allowed_origins.clone()),
+            request_state_secret: Secret::from_setting(raw.request_state_secret.clone()),
         })
     }
 }

@@ -20,9 +20,10 @@ use super::errors::RestError;
 use super::mcp_routes::body_limits;
 use super::request_id::RequestId;
 use crate::auth::Caller;
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::state::AppState;
 use crate::tools::CallCtx;
+use crate::tools::handle::reload_refused;
 
 /// `GET /mcp/tools/list`
 pub async fn flowchat_list(State(state): State<AppState>, Authed(caller): Authed) -> Json<Value> {
@@ -72,13 +73,7 @@ pub async fn dragonfly_tools(
     let reload = query.get("reload").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
     if reload {
         if let Err(problems) = state.engine.registry().reload_async().await {
-            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            let err = GatewayError::new(
-                ErrorCode::ValidationFailed,
-                format!("reload refused, the previous tools stay in service: {}", listed.join("; ")),
-            )
-            .with_details(json!({"problems": listed}));
-            return Err(err.into());
+            return Err(reload_refused(&problems).into());
         }
     }
     let registry = state.engine.registry().snapshot();

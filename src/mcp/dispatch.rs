@@ -63,12 +63,14 @@ enum Need {
     Call,
 }
 
-/// Every request method the handshake era answers, with what it needs. A method missing here is refused as
-/// unknown before anything runs, so a method added to [`request`] without a line here is denied, not allowed.
+/// Every request method either era answers, with what it needs (each era's transport answers only its own
+/// methods). A method missing here is refused as unknown before anything runs, so a method added to
+/// [`request`] without a line here is denied, not allowed.
 fn need_of(method: &str) -> Option<Need> {
     Some(match method {
-        "initialize" | "ping" | "logging/setLevel" => Need::Nothing,
-        "tools/call" | "tasks/get" | "tasks/result" | "tasks/cancel" => Need::Call,
+        "initialize" | "ping" | "logging/setLevel" | "server/discover" => Need::Nothing,
+        "tools/call" | "tasks/get" | "tasks/result" | "tasks/cancel" | "tasks/update" => Need::Call,
+        "subscriptions/listen" => Need::List,
         "tools/list"
         | "resources/list"
         | "resources/templates/list"

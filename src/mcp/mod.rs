@@ -18,6 +18,7 @@ pub mod jsonrpc;
 pub mod legacy_sse;
 pub mod modern;
 pub mod peer;
+pub mod request_state;
 pub mod session;
 pub mod sse;
 pub mod streamable;
@@ -36,6 +37,8 @@ pub struct Mcp {
     pub shutdown: CancellationToken,
     /// One permit per open SSE stream.
     pub streams: Arc<Semaphore>,
+    /// Seals the `requestState` of 2026-07-28 multi-round-trip requests.
+    pub request_state: request_state::StateKey,
 }
 
 /// Cheap-to-clone handle on [`Mcp`], what transports move into their tasks.

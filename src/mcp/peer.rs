@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ErrorCode, GatewayError};
-use crate::tools::{ChannelFuture, ClientChannel, LogLevel, Progress, Question};
+use crate::tools::{Ask, ChannelFuture, ClientChannel, LogLevel, Progress, Question};
 
 type Pending = HashMap<String, oneshot::Sender<Result<Value, Value>>>;
 
@@ -75,12 +75,13 @@ impl Default for Peer {
     }
 }
 
-/// The JSON-RPC request and the client capability a question needs.
-fn request_of(question: Question) -> (&'static str, Value, &'static str) {
+/// The JSON-RPC method and params of a question, and the client capability it needs (named like its kind).
+pub fn request_of(question: Question) -> (&'static str, Value, &'static str) {
+    let capability = question.kind();
     match question {
-        Question::Sampling(params) => ("sampling/createMessage", params, "sampling"),
-        Question::Elicitation(params) => ("elicitation/create", params, "elicitation"),
-        Question::Roots => ("roots/list", json!({}), "roots"),
+        Question::Sampling(params) => ("sampling/createMessage", params, capability),
+        Question::Elicitation(params) => ("elicitation/create", params, capability),
+        Question::Roots => ("roots/list", json!({}), capability),
     }
 }
 
@@ -175,8 +176,20 @@ impl ClientChannel for StreamLink {
         })
     }
 
-    fn ask(&self, question: Question) -> ChannelFuture<'_, Result<Value, GatewayError>> {
-        Box::pin(self.ask_on_stream(question))
+    fn ask(&self, questions: Vec<Ask>) -> ChannelFuture<'_, Result<Vec<Value>, GatewayError>> {
+        Box::pin(async move {
+            // One server→client request at a time, in order: each waits for its answer.
+            let mut answers = Vec::with_capacity(questions.len());
+            for ask in questions {
+                let answerable = self.peer.as_ref().is_some_and(|p| p.supports(ask.question.kind()));
+                if ask.optional && !answerable {
+                    answers.push(Value::Null);
+                    continue;
+                }
+                answers.push(self.ask_on_stream(ask.question).await?);
+            }
+            Ok(answers)
+        })
     }
 }
 
@@ -225,7 +238,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         let peer = Arc::new(Peer::new(json!({"sampling": {}})));
         let ctx = ctx_with(tx, Some(peer.clone()), None);
-        let ask = tokio::spawn(async move { ctx.ask_client(Question::Sampling(json!({}))).await });
+        let ask = tokio::spawn(async move { ctx.ask_client("q", Question::Sampling(json!({}))).await });
         let request = rx.recv().await.unwrap();
         assert_eq!(request["method"], "sampling/createMessage");
         assert!(peer.resolve(&request["id"], Ok(json!({"content": {"type": "text", "text": "hi"}}))));
@@ -236,7 +249,7 @@ mod tests {
     async fn a_question_without_the_capability_is_unsupported() {
         let (tx, _rx) = mpsc::channel(4);
         let ctx = ctx_with(tx, Some(Arc::new(Peer::new(json!({})))), None);
-        let err = ctx.ask_client(Question::Elicitation(json!({}))).await.unwrap_err();
+        let err = ctx.ask_client("q", Question::Elicitation(json!({}))).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::Unsupported);
     }
 
@@ -245,7 +258,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(4);
         let ctx = ctx_with(tx, Some(Arc::new(Peer::new(json!({"roots": {}})))), None);
         ctx.cancel.cancel();
-        let err = ctx.ask_client(Question::Roots).await.unwrap_err();
+        let err = ctx.ask_client("q", Question::Roots).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::Cancelled);
     }
 }

@@ -34,6 +34,11 @@ impl EventSender {
         self.tx.send(Ok(event)).await.is_ok()
     }
 
+    /// Send a JSON-RPC message as a plain `data:` event, without an id (2026-07-28 streams are not resumable).
+    pub async fn data(&self, message: &Value) -> bool {
+        self.tx.send(Ok(Event::default().data(message.to_string()))).await.is_ok()
+    }
+
     /// Send a named event with raw data (the legacy `endpoint` event).
     pub async fn named(&self, name: &str, data: &str) -> bool {
         self.tx.send(Ok(Event::default().event(name).data(data))).await.is_ok()
@@ -97,6 +102,9 @@ pub fn open(state: &McpHandle) -> Result<(EventSender, Response), GatewayError> 
         _gauge: gauge,
     };
     let keepalive: Duration = state.config.limits.sse_keepalive;
-    let response = Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();
+    let mut response =
+        Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(keepalive)).into_response();
+    // Proxies such as nginx must not buffer an event stream.
+    response.headers_mut().insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
     Ok((sender, response))
 }

@@ -64,7 +64,8 @@ fn session_of(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Result
     state.sessions.get(id, caller.id()).map(Some).ok_or(UnknownSession)
 }
 
-fn accepts_event_stream(headers: &HeaderMap) -> bool {
+/// Does the client accept an SSE answer?
+pub fn accepts_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(axum::http::header::ACCEPT)
         .iter()
@@ -92,24 +93,36 @@ pub async fn post(
     caller: Caller,
     body: Value,
 ) -> Response {
+    // The era is chosen per request: a version header outside the handshake era, or the version in `_meta`,
+    // makes it a 2026-07-28 request (which ignores any session id).
+    let requested = match VersionHeader::read(headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok())) {
+        VersionHeader::Handshake(v) => Some(Some(v)),
+        VersionHeader::Missing => Some(None),
+        VersionHeader::Modern => None,
+        // A version of neither era, from a client whose body does not claim 2026-07-28 either.
+        VersionHeader::Unsupported(v) if !modern::claims_modern(&body) => {
+            let message = format!(
+                "unsupported MCP-Protocol-Version `{v}`; this server speaks {} and {}",
+                ProtocolVersion::supported_list(),
+                modern::VERSIONS.join(", ")
+            );
+            return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(INVALID_REQUEST, message));
+        }
+        VersionHeader::Unsupported(_) => None,
+    };
+    let Some(requested) = requested.filter(|_| !modern::claims_modern(&body)) else {
+        return modern::post(state, headers, request_id, caller, body).await;
+    };
     let session = match session_of(&state, headers, &caller) {
         Ok(session) => session,
         Err(UnknownSession) => return UnknownSession::response(),
     };
-    let header = VersionHeader::read(headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()));
     // A supported header that differs from the session's version is tolerated (some clients send the
     // transport's version); the session's negotiated version governs.
-    let version = match header {
-        VersionHeader::Modern => return modern::fallback(&body),
-        VersionHeader::Unsupported(v) => {
-            let message = format!(
-                "unsupported MCP-Protocol-Version `{v}`; this server speaks {}",
-                ProtocolVersion::supported_list()
-            );
-            return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &RpcError::new(INVALID_REQUEST, message));
-        }
-        VersionHeader::Handshake(v) => session.as_ref().map_or(v, |s| s.version()),
-        VersionHeader::Missing => session.as_ref().map_or(ProtocolVersion::HEADERLESS_DEFAULT, |s| s.version()),
+    let version = match (&session, requested) {
+        (Some(session), _) => session.version(),
+        (None, Some(v)) => v,
+        (None, None) => ProtocolVersion::HEADERLESS_DEFAULT,
     };
     let exchange = Exchange { state, session, version, request_id, caller, can_stream: accepts_event_stream(headers) };
     match body {
@@ -311,8 +324,20 @@ async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
     }
 }
 
+/// 2026-07-28 has no GET stream and no session to delete: 405, POST only.
+fn modern_has_no(headers: &HeaderMap) -> Option<Response> {
+    let version = VersionHeader::read(headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()));
+    (version == VersionHeader::Modern).then(|| {
+        (StatusCode::METHOD_NOT_ALLOWED, [(axum::http::header::ALLOW, HeaderValue::from_static("POST"))])
+            .into_response()
+    })
+}
+
 /// GET /mcp: the session's stream of server notifications (tool list changes, broadcasts).
 pub async fn get(state: McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
+    if let Some(refused) = modern_has_no(headers) {
+        return refused;
+    }
     if !accepts_event_stream(headers) {
         let error = RpcError::new(INVALID_REQUEST, "GET /mcp opens an event stream: send Accept: text/event-stream");
         return rpc_error(StatusCode::NOT_ACCEPTABLE, &Value::Null, &error);
@@ -362,6 +387,9 @@ pub async fn get(state: McpHandle, headers: &HeaderMap, caller: &Caller) -> Resp
 
 /// DELETE /mcp: end the caller's session.
 pub fn delete(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
+    if let Some(refused) = modern_has_no(headers) {
+        return refused;
+    }
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         let error = RpcError::new(INVALID_REQUEST, "DELETE /mcp needs the Mcp-Session-Id header");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);

@@ -4,7 +4,8 @@
 //! Besides `ping` and `list_tools`, four builtins exercise the client link: `progress` (progress
 //! notifications), `log` (log messages), `sample` (asks the client's model through `sampling/createMessage`)
 //! and `elicit` (asks the user through `elicitation/create`). They back the protocol fixtures and are useful
-//! in their own right (an "ask the user" tool is an `elicit` spec). `worker_query` runs a read-only SQL query on
+//! in their own right (an "ask the user" tool is an `elicit` spec); `ask` asks several questions in rounds
+//! ([`super::ask_builtin`]); `reload_tools` reloads the specs folder (clients are told the list changed). `worker_query` runs a read-only SQL query on
 //! a voice worker's database through the `workers` domain; `check_job_status` reads a media job; `call_llm` lets
 //! the configured LLM call gateway tools ([`super::llm_agent`]).
 
@@ -13,9 +14,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::ask_builtin::AskOptions;
 use super::client::{LogLevel, Question};
 use super::engine::Engine;
 use super::executor::{BindingKind, Call};
+use super::handle::reload_refused;
 use super::llm_agent;
 use super::media::{job_output, job_reader};
 use super::output::ToolOutput;
@@ -40,6 +43,10 @@ pub enum Builtin {
     Sample(SampleOptions),
     /// Ask the user to fill in `requested_schema`, with a fixed `message` or one from `message_argument`.
     Elicit(ElicitOptions),
+    /// Ask the client questions in rounds, then answer with what it said.
+    Ask(AskOptions),
+    /// Reload the tool specs from their folder now: `{reloaded, tools}`; clients are told the list changed.
+    ReloadTools,
     /// A read-only SQL query on a voice worker's database: `{worker_id, query, limit?}`.
     WorkerQuery,
     /// A media job's record by `job_id` (any provider), with its assets as content blocks; only the caller's own
@@ -49,7 +56,8 @@ pub enum Builtin {
     CallLlm,
 }
 
-const NAMES: &str = "ping, list_tools, progress, log, sample, elicit, worker_query, check_job_status, call_llm";
+const NAMES: &str =
+    "ping, list_tools, progress, log, sample, elicit, ask, reload_tools, worker_query, check_job_status, call_llm";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +98,9 @@ pub struct SampleOptions {
     system_prompt: Option<String>,
     #[serde(default)]
     prefix: String,
+    /// The key the answer comes back under (2026-07-28 `inputRequests`).
+    #[serde(default = "default_sample_key")]
+    key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +109,16 @@ pub struct ElicitOptions {
     message: Option<String>,
     message_argument: Option<String>,
     requested_schema: Value,
+    /// The key the answer comes back under (2026-07-28 `inputRequests`).
+    #[serde(default = "default_elicit_key")]
+    key: String,
+}
+
+fn default_sample_key() -> String {
+    "sampling".into()
+}
+fn default_elicit_key() -> String {
+    "elicitation".into()
 }
 
 fn default_steps() -> u32 {
@@ -145,6 +166,8 @@ impl Builtin {
         };
         match name {
             "ping" => no_options(Self::Ping),
+            "reload_tools" => no_options(Self::ReloadTools),
+            "ask" => Ok(Self::Ask(AskOptions::parse(raw)?)),
             "list_tools" => no_options(Self::ListTools),
             "worker_query" => {
                 let properties = input_schema.get("properties");
@@ -237,6 +260,8 @@ impl BindingKind for Builtin {
             | Self::Log(_)
             | Self::Sample(_)
             | Self::Elicit(_)
+            | Self::Ask(_)
+            | Self::ReloadTools
             | Self::WorkerQuery
             | Self::CheckJobStatus => Vec::new(),
         }
@@ -247,6 +272,11 @@ impl BindingKind for Builtin {
         let Call { name: _, ctx, args, deadline } = call;
         match self {
             Self::CallLlm => llm_agent::run(engine, ctx, &args, deadline).await,
+            Self::Ask(o) => o.run(ctx).await,
+            Self::ReloadTools => match engine.registry().reload_async().await {
+                Ok(tools) => Ok(ToolOutput::json(json!({"reloaded": true, "tools": tools}))),
+                Err(problems) => Err(reload_refused(&problems)),
+            },
             Self::Ping => Ok(ToolOutput::json(json!({
                 "pong": true,
                 "server": "mcp-gateway",
@@ -293,7 +323,7 @@ impl BindingKind for Builtin {
                 if let Some(system) = &o.system_prompt {
                     params["systemPrompt"] = json!(system);
                 }
-                let answer = ctx.ask_client(Question::Sampling(params)).await?;
+                let answer = ctx.ask_client(&o.key, Question::Sampling(params)).await?;
                 let text =
                     answer.get("content").and_then(|c| c.get("text")).and_then(Value::as_str).unwrap_or_default();
                 Ok(ToolOutput {
@@ -334,7 +364,7 @@ impl BindingKind for Builtin {
                     (None, None) => String::new(),
                 };
                 let params = json!({"message": message, "requestedSchema": o.requested_schema});
-                let answer = ctx.ask_client(Question::Elicitation(params)).await?;
+                let answer = ctx.ask_client(&o.key, Question::Elicitation(params)).await?;
                 let action = answer.get("action").and_then(Value::as_str).unwrap_or("cancel").to_owned();
                 let content = answer.get("content").cloned().unwrap_or(Value::Null);
                 Ok(ToolOutput {

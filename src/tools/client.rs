@@ -79,7 +79,7 @@ pub enum Question {
 }
 
 impl Question {
-    /// A short name for messages: "sampling", "elicitation", "roots".
+    /// Its kind, "sampling", "elicitation" or "roots": also the name of the client capability it needs.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
@@ -88,6 +88,16 @@ impl Question {
             Self::Roots => "roots",
         }
     }
+}
+
+/// A question with the key its answer comes back under. Keys are the asking tool's (`user_name`, `confirm`):
+/// stable across retries, unique within one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ask {
+    pub key: String,
+    pub question: Question,
+    /// Skip the question (its answer is `null`) when the client cannot answer that kind.
+    pub optional: bool,
 }
 
 /// One progress report of a call.
@@ -106,8 +116,18 @@ pub trait ClientChannel: Send + Sync + Debug {
     fn progress<'a>(&'a self, update: Progress<'a>) -> ChannelFuture<'a, ()>;
     /// Write a log line (only when the client's chosen level lets `level` through).
     fn log<'a>(&'a self, level: LogLevel, logger: &'a str, data: Value) -> ChannelFuture<'a, ()>;
-    /// Ask the client, and wait for its answer.
-    fn ask(&self, question: Question) -> ChannelFuture<'_, Result<Value, GatewayError>>;
+    /// Ask the client one or more questions at once, and wait for the answers (in the order asked).
+    fn ask(&self, questions: Vec<Ask>) -> ChannelFuture<'_, Result<Vec<Value>, GatewayError>>;
+
+    /// What this call recorded under `key` in an earlier round of the same request, when the request is one
+    /// the client repeats with its answers (2026-07-28): a step that already ran is not run again.
+    fn recall(&self, _key: &str) -> Option<Value> {
+        None
+    }
+
+    /// Record what a step produced, for the next round of the same request. Links whose client answers on
+    /// the same request (the handshake era) keep nothing.
+    fn remember(&self, _key: &str, _value: Value) {}
 }
 
 /// A call's link to its client, shared by the calls it makes.

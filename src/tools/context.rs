@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{ClientLink, LogLevel, Progress, Question};
+use super::client::{Ask, ClientLink, LogLevel, Progress, Question};
 use crate::auth::Caller;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -61,14 +61,34 @@ impl CallCtx {
         }
     }
 
-    /// Ask the client something and wait for its answer.
-    pub async fn ask_client(&self, question: Question) -> Result<Value, GatewayError> {
+    /// What an earlier round of this request recorded under `key` ([`super::client::ClientChannel::recall`]).
+    #[must_use]
+    pub fn recall(&self, key: &str) -> Option<Value> {
+        self.client.as_ref().and_then(|c| c.recall(key))
+    }
+
+    /// Record a step's result for the next round of this request, if there can be one.
+    pub fn remember(&self, key: &str, value: Value) {
+        if let Some(client) = &self.client {
+            client.remember(key, value);
+        }
+    }
+
+    /// Ask the client one question (its answer comes back under `key`) and wait for the answer.
+    pub async fn ask_client(&self, key: &str, question: Question) -> Result<Value, GatewayError> {
+        let mut answers = self.ask_all(vec![Ask { key: key.to_owned(), question, optional: false }]).await?;
+        answers.pop().ok_or_else(|| GatewayError::internal("asking the client", &"no answer came back"))
+    }
+
+    /// Ask the client several questions at once and wait for every answer (in the order asked).
+    pub async fn ask_all(&self, questions: Vec<Ask>) -> Result<Vec<Value>, GatewayError> {
         let Some(client) = &self.client else {
+            let kinds: Vec<&str> = questions.iter().map(|a| a.question.kind()).collect();
             return Err(GatewayError::new(
                 ErrorCode::Unsupported,
-                format!("asking the client ({}) needs an MCP client connection", question.kind()),
+                format!("asking the client ({}) needs an MCP client connection", kinds.join(", ")),
             ));
         };
-        client.ask(question).await
+        client.ask(questions).await
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::registry::Registry;
 use super::spec::SpecProblem;
 use crate::config::TemplateEnv;
+use crate::error::{ErrorCode, GatewayError};
 
 /// The outcome of the last reload, for `/ready` and logs.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +105,17 @@ impl RegistryHandle {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The error a refused reload answers: the problems, with the previous tools still in service.
+#[must_use]
+pub fn reload_refused(problems: &[SpecProblem]) -> GatewayError {
+    let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    GatewayError::new(
+        ErrorCode::ValidationFailed,
+        format!("reload refused, the previous tools stay in service: {}", listed.join("; ")),
+    )
+    .with_details(serde_json::json!({"problems": listed}))
 }
 
 #[cfg(test)]

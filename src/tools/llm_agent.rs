@@ -80,7 +80,7 @@ pub async fn run(engine: &Engine, ctx: &CallCtx, args: &Value, deadline: Instant
         messages.push(assistant_message(&reply));
         for call in &reply.tool_calls {
             stop_if_cancelled(ctx)?;
-            let (content, mut record) = run_tool_call(engine, &nested, &offered, call).await;
+            let (content, mut record) = run_tool_call(engine, &nested, &offered, call).await?;
             messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": content}));
             record["round"] = json!(round);
             made.push(record);
@@ -154,8 +154,14 @@ fn stop_if_cancelled(ctx: &CallCtx) -> Result<(), GatewayError> {
     }
 }
 
-/// Run one tool call the model asked for: the content sent back to it, and the record for the result.
-async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], call: &ToolCall) -> (String, Value) {
+/// Run one tool call the model asked for: the content sent back to it, and the record for the result. A tool
+/// failure is the model's to read; only a question the client must answer first ends the round (`Err`).
+async fn run_tool_call(
+    engine: &Engine,
+    ctx: &CallCtx,
+    offered: &[Arc<Tool>],
+    call: &ToolCall,
+) -> Result<(String, Value), GatewayError> {
     let mut record = json!({"id": call.id, "name": call.name});
     let arguments = if call.arguments.trim().is_empty() {
         Ok(Value::Object(Map::new()))
@@ -168,7 +174,8 @@ async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], ca
         Err(e) => Err(GatewayError::invalid_params(format!("the arguments are not valid JSON: {e}"))),
         Ok(arguments) => engine.call_boxed(ctx, &call.name, arguments).await,
     };
-    match outcome {
+    Ok(match outcome {
+        Err(err) if err.code == ErrorCode::InputRequired => return Err(err),
         Ok(output) if !output.is_error => {
             let value = output.rest_value();
             record["ok"] = json!(true);
@@ -185,7 +192,7 @@ async fn run_tool_call(engine: &Engine, ctx: &CallCtx, offered: &[Arc<Tool>], ca
             failed(&err, record)
         }
         Err(err) => failed(&err, record),
-    }
+    })
 }
 
 /// A tool result cut to [`MAX_TOOL_RESULT_CHARS`], saying so.

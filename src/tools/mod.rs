@@ -1,6 +1,7 @@
 //! Tools: spec parsing and checking, the registry and its hot reload, argument validation, the call pipeline,
 //! binding executors and built-in tools. Nothing here knows about HTTP or JSON-RPC transports.
 
+pub mod ask_builtin;
 pub mod binding;
 pub mod builtins;
 pub mod catalog;
@@ -27,7 +28,7 @@ pub mod watch;
 pub mod worker_binding;
 pub mod workflow;
 
-pub use client::{ChannelFuture, ClientChannel, ClientLink, LogLevel, Progress, Question};
+pub use client::{Ask, ChannelFuture, ClientChannel, ClientLink, LogLevel, Progress, Question};
 pub use context::CallCtx;
 pub use engine::{Engine, EngineOptions};
 pub use handle::RegistryHandle;

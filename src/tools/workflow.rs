@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use super::binding::Binding;
 use super::context::CallCtx;
@@ -112,6 +113,25 @@ impl RunLog {
 }
 
 /// Whether a rendered condition (`when`, `sequential`) holds: anything but null, false or nothing.
+/// The key a step's result is remembered under across the rounds of one request: the workflow, the step and
+/// a digest of the arguments it ran with (different arguments are a different step run).
+fn memo_key(workflow: &str, step: &str, args: &Value) -> String {
+    let digest = Sha256::digest(serde_json::to_vec(args).unwrap_or_default());
+    let short: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("workflow:{workflow}:{step}:{short}")
+}
+
+/// A remembered step result: its value and the media blocks it passed on.
+fn from_memo(memo: Value) -> Option<(Value, Vec<Value>)> {
+    let Value::Object(mut memo) = memo else { return None };
+    let value = memo.remove("value")?;
+    let blocks = match memo.remove("blocks") {
+        Some(Value::Array(blocks)) => blocks,
+        _ => Vec::new(),
+    };
+    Some((value, blocks))
+}
+
 fn holds(rendered: Option<&Value>) -> bool {
     !matches!(rendered, None | Some(Value::Null | Value::Bool(false)))
 }
@@ -194,7 +214,7 @@ impl BindingKind for WorkflowBinding {
     }
 
     async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
-        let Call { name: _, ctx, args, deadline } = call;
+        let Call { name, ctx, args, deadline } = call;
         let args = &args;
         let total = self.steps.len();
         let sequential = match &self.sequential {
@@ -243,9 +263,19 @@ impl BindingKind for WorkflowBinding {
                         Ok(step_args) => {
                             log.started.push((i, now_rfc3339()));
                             running.push(async move {
-                                let outcome =
-                                    self.run_action(engine, ctx, &step.id, &step.action, step_args, steps_deadline);
-                                (i, outcome.await)
+                                // A step that ran in an earlier round of this request (the client answered a
+                                // later step's question and repeated the request) is not run again.
+                                let key = memo_key(name, &step.id, &step_args);
+                                if let Some(done) = ctx.recall(&key).and_then(from_memo) {
+                                    return (i, Ok(done));
+                                }
+                                let outcome = self
+                                    .run_action(engine, ctx, &step.id, &step.action, step_args, steps_deadline)
+                                    .await;
+                                if let Ok((value, blocks)) = &outcome {
+                                    ctx.remember(&key, json!({"value": value, "blocks": blocks}));
+                                }
+                                (i, outcome)
                             });
                         }
                         Err(e) => {
@@ -304,6 +334,10 @@ impl BindingKind for WorkflowBinding {
             }
             return Ok(output);
         };
+        if cause.code == ErrorCode::InputRequired {
+            // Not a failure: the client answers and repeats the request; completed steps are recalled then.
+            return Err(cause);
+        }
         let failure = Failure { outputs, completed, unknown, failed, cause };
         Err(self.undo(engine, ctx, args, failure, deadline).await)
     }

@@ -23,6 +23,7 @@ mod jobs;
 mod llm;
 mod mcp_client_link;
 mod mcp_legacy_sse;
+mod mcp_modern;
 mod mcp_streamable;
 mod ops;
 mod pages;

@@ -238,27 +238,6 @@ async fn unsupported_protocol_version_header_is_400() {
     assert!(message["error"]["message"].as_str().unwrap().contains("1999-01-01"), "{message}");
 }
 
-#[tokio::test]
-async fn modern_discover_probe_gets_method_not_found_so_clients_fall_back() {
-    let app = TestApp::spawn().await;
-    let body = json!({"jsonrpc": "2.0", "id": "probe-1", "method": "server/discover", "params": {}});
-    let response = app
-        .mcp(None, &body)
-        .header(VERSION_HEADER, "2026-07-28")
-        .header("mcp-method", "server/discover")
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_client_error(), "{}", response.status());
-    assert_content_type(&response, "application/json");
-    let message: Value = response.json().await.unwrap();
-    assert_eq!(message["id"], "probe-1");
-    assert_eq!(message["error"]["code"], -32601, "{message}");
-    assert_ne!(message["error"]["code"], -32022);
-    let supported = message["error"]["data"]["supported"].as_array().unwrap();
-    assert!(supported.contains(&json!("2025-11-25")), "{message}");
-}
-
 fn two_pings() -> Value {
     json!([
         {"jsonrpc": "2.0", "id": 1, "method": "ping"},
