@@ -177,7 +177,7 @@ async fn documented_errors_are_typed_keep_the_provider_code_and_never_show_the_k
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_429_is_sent_again_after_retry_after_and_persistent_busy_is_rate_limited() {
     let (fake, base) = FakeElevenLabs::start().await;
     let app = app(&base).await;
@@ -227,7 +227,7 @@ async fn a_wrong_key_and_a_missing_key_are_told_apart() {
     assert!(ready["unconfigured_tools"].as_array().unwrap().contains(&json!("elevenlabs_voice")));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_generation_times_out_once_and_voices_are_a_retried_read() {
     let (fake, base) = FakeElevenLabs::start().await;
     let specs = tempfile::tempdir().unwrap();

@@ -444,7 +444,7 @@ async fn every_workflow_tool_succeeds_over_rest_and_over_mcp() {
     assert_eq!(sent, 4, "send_facture_email and create_and_send_facture each marked their invoice as sent, twice");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_worker_client_retries_only_idempotent_calls_and_types_timeouts_and_non_json_answers() {
     let office = BackOffice::default();
     let (_supabase, workers) = office.clone().serve().await;

@@ -157,7 +157,7 @@ async fn submit_errors_are_typed_and_a_submit_is_never_sent_twice() {
     assert!(!body.to_string().contains("not-the-secret") && !body.to_string().contains(HF_SECRET));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_nsfw_and_unreadable_jobs_end_as_errors_naming_the_job_and_polls_survive_a_5xx() {
     let (fake, base) = FakeHiggsfield::start(1).await;
     let app = app(&base).await;
@@ -212,7 +212,7 @@ async fn missing_credentials_name_the_setting_and_downloads_can_be_turned_off() 
     assert!(!remote.state.config.data_dir.join("Media").exists(), "nothing downloaded");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_submit_times_out_without_being_sent_again() {
     let (fake, base) = FakeHiggsfield::start(1).await;
     let specs = tempfile::tempdir().unwrap();

@@ -180,7 +180,7 @@ async fn an_html_page_with_status_200_is_not_a_success() {
     assert_eq!(result["isError"], true, "{result}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_answer_that_stalls_ends_at_the_binding_timeout() {
     let s = setup().await;
     let (status, body) = rest_call(&s.app, "rpc_stall").await;

@@ -181,7 +181,7 @@ async fn templated_get_keeps_types_forwards_the_request_id_and_selects_the_resul
     assert_eq!(fake.last_request_id.lock().unwrap().as_deref(), Some("trace-me-42"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_read_is_retried_after_a_503_and_succeeds() {
     let fake = Fake::default();
     let (app, _specs) = setup(&fake.clone().serve().await, &[]).await;
@@ -212,7 +212,7 @@ async fn a_429_with_retry_after_is_waited_out() {
     assert_eq!(fake.hits("busy"), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_slow_upstream_ends_at_the_call_deadline() {
     let fake = Fake::default();
     let (app, _specs) = setup(&fake.clone().serve().await, &[]).await;
@@ -223,7 +223,7 @@ async fn a_slow_upstream_ends_at_the_call_deadline() {
     app.assert_healthy().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn refused_connections_malformed_answers_and_missing_settings_are_typed_errors() {
     let fake = Fake::default();
     let (app, _specs) = setup(&fake.clone().serve().await, &[]).await;

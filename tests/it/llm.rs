@@ -162,7 +162,7 @@ async fn a_429_asking_to_wait_past_the_deadline_is_rate_limited_with_the_wait() 
     assert_eq!(fake.count(), 1, "a wait past the deadline is not attempted");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_500_is_retried_and_a_persistent_one_is_a_retryable_upstream_error() {
     let failure = error(500, "The server had an error while processing your request.", "server_error", None);
     let (fake, base) = FakeLlm::serve(vec![failure.clone(), text("recovered")]).await;
@@ -194,7 +194,7 @@ async fn a_body_that_is_not_a_chat_completion_is_an_upstream_error() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_server_that_never_answers_times_out() {
     let (fake, base) = FakeLlm::serve(vec![Reply::Hang]).await;
     let settings = LlmSettings { timeout: Duration::from_millis(200), ..llm(&base, Some(KEY), Some("m")) };

@@ -221,7 +221,7 @@ async fn deleting_the_session_cancels_its_running_call() {
     assert_eq!(end["result"]["_meta"]["mcp-gateway/error"]["code"], "cancelled", "{end}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_past_its_spec_timeout_ends_with_a_timeout_error_result() {
     let specs = tempfile::tempdir().unwrap();
     let stuck = json!({

@@ -323,7 +323,7 @@ async fn an_open_event_stream_counts_under_max_streams() {
     first.expect_end().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_upstream_that_never_starts_answering_is_504() {
     let fake = FakeSupabaseMcp::default();
     let url = fake.serve().await;

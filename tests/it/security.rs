@@ -280,7 +280,7 @@ fn slow_tool_specs(interval_ms: u64, timeout_secs: Option<f64>) -> tempfile::Tem
     dir
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_past_its_deadline_ends_as_a_timeout_error() {
     let specs = slow_tool_specs(10_000, Some(0.2));
     let app = TestApp::spawn_with(specs.path(), |_| {}).await;
@@ -290,7 +290,7 @@ async fn a_call_past_its_deadline_ends_as_a_timeout_error() {
     assert!(result["content"][0]["text"].as_str().unwrap().contains("did not finish within 0.2 s"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn beyond_the_concurrency_cap_and_queue_calls_are_refused_with_503() {
     let specs = slow_tool_specs(2_000, None);
     let app = TestApp::spawn_with(specs.path(), |config| {

@@ -84,7 +84,7 @@ async fn an_unreachable_sftp_server_records_the_upload_error_and_keeps_the_local
     app.assert_healthy().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_sftp_server_that_never_speaks_is_given_up_after_the_connect_timeout() {
     // Accepts connections and holds them without a word: no SSH identification ever arrives.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

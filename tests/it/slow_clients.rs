@@ -3,6 +3,9 @@
 //! keep-alive connection with nothing in flight past `idle_timeout`, while a request that takes longer than
 //! both (and the clients behaving normally beside the slow ones) goes on. Waits are bounded by a generous
 //! guard so a regression fails instead of hanging; nothing here asserts how fast anything is.
+//! The tests run on paused tokio time (`start_paused`): the server's watchdog, the tool's progress and the
+//! guard all read the test's clock, which jumps to the next timer whenever every task waits, so the seconds-long
+//! timeouts take no real time; loopback I/O between the client and the server still happens for real.
 
 use crate::common;
 
@@ -62,7 +65,7 @@ async fn assert_served_on_a_new_connection(app: &TestApp) {
     assert_eq!(response.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_request_head_that_never_completes_is_closed_while_other_clients_are_served() {
     let (app, _specs) = app().await;
     let mut stalled = connect(&app).await;
@@ -74,14 +77,14 @@ async fn a_request_head_that_never_completes_is_closed_while_other_clients_are_s
     assert_served_on_a_new_connection(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_connection_that_never_sends_anything_is_closed() {
     let (app, _specs) = app().await;
     let mut silent = connect(&app).await;
     assert_eq!(read_until_closed(&mut silent).await, "");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_idle_keep_alive_connection_is_closed_after_its_last_answer() {
     let (app, _specs) = app().await;
     let mut stream = connect(&app).await;
@@ -91,7 +94,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_its_last_answer() {
     assert!(sent.contains("\"status\":\"ok\""), "{sent}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_longer_than_both_timeouts_keeps_its_connection_and_gets_its_answer() {
     let (app, _specs) = app().await;
     let mut stream = connect(&app).await;
@@ -106,7 +109,7 @@ async fn a_call_longer_than_both_timeouts_keeps_its_connection_and_gets_its_answ
     assert!(sent.contains("\"success\":true"), "{sent}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_open_event_stream_outlives_the_idle_timeout() {
     let (app, _specs) = app().await;
     let session = app.initialize("2025-06-18").await;

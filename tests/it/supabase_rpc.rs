@@ -194,7 +194,7 @@ async fn a_wrong_key_is_the_gateways_configuration_problem_not_the_callers() {
     assert!(!result.to_string().contains("wrong-key"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_idempotent_read_is_retried_after_a_503_and_a_write_is_not() {
     let fake = FakePostgrest::default();
     let (app, _specs) = setup(Some(fake.clone().serve().await), Some(KEY)).await;

@@ -226,7 +226,7 @@ async fn an_unknown_worker_is_404_before_any_secret_is_minted() {
     assert!(fake.received().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unreachable_provider_is_upstream_unavailable() {
     let dir = TempDir::new().unwrap();
     write_worker(dir.path(), "camille", META, SCHEMA);
