@@ -183,12 +183,19 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
                 .visible_to(scope.caller)
                 .prompt(name)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
-            let args = match params.get("arguments") {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(args)) => args.clone(),
-                Some(_) => return Err(RpcError::invalid_params("`arguments` must be an object")),
+            let args = prompt_arguments(&params)?;
+            if !prompt.asks() {
+                return prompt.render(&args).map_err(RpcError::invalid_params);
+            }
+            // A prompt that asks the client first needs the link this request has (a session's stream).
+            let ctx = CallCtx {
+                request_id: scope.request_id.clone(),
+                caller: scope.caller.clone(),
+                cancel: scope.cancel.clone(),
+                client: scope.link.clone(),
+                depth: 0,
             };
-            prompt.render(&args).map_err(RpcError::invalid_params)
+            prompt.ask_and_render(&args, &ctx).await.map_err(|e| RpcError::from_gateway(&e, scope.request_id))
         }
         "completion/complete" => complete(scope, &params),
         "logging/setLevel" => {
@@ -337,6 +344,15 @@ fn page(
 fn decode_cursor(cursor: &str) -> Option<usize> {
     let bytes = CURSOR.decode(cursor).ok()?;
     std::str::from_utf8(&bytes).ok()?.strip_prefix("offset:")?.parse().ok()
+}
+
+/// `prompts/get`'s `arguments`: an object, or none.
+pub fn prompt_arguments(params: &Map<String, Value>) -> Result<Map<String, Value>, RpcError> {
+    match params.get("arguments") {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(args)) => Ok(args.clone()),
+        Some(_) => Err(RpcError::invalid_params("`arguments` must be an object")),
+    }
 }
 
 fn required_str<'p>(params: &'p Map<String, Value>, key: &str) -> Result<&'p str, RpcError> {

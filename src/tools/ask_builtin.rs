@@ -73,14 +73,8 @@ impl AskOptions {
                 if !seen.insert(key.clone()) {
                     return Err(PathError::new(path, "a question key is used twice"));
                 }
-                let q = RawQuestion::deserialize(&raw).map_err(|e| PathError::new(path.clone(), e.to_string()))?;
-                let question = match (q.elicitation, q.sampling, q.roots) {
-                    (Some(params), None, None) => elicitation(params, &path)?,
-                    (None, Some(params), None) => sampling(params, &path)?,
-                    (None, None, Some(_)) => Question::Roots,
-                    _ => return Err(PathError::new(path, "give exactly one of `elicitation`, `sampling` or `roots`")),
-                };
-                questions.push((key, question, q.optional));
+                let ask = parse_question(key, &raw, &path)?;
+                questions.push((ask.key, ask.question, ask.optional));
             }
             rounds.push(questions);
         }
@@ -113,6 +107,19 @@ impl AskOptions {
     }
 }
 
+/// One question of a spec: `{"elicitation": params}`, `{"sampling": params}` or `{"roots": {}}`, optionally
+/// `"optional": true`.
+pub fn parse_question(key: String, raw: &Value, path: &str) -> Result<Ask, PathError> {
+    let q = RawQuestion::deserialize(raw).map_err(|e| PathError::new(path, e.to_string()))?;
+    let question = match (q.elicitation, q.sampling, q.roots) {
+        (Some(params), None, None) => elicitation(params, path)?,
+        (None, Some(params), None) => sampling(params, path)?,
+        (None, None, Some(_)) => Question::Roots,
+        _ => return Err(PathError::new(path, "give exactly one of `elicitation`, `sampling` or `roots`")),
+    };
+    Ok(Ask { key, question, optional: q.optional })
+}
+
 fn elicitation(params: Value, path: &str) -> Result<Question, PathError> {
     let valid = params.get("message").is_some_and(Value::is_string)
         && params.pointer("/requestedSchema/type").and_then(Value::as_str) == Some("object");
@@ -141,7 +148,7 @@ fn render(text: &str, answers: &Map<String, Value>) -> String {
 }
 
 /// An answer as a person would read it.
-fn in_words(answer: &Value) -> String {
+pub fn in_words(answer: &Value) -> String {
     if let Some(action) = answer.get("action").and_then(Value::as_str) {
         return match (action, answer.get("content").and_then(Value::as_object)) {
             ("accept", Some(content)) => content.values().map(scalar_text).collect::<Vec<_>>().join(", "),

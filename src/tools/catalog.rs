@@ -11,8 +11,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
+use super::ask_builtin::{in_words, parse_question};
 use super::binding::check_content_block;
+use super::client::Ask;
+use super::context::CallCtx;
 use super::spec::{PathError, optional_str, reject_unknown_keys, required_str};
+use crate::error::GatewayError;
 
 /// The body of a resource: UTF-8 text or base64 bytes.
 #[derive(Debug, Clone)]
@@ -237,7 +241,8 @@ pub struct PromptArgument {
     completions: Vec<String>,
 }
 
-/// A prompt template: messages with `{{argument}}` placeholders.
+/// A prompt template: messages with `{{argument}}` placeholders. A prompt may first ask the client questions
+/// (`"ask": {key: question}`, the questions of the `ask` builtin); each answer then fills `{{key}}`, in words.
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub name: String,
@@ -245,11 +250,12 @@ pub struct Prompt {
     pub description: Option<String>,
     pub arguments: Vec<PromptArgument>,
     messages: Vec<Value>,
+    asks: Vec<Ask>,
 }
 
 impl Prompt {
     pub(super) fn parse(obj: Map<String, Value>) -> Result<Self, PathError> {
-        reject_unknown_keys(&obj, &["kind", "name", "title", "description", "arguments", "messages"], "$")?;
+        reject_unknown_keys(&obj, &["kind", "name", "title", "description", "arguments", "messages", "ask"], "$")?;
         let name = required_str(&obj, "name", "$.name")?;
         super::spec::check_name(&name).map_err(|m| PathError::new("$.name", m))?;
         let arguments = match obj.get("arguments") {
@@ -272,12 +278,21 @@ impl Prompt {
                 message.get("content").ok_or_else(|| PathError::new(format!("{path}.content"), "is required"))?;
             check_content_block(content, &format!("{path}.content"))?;
         }
+        let asks = match obj.get("ask") {
+            None => Vec::new(),
+            Some(Value::Object(questions)) if !questions.is_empty() => questions
+                .iter()
+                .map(|(key, raw)| parse_question(key.clone(), raw, &format!("$.ask.{key}")))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(PathError::new("$.ask", "must be an object of questions by key")),
+        };
         Ok(Self {
             name,
             title: optional_str(&obj, "title", "$.title")?,
             description: optional_str(&obj, "description", "$.description")?,
             arguments,
             messages: messages.clone(),
+            asks,
         })
     }
 
@@ -302,9 +317,26 @@ impl Prompt {
         out
     }
 
+    /// Does rendering ask the client first?
+    #[must_use]
+    pub fn asks(&self) -> bool {
+        !self.asks.is_empty()
+    }
+
+    /// Ask the prompt's questions through `ctx`, then render with the answers.
+    pub async fn ask_and_render(&self, args: &Map<String, Value>, ctx: &CallCtx) -> Result<Value, GatewayError> {
+        let answers = ctx.ask_all(self.asks.clone()).await?;
+        let answered: HashMap<String, String> =
+            self.asks.iter().zip(answers).map(|(ask, answer)| (ask.key.clone(), in_words(&answer))).collect();
+        self.render_with(args, answered).map_err(GatewayError::invalid_params)
+    }
+
     /// Render for `prompts/get`. A missing required argument is the caller's error.
     pub fn render(&self, args: &Map<String, Value>) -> Result<Value, String> {
-        let mut values = HashMap::new();
+        self.render_with(args, HashMap::new())
+    }
+
+    fn render_with(&self, args: &Map<String, Value>, mut values: HashMap<String, String>) -> Result<Value, String> {
         for arg in &self.arguments {
             match args.get(&arg.name) {
                 Some(Value::String(s)) => {

@@ -359,3 +359,20 @@ async fn progress_streams_on_the_request_and_log_lines_only_when_a_level_is_chos
     let mut stream = SseStream::new(modern(&app, "tools/call", params).send().await.unwrap());
     assert_eq!(next_data(&mut stream).await["method"], "notifications/message");
 }
+
+#[tokio::test]
+async fn a_prompt_that_asks_first_is_input_required_then_rendered_with_the_answer() {
+    let app = TestApp::fixtures().await;
+    let get = json!({"name": "test_input_required_result_prompt"});
+    let first = result(&app, "prompts/get", get.clone()).await;
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    assert_eq!(first["inputRequests"]["user_context"]["method"], "elicitation/create");
+    let mut retry = get;
+    retry["inputResponses"] = json!({"user_context": {"action": "accept", "content": {"context": "tea"}}});
+    retry["requestState"] = first["requestState"].clone();
+    let done = result(&app, "prompts/get", retry).await;
+    assert_eq!(done["messages"][0]["content"]["text"], "Use this context: tea", "{done}");
+    // The handshake era asks through a session's stream; a stateless request cannot be asked.
+    let stateless = app.rpc(None, "prompts/get", json!({"name": "test_input_required_result_prompt"})).await;
+    assert_eq!(stateless["error"]["data"]["code"], "unsupported", "{stateless}");
+}

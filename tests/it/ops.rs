@@ -98,7 +98,8 @@ async fn ready_counts_what_the_registry_serves() {
     assert_eq!(body["status"], "ready");
     let registry = app.state.engine.registry().snapshot();
     assert_eq!(body["tools"], registry.tools().len());
-    assert_eq!(body["prompts"], 4);
+    assert_eq!(body["prompts"], registry.prompts().len());
+    assert_eq!(body["prompts"], 5, "the fixture profile has five prompts");
     assert_eq!(body["reload_problems"], json!([]));
 }
 

@@ -44,7 +44,7 @@ use super::sse;
 use super::streamable::{json_response, rpc_error};
 use super::version::{MODERN, ProtocolVersion};
 use crate::auth::Caller;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, GatewayError};
 use crate::tools::to_end::ToEnd;
 use crate::tools::{CallCtx, ClientLink, LogLevel};
 
@@ -206,18 +206,8 @@ pub async fn post(mcp: McpHandle, headers: &HeaderMap, request_id: Arc<str>, cal
         "server/discover" => answer(&ex, Ok(discover::result(&ex.mcp))),
         "subscriptions/listen" => listen::open(&ex.mcp, ex.id.clone(), &ex.params, ex.caller.clone()),
         "tools/call" => call_tool(ex).await,
-        _ => {
-            let scope = RequestScope {
-                state: &ex.mcp,
-                session: None,
-                caller: &ex.caller,
-                request_id: &ex.request_id,
-                link: None,
-                cancel: CancellationToken::new(),
-            };
-            let outcome = dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await;
-            answer(&ex, outcome.map_err(|e| (StatusCode::OK, e)))
-        }
+        "prompts/get" => get_prompt(ex).await,
+        _ => dispatched(&ex).await,
     }
 }
 
@@ -278,26 +268,9 @@ async fn call_tool(mut ex: Exchange) -> Response {
         return answer(&ex, Err((StatusCode::OK, RpcError::invalid_params("`name` is required and must be a string"))));
     };
     let binding = Binding::of(ex.caller.id(), &ex.method, &name, &args);
-    let carried = match ex.params.get("requestState") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::String(sealed)) => match ex.mcp.request_state.open(sealed, &binding, now_ms()) {
-            Ok(state) => state.answers,
-            Err(refused) => {
-                tracing::warn!(caller = ex.caller.id(), reason = %refused, "requestState refused");
-                return answer(&ex, Err((StatusCode::OK, RpcError::invalid_params(refused.to_string()))));
-            }
-        },
-        Some(_) => {
-            return answer(&ex, Err((StatusCode::OK, RpcError::invalid_params("`requestState` must be a string"))));
-        }
-    };
-    let responses = match ex.params.get("inputResponses") {
-        None => Map::new(),
-        Some(Value::Object(responses)) => responses.clone(),
-        Some(_) => {
-            let error = RpcError::invalid_params("`inputResponses` must be an object of answers by key");
-            return answer(&ex, Err((StatusCode::OK, error)));
-        }
+    let (carried, responses) = match round_inputs(&ex, &binding) {
+        Ok(inputs) => inputs,
+        Err(error) => return answer(&ex, Err((StatusCode::OK, error))),
     };
     let progress_token = ex.params.get("_meta").and_then(|m| m.get("progressToken")).filter(|t| !t.is_null()).cloned();
     let streams = ex.can_stream && (progress_token.is_some() || ex.envelope.log_level.is_some());
@@ -390,45 +363,119 @@ fn internal(err: &dyn std::fmt::Display) -> RpcError {
     RpcError::new(INTERNAL_ERROR, "internal error while handling the request")
 }
 
+/// The answers and step results earlier rounds sealed, and the request's `inputResponses`.
+type RoundInputs = (Map<String, Value>, Map<String, Value>);
+
+/// What a retried request brings: the answers and step results earlier rounds sealed into `requestState`
+/// (which must open for this very request), and its `inputResponses`.
+fn round_inputs(ex: &Exchange, binding: &Binding) -> Result<RoundInputs, RpcError> {
+    let carried = match ex.params.get("requestState") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::String(sealed)) => match ex.mcp.request_state.open(sealed, binding, now_ms()) {
+            Ok(state) => state.answers,
+            Err(refused) => {
+                tracing::warn!(caller = ex.caller.id(), reason = %refused, "requestState refused");
+                return Err(RpcError::invalid_params(refused.to_string()));
+            }
+        },
+        Some(_) => return Err(RpcError::invalid_params("`requestState` must be a string")),
+    };
+    let responses = match ex.params.get("inputResponses") {
+        None => Map::new(),
+        Some(Value::Object(responses)) => responses.clone(),
+        Some(_) => return Err(RpcError::invalid_params("`inputResponses` must be an object of answers by key")),
+    };
+    Ok((carried, responses))
+}
+
+/// The answer of a request whose work stopped for the client: `input_required` with the questions and a new
+/// sealed state, or -32021 for a capability the client lacks. `None` for any other error.
+fn interrupted(
+    ex: &Exchange,
+    err: &GatewayError,
+    link: &RoundTripLink,
+    binding: Binding,
+) -> Option<Result<Value, (StatusCode, RpcError)>> {
+    if err.code == ErrorCode::InputRequired {
+        let carried = link.carried()?;
+        let ttl = u64::try_from(ex.mcp.config.limits.request_state_ttl.as_millis()).unwrap_or(u64::MAX);
+        let state = RoundState { binding, expires_ms: now_ms().saturating_add(ttl), answers: carried.state };
+        return Some(match ex.mcp.request_state.seal(&state) {
+            Ok(sealed) => Ok(json!({
+                "resultType": "input_required",
+                "inputRequests": carried.asked,
+                "requestState": sealed,
+            })),
+            Err(too_big) => {
+                let err = GatewayError::new(ErrorCode::PayloadTooLarge, too_big.to_string());
+                Ok(error_result(&err, &ex.request_id))
+            }
+        });
+    }
+    let required = err.details.get("requiredCapabilities").filter(|_| err.code == ErrorCode::Unsupported)?;
+    let mut error = RpcError::new(MISSING_CAPABILITY, format!("Missing required client capability: {}", err.message));
+    error.data = Some(json!({"requiredCapabilities": required}));
+    Some(Err((StatusCode::BAD_REQUEST, error)))
+}
+
+/// `prompts/get` of a prompt that asks the client first (others go through the shared dispatcher).
+async fn get_prompt(ex: Exchange) -> Response {
+    let name = ex.params.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let registry = ex.mcp.engine.registry().snapshot();
+    let Some(prompt) = registry.visible_to(&ex.caller).prompt(&name).filter(|p| p.asks()) else {
+        return dispatched(&ex).await;
+    };
+    let args = match dispatch::prompt_arguments(&ex.params) {
+        Ok(args) => args,
+        Err(error) => return answer(&ex, Err((StatusCode::OK, error))),
+    };
+    let binding = Binding::of(ex.caller.id(), &ex.method, &name, &Value::Object(args.clone()));
+    let (carried, responses) = match round_inputs(&ex, &binding) {
+        Ok(inputs) => inputs,
+        Err(error) => return answer(&ex, Err((StatusCode::OK, error))),
+    };
+    let link = Arc::new(RoundTripLink::new(carried, responses, ex.envelope.capabilities.clone(), None, None, None));
+    let mut ctx = CallCtx::detached(ex.request_id.clone(), ex.caller.clone());
+    ctx.client = Some(link.clone() as ClientLink);
+    let outcome = match prompt.ask_and_render(&args, &ctx).await {
+        Ok(result) => Ok(result),
+        Err(err) => interrupted(&ex, &err, &link, binding)
+            .unwrap_or_else(|| Err((StatusCode::OK, RpcError::from_gateway(&err, &ex.request_id)))),
+    };
+    answer(&ex, outcome)
+}
+
+/// A method the shared dispatcher answers, as this era answers it.
+async fn dispatched(ex: &Exchange) -> Response {
+    let scope = RequestScope {
+        state: &ex.mcp,
+        session: None,
+        caller: &ex.caller,
+        request_id: &ex.request_id,
+        link: None,
+        cancel: CancellationToken::new(),
+    };
+    let outcome = dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await;
+    answer(ex, outcome.map_err(|e| (StatusCode::OK, e)))
+}
+
 /// A finished call as this era answers it.
 fn call_outcome(
     ex: &Exchange,
-    outcome: Result<crate::tools::ToolOutput, crate::error::GatewayError>,
+    outcome: Result<crate::tools::ToolOutput, GatewayError>,
     has_output_schema: bool,
     link: &RoundTripLink,
     binding: Binding,
 ) -> Result<Value, (StatusCode, RpcError)> {
     match outcome {
         Ok(output) => Ok(call_result(output, has_output_schema)),
-        Err(err) if err.code == ErrorCode::InputRequired => {
-            let Some(carried) = link.carried() else {
-                return Ok(error_result(&err, &ex.request_id));
-            };
-            let expires_ms =
-                now_ms() + u64::try_from(ex.mcp.config.limits.request_state_ttl.as_millis()).unwrap_or(u64::MAX);
-            let state = RoundState { binding, expires_ms, answers: carried.state };
-            match ex.mcp.request_state.seal(&state) {
-                Ok(sealed) => Ok(json!({
-                    "resultType": "input_required",
-                    "inputRequests": carried.asked,
-                    "requestState": sealed,
-                })),
-                Err(too_big) => Ok(error_result(
-                    &crate::error::GatewayError::new(ErrorCode::PayloadTooLarge, too_big.to_string()),
-                    &ex.request_id,
-                )),
+        Err(err) => match interrupted(ex, &err, link, binding) {
+            Some(answer) => answer,
+            None if err.code == ErrorCode::UnknownTool => {
+                Err((StatusCode::OK, RpcError::from_gateway(&err, &ex.request_id)))
             }
-        }
-        Err(err) if err.code == ErrorCode::Unsupported && err.details.get("requiredCapabilities").is_some() => {
-            let mut error =
-                RpcError::new(MISSING_CAPABILITY, format!("Missing required client capability: {}", err.message));
-            error.data = Some(json!({"requiredCapabilities": err.details["requiredCapabilities"]}));
-            Err((StatusCode::BAD_REQUEST, error))
-        }
-        Err(err) if err.code == ErrorCode::UnknownTool => {
-            Err((StatusCode::OK, RpcError::from_gateway(&err, &ex.request_id)))
-        }
-        Err(err) => Ok(error_result(&err, &ex.request_id)),
+            None => Ok(error_result(&err, &ex.request_id)),
+        },
     }
 }
 
