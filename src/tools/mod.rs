@@ -12,6 +12,7 @@ pub mod elevenlabs_binding;
 pub mod engine;
 pub mod executor;
 pub mod handle;
+pub mod header_params;
 pub mod higgsfield_binding;
 pub mod http_binding;
 pub mod llm_agent;

@@ -227,6 +227,7 @@ fn input_schema(value: Option<&Value>) -> Result<(Value, jsonschema::Validator),
         }
     }
     let validator = compile_schema(&schema, "$.inputSchema")?;
+    super::header_params::check(&schema)?;
     Ok((schema, validator))
 }
 
