@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput benchmark: `tools/call ping` as stateless JSON POSTs on /mcp, with wrk, against three servers in the
-# same run: mcp-gateway (release build, audit log on as shipped), a bare axum server that parses the same JSON-RPC
+# same run: mcp-gateway (release build, audit log on as shipped; measured twice, with a handshake-era request and
+# with a 2026-07-28 one carrying its `_meta` and mirrored headers), a bare axum server that parses the same JSON-RPC
 # body and answers the same result shape (examples/bare_axum.rs, the floor), and the official Python MCP SDK
 # server (bench/python_sdk_server.py).
 #
@@ -36,6 +37,15 @@ COMMAND="$SETTINGS bench/run.sh"
 # The benchmark request (headers: MCP_HEADERS of bench/lib.sh): wrk sends it through bench/json_post.lua,
 # verify_server checks it first with curl.
 REQUEST='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{}}}'
+HANDSHAKE_REQUEST=$REQUEST HANDSHAKE_HEADERS=$MCP_HEADERS
+# The same call as a 2026-07-28 client sends it (gateway only: the Python SDK server of the venv is
+# handshake-era).
+MODERN_REQUEST='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
+MODERN_HEADERS='Content-Type: application/json
+Accept: application/json, text/event-stream
+MCP-Protocol-Version: 2026-07-28
+Mcp-Method: tools/call
+Mcp-Name: ping'
 wrk_env "$REQUEST" "$MCP_HEADERS"
 WRK_ARGS=(-t "$THREADS" -c "$CONNECTIONS" --latency)
 
@@ -137,6 +147,17 @@ GW_RPS=$R_RPS GW_P50=$R_P50 GW_P99=$R_P99 GW_REQ=$R_REQUESTS GW_CPU="$R_CPU" GW_
 GW_PEAK_KB="$(peak_rss_kb "$GW_PID")"
 verify_server "mcp-gateway" "$GW_PORT"
 
+REQUEST=$MODERN_REQUEST MCP_HEADERS=$MODERN_HEADERS
+wrk_env "$REQUEST" "$MCP_HEADERS"
+verify_server "mcp-gateway (2026-07-28)" "$GW_PORT"
+run_wrk "mcp-gateway (2026-07-28)" "http://127.0.0.1:$GW_PORT/mcp" "$GW_PID" gateway-2026
+note_run_problems "mcp-gateway (2026-07-28)"
+GW26_RPS=$R_RPS GW26_P50=$R_P50 GW26_P99=$R_P99 GW26_REQ=$R_REQUESTS GW26_CPU="$R_CPU"
+GW26_PEAK_KB="$(peak_rss_kb "$GW_PID")"
+verify_server "mcp-gateway (2026-07-28)" "$GW_PORT"
+REQUEST=$HANDSHAKE_REQUEST MCP_HEADERS=$HANDSHAKE_HEADERS
+wrk_env "$REQUEST" "$MCP_HEADERS"
+
 run_wrk "bare axum server" "http://127.0.0.1:$BARE_PORT/mcp" "$BARE_PID" bare
 note_run_problems "bare axum server"
 BARE_RPS=$R_RPS BARE_P50=$R_P50 BARE_P99=$R_P99 BARE_REQ=$R_REQUESTS BARE_CPU="$R_CPU" BARE_ATTEMPTS=$R_ATTEMPTS
@@ -166,6 +187,7 @@ TABLE="$(cat <<TABLE_EOF
 | server | req/s | p50 | p99 | peak RSS |
 |---|---|---|---|---|
 | mcp-gateway (Rust, audit log on) | $(printf '%.0f' "$GW_RPS") | $(fmt_latency "$GW_P50") | $(fmt_latency "$GW_P99") | $(fmt_mib "$GW_PEAK_KB") |
+| mcp-gateway, 2026-07-28 request | $(printf '%.0f' "$GW26_RPS") | $(fmt_latency "$GW26_P50") | $(fmt_latency "$GW26_P99") | $(fmt_mib "$GW26_PEAK_KB") |
 | bare axum (examples/bare_axum.rs) | $(printf '%.0f' "$BARE_RPS") | $(fmt_latency "$BARE_P50") | $(fmt_latency "$BARE_P99") | $(fmt_mib "$BARE_PEAK_KB") |
 | Python SDK $PY_SDK_VERSION (uvicorn, 1 worker) | $(printf '%.0f' "$PY_RPS") | $(fmt_latency "$PY_P50") | $(fmt_latency "$PY_P99") | $(fmt_mib "$PY_PEAK_KB") |
 
@@ -186,7 +208,8 @@ $TABLE
 ${BENCH_NOTES}$(report_context "$LOAD_BEFORE" "$COMMAND")
 - load: \`wrk -t $THREADS -c $CONNECTIONS -d $DURATION --latency -s $WRK_LUA http://127.0.0.1:PORT/mcp\` after a $WARMUP warm-up, one server at a time, wrk on the same cores (nothing pinned)
 - request: \`POST /mcp\` \`$REQUEST\` with \`Content-Type: application/json\`, \`Accept: application/json, text/event-stream\`, \`MCP-Protocol-Version: 2025-11-25\`; no session (stateless), answered with \`application/json\`
-- requests measured: gateway $GW_REQ, bare axum $BARE_REQ, Python $PY_REQ
+- 2026-07-28 request (gateway only): \`$MODERN_REQUEST\` with \`MCP-Protocol-Version: 2026-07-28\`, \`Mcp-Method: tools/call\`, \`Mcp-Name: ping\`; peak RSS is the process's after both runs; CPU: $GW26_CPU
+- requests measured: gateway $GW_REQ (2026-07-28: $GW26_REQ), bare axum $BARE_REQ, Python $PY_REQ
 - CPU during the reported runs (share of all $(nproc) cores): gateway: $GW_CPU; bare axum: $BARE_CPU; Python: $PY_CPU (measured runs made: gateway $GW_ATTEMPTS, bare axum $BARE_ATTEMPTS, Python $PY_ATTEMPTS; a run is repeated when other processes take > 10%; the processes' own times include some of the kernel's loopback TCP work, so the shares can add up to more than 100%)
 - mcp-gateway: \`cargo build --release\` at $(git_revision), \`LOG_LEVEL=warn RATE_LIMIT=off\`, $(audit_setting), tool_specs/ (builtin \`ping\`); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB"); GATEWAY_* variables inherited from the caller: $(inherited_gateway_settings)
 - bare axum: \`cargo build --release --example bare_axum\` (axum, serde_json, TCP_NODELAY; no middleware, auth, validation or audit)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's one test command (the README's, and what CI runs through .ci/run):
-#   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary:
-#   the official Python SDK (mcp==2.3.0), the TypeScript SDK, and the MCP conformance suite with the fixture
-#   profile; then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
+#   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary,
+#   in both protocol eras (the initialize handshake and the stateless 2026-07-28): the official Python SDK
+#   (mcp==2.3.0), the TypeScript SDK (v1 @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and
+#   the MCP conformance suite with the fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era);
+#   then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
 #   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the openssh-server,
@@ -96,19 +98,43 @@ done
 start_gateway shipped target/interop/gateway-shipped.log HIGGSFIELD_BASE_URL="http://127.0.0.1:$higgsfield_port" \
   HF_KEY=interop-id:interop-secret GATEWAY_JOB_POLL_INITIAL_MS=100 GATEWAY_JOB_POLL_MAX_MS=200
 base="http://127.0.0.1:$shipped_port"
+# The conformance fixture profile: the suites, and the clients' progress and elicitation checks.
+start_gateway fixture target/interop/gateway-conformance.log GATEWAY_CONFIG=tests/fixtures/conformance/gateway.toml
+fixture="http://127.0.0.1:$fixture_port"
 
-step "official Python SDK (mcp==2.3.0) against $base"
+step "official Python SDK (mcp==2.3.0), handshake era, against $base"
 "$venv/bin/python" tests/interop/python_client.py "$base" --media | tee target/interop/python.log
 tally target/interop/python.log
 
-step "official TypeScript SDK against $base"
+step "official Python SDK (mcp==2.3.0), mode 2026-07-28 / auto / legacy, against $base and $fixture"
+"$venv/bin/python" tests/interop/python_client_2026.py "$base" --fixture "$fixture" | tee target/interop/python-2026.log
+tally target/interop/python-2026.log
+
+step "official TypeScript SDK (v1) against $base"
 "$node" tests/interop/ts_client.mjs "$base" | tee target/interop/ts.log
 tally target/interop/ts.log
 
-start_gateway fixture target/interop/gateway-conformance.log GATEWAY_CONFIG=tests/fixtures/conformance/gateway.toml
-step "MCP conformance suite (fixture profile) against http://127.0.0.1:$fixture_port/mcp"
-bash tests/interop/conformance.sh "http://127.0.0.1:$fixture_port/mcp" | tee target/interop/conformance.log
+step "TypeScript SDK v2 client, pinned 2026-07-28 / auto / legacy, against $base and $fixture"
+"$node" tests/interop/ts_client_v2.mjs "$base" "$fixture" | tee target/interop/ts-v2.log
+tally target/interop/ts-v2.log
+
+step "MCP Inspector CLI, eras legacy / modern / auto, against $base"
+"$node" tests/interop/inspector_cli.mjs "$base" target/interop/inspector-home | tee target/interop/inspector.log
+tally target/interop/inspector.log
+
+step "MCP conformance suite 0.1.16 (fixture profile) against $fixture/mcp"
+bash tests/interop/conformance.sh "$fixture/mcp" | tee target/interop/conformance.log
 tally target/interop/conformance.log
+
+step "MCP conformance suite 0.2.0, requirements 2026-07-28 (fixture profile) against $fixture/mcp"
+CONFORMANCE_PACKAGE=conformance-2026 CONFORMANCE_REQUIREMENTS=2026-07-28 bash tests/interop/conformance.sh \
+  "$fixture/mcp" tests/interop/conformance-2026-baseline.yml | tee target/interop/conformance-2026.log
+tally target/interop/conformance-2026.log
+
+step "MCP conformance suite 0.2.0, active suite: the handshake era (fixture profile) against $fixture/mcp"
+CONFORMANCE_PACKAGE=conformance-2026 bash tests/interop/conformance.sh "$fixture/mcp" \
+  | tee target/interop/conformance-2026-handshake.log
+tally target/interop/conformance-2026-handshake.log
 
 step "OTLP export (cargo feature otlp) to a local receiver"
 cargo build --locked --features otlp --target-dir target/otlp --bin mcp-gateway

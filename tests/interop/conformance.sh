@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the official MCP conformance suite (@modelcontextprotocol/conformance,
-# pinned in tests/interop/package.json) against an already running gateway.
+# pinned in tests/interop/package.json: 0.1.16 for the handshake era, and the
+# 0.2.0 line installed as the npm alias conformance-2026, which also speaks
+# 2026-07-28) against an already running gateway.
 #
 # Usage: tests/interop/conformance.sh URL [BASELINE]
 #   URL       the gateway's MCP endpoint, e.g. http://127.0.0.1:8080/mcp
@@ -10,9 +12,18 @@
 #                 server:
 #                   - tools-call-sampling
 #             Default: tests/interop/conformance-baseline.yml, used only if it
-#             exists. An explicitly given BASELINE must exist.
+#             exists and CONFORMANCE_PACKAGE is the default one (a baseline
+#             belongs to one suite version). An explicitly given BASELINE must
+#             exist.
 #
 # Environment (optional):
+#   CONFORMANCE_PACKAGE   the package folder under tests/interop/node_modules:
+#                         @modelcontextprotocol/conformance (default, 0.1.16) or
+#                         conformance-2026 (0.2.0-alpha.12)
+#   CONFORMANCE_REQUIREMENTS  a spec revision, e.g. 2026-07-28: run exactly the
+#                         scenarios the suite's frozen requirement set for it
+#                         names (scored and not scored), at that revision's wire
+#                         (--requirements; 0.2.0 only). Replaces CONFORMANCE_SUITE
 #   CONFORMANCE_SUITE     active (default) | all | pending
 #   CONFORMANCE_SCENARIO  run just this one scenario
 #   CONFORMANCE_TIMEOUT   seconds for the whole run (default 900)
@@ -25,6 +36,8 @@
 # A scenario counts as failed when any of its checks is FAILURE or WARNING, or
 # when it produced no checks.json. That is the suite's own rule for
 # --expected-failures (without a baseline the suite itself ignores warnings).
+# With CONFORMANCE_REQUIREMENTS the scenarios the requirement set runs but does
+# not score (extensions, pending) count too: list their failures in the baseline.
 # Exit status: 0 when every failed scenario is listed in the baseline and no
 # baseline entry passed (a passing entry is stale and must be removed);
 # 1 otherwise; 2 for usage or setup errors. Installs nothing: scripts/test.sh
@@ -40,7 +53,7 @@ url=$1
 if [[ $# -eq 2 ]]; then
   baseline=$2
   [[ -f $baseline ]] || die "baseline file not found: $baseline"
-elif [[ -f tests/interop/conformance-baseline.yml ]]; then
+elif [[ -z ${CONFORMANCE_PACKAGE:-} && -f tests/interop/conformance-baseline.yml ]]; then
   baseline=tests/interop/conformance-baseline.yml
 else
   baseline=
@@ -51,7 +64,8 @@ scenario=${CONFORMANCE_SCENARIO:-}
 run_timeout=${CONFORMANCE_TIMEOUT:-900}
 
 node=tests/interop/node_modules/.bin/node
-pkg=tests/interop/node_modules/@modelcontextprotocol/conformance
+pkg=tests/interop/node_modules/${CONFORMANCE_PACKAGE:-@modelcontextprotocol/conformance}
+requirements=${CONFORMANCE_REQUIREMENTS:-}
 [[ -x $node ]] || die "$node missing; install tests/interop first (scripts/test.sh does it)"
 [[ -f $pkg/package.json ]] || die "$pkg missing; install tests/interop first (scripts/test.sh does it)"
 read -r version bin_rel < <("$node" -e '
@@ -75,12 +89,17 @@ ln -sfn "$(basename "$out")" target/conformance/latest
 args=(server --url "$url" -o "$out")
 if [[ -n $scenario ]]; then
   args+=(--scenario "$scenario")
+elif [[ -n $requirements ]]; then
+  args+=(--requirements "$requirements")
 else
   args+=(--suite "$suite")
 fi
 [[ -z $baseline ]] || args+=(--expected-failures "$baseline")
 
-echo "conformance $version: ${scenario:-$suite suite} against $url${baseline:+ (baseline $baseline)}"
+if [[ -n $scenario ]]; then what=$scenario
+elif [[ -n $requirements ]]; then what="requirements $requirements"
+else what="$suite suite"; fi
+echo "conformance $version: $what against $url${baseline:+ (baseline $baseline)}"
 cli_rc=0
 timeout --kill-after=10 "$run_timeout" "$node" "$bin" "${args[@]}" >"$out/run.log" 2>&1 || cli_rc=$?
 [[ ${CONFORMANCE_VERBOSE:-0} != 1 ]] || cat "$out/run.log"

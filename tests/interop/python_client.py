@@ -4,10 +4,9 @@
 Usage: python tests/interop/python_client.py BASE [--invalid-tool NAME] [--invalid-args JSON]
            [--timeout SECONDS] [--media]
 
-BASE is the server root without /mcp, e.g. http://127.0.0.1:8080. Three suites, each on its own connection:
+BASE is the server root without /mcp, e.g. http://127.0.0.1:8080. The handshake era, each suite on its own
+connection (tests/interop/python_client_2026.py checks mode="2026-07-28" and mode="auto", which picks 2026-07-28):
   legacy  Streamable HTTP {BASE}/mcp, Client(mode="legacy"): initialize handshake only
-  auto    Streamable HTTP {BASE}/mcp, Client(mode="auto"): server/discover probe at
-          2026-07-28, which the gateway rejects, then fallback to initialize
   sse     legacy HTTP+SSE {BASE}/sse (+ the POST endpoint it announces), ClientSession
   media   (with --media) Streamable HTTP: higgsfield_image with wait_for_completion and a progress callback
           must report progress while the job runs, then return the stored image (needs a Higgsfield: the
@@ -68,7 +67,6 @@ async def check(name: str, timeout: float, body: Callable[[], Awaitable[None]]) 
 
 @asynccontextmanager
 async def open_streamable(url: str, mode: str, timeout: float) -> AsyncIterator[tuple[Any, str]]:
-    # mode="auto" first POSTs a server/discover probe at 2026-07-28, then falls back to initialize
     async with Client(url, mode=mode, read_timeout_seconds=timeout) as client:
         yield client, client.protocol_version
 
@@ -150,7 +148,6 @@ async def media_suite(base: str, t: float) -> None:
 async def main(args: argparse.Namespace) -> None:
     base, t = args.base.rstrip("/"), args.timeout
     await suite("legacy", lambda: open_streamable(f"{base}/mcp", "legacy", t), args, invalid=True)
-    await suite("auto", lambda: open_streamable(f"{base}/mcp", "auto", t), args, invalid=True)
     await suite("sse", lambda: open_sse(f"{base}/sse", t), args, invalid=False)
     if args.media:
         await media_suite(base, t)

@@ -6,29 +6,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 
+import { assert, check, finish } from "./checks.mjs";
+
 const base = process.argv[2];
 if (!base) {
   console.error("usage: node ts_client.mjs BASE_URL");
   process.exit(2);
-}
-
-let passed = 0;
-let failed = 0;
-
-async function check(name, fn) {
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("timed out after 20 s")), 20000));
-  try {
-    await Promise.race([fn(), timeout]);
-    passed += 1;
-    console.log(`PASS ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err?.message ?? err}`);
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
 }
 
 async function exercise(label, transport) {
@@ -64,5 +47,4 @@ async function exercise(label, transport) {
 await exercise("streamable-http", new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
 await exercise("legacy-sse", new SSEClientTransport(new URL(`${base}/sse`)));
 
-console.log(`ts-sdk: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish("ts-sdk");
