@@ -34,12 +34,32 @@ pub fn capability() -> Value {
 /// `tools/call` with `task`: start the tool's job and answer `{task}` at once.
 pub async fn call_as_task(scope: &RequestScope<'_>, ctx: &CallCtx, name: &str, args: Value) -> Result<Value, RpcError> {
     let registry = scope.state.engine.registry().snapshot();
-    let tool = registry.visible_to(scope.caller).callable(name);
-    if let Some(tool) = tool {
-        if !tool.spec.binding.runs_as_job() {
-            return Err(RpcError::new(METHOD_NOT_FOUND, format!("tool `{name}` does not support task execution")));
-        }
+    if registry.visible_to(scope.caller).callable(name).is_some_and(|tool| !tool.spec.binding.runs_as_job()) {
+        return Err(RpcError::new(METHOD_NOT_FOUND, format!("tool `{name}` does not support task execution")));
     }
+    match start_job(scope, ctx, name, args).await? {
+        Started::Job(record) => Ok(json!({"task": task(scope, &record)})),
+        Started::Answered(result) => Ok(result),
+    }
+}
+
+/// What starting a tool's job gave.
+pub(in crate::mcp) enum Started {
+    /// The job, saved before the call returned.
+    Job(Box<JobRecord>),
+    /// The call ended without a job (it failed before one existed): its result as a `tools/call` answers it.
+    Answered(Value),
+}
+
+/// Call a job tool without waiting for its job (`wait_for_completion: false` where the tool declares it).
+pub(in crate::mcp) async fn start_job(
+    scope: &RequestScope<'_>,
+    ctx: &CallCtx,
+    name: &str,
+    args: Value,
+) -> Result<Started, RpcError> {
+    let registry = scope.state.engine.registry().snapshot();
+    let tool = registry.visible_to(scope.caller).callable(name);
     let mut args = if args.is_null() { Value::Object(Map::new()) } else { args };
     let declares_wait = tool.is_some_and(|t| t.spec.input_schema.pointer("/properties/wait_for_completion").is_some());
     if let (Value::Object(map), true) = (&mut args, declares_wait) {
@@ -48,11 +68,10 @@ pub async fn call_as_task(scope: &RequestScope<'_>, ctx: &CallCtx, name: &str, a
     let output = match scope.state.engine.call(ctx, name, args).await {
         Ok(output) => output,
         Err(err) if err.code == ErrorCode::UnknownTool => return Err(RpcError::from_gateway(&err, scope.request_id)),
-        Err(err) => return Ok(error_result(&err, scope.request_id)),
+        Err(err) => return Ok(Started::Answered(error_result(&err, scope.request_id))),
     };
     let job_id = output.value.get("job_id").and_then(Value::as_str).unwrap_or_default();
-    let record = find(scope, job_id).await?;
-    Ok(json!({"task": task(scope, &record)}))
+    find(scope, job_id).await.map(|record| Started::Job(Box::new(record)))
 }
 
 /// `tasks/get`, `tasks/result`, `tasks/cancel`.
@@ -106,7 +125,8 @@ async fn result(scope: &RequestScope<'_>, task_id: &str) -> Result<Value, RpcErr
     }
 }
 
-async fn find(scope: &RequestScope<'_>, task_id: &str) -> Result<JobRecord, RpcError> {
+/// The caller's task (job) by id; another caller's is [`unknown`], like an id that never existed.
+pub(in crate::mcp) async fn find(scope: &RequestScope<'_>, task_id: &str) -> Result<JobRecord, RpcError> {
     scope
         .state
         .engine
@@ -117,7 +137,8 @@ async fn find(scope: &RequestScope<'_>, task_id: &str) -> Result<JobRecord, RpcE
         .ok_or_else(|| unknown(task_id))
 }
 
-fn unknown(task_id: &str) -> RpcError {
+/// The answer to a task id the caller has no task of.
+pub(in crate::mcp) fn unknown(task_id: &str) -> RpcError {
     RpcError::invalid_params(format!("unknown task `{task_id}`"))
 }
 

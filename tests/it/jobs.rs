@@ -10,10 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{
-    SseStream, TestApp, api_key, assert_answers_alike, bearer, eventually, poll_until, shipped_tool_specs, write_spec,
+    SseStream, TestApp, assert_answers_alike, bearer, eventually, poll_until, shipped_tool_specs, write_spec,
 };
 use mcp_gateway::jobs::{JobRecord, JobStatus, MediaKind, Reader};
-use media_fakes::{FakeElevenLabs, FakeHiggsfield, PNG, configure, fetch_asset, rest_call};
+use media_fakes::{FakeElevenLabs, FakeHiggsfield, PNG, configure, fetch_asset, owners_app, rest_call};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -301,16 +301,7 @@ async fn a_save_after_a_final_status_changes_nothing_and_is_not_counted() {
 #[tokio::test]
 async fn a_task_and_its_job_belong_to_the_key_that_started_them() {
     let (fake, base) = FakeHiggsfield::start(1).await;
-    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config| {
-        configure(config, None, Some(&base));
-        let caller = ["tools:list", "tools:call"];
-        config.security.keys = vec![
-            api_key("alice", &caller, &[], &[]),
-            api_key("bob", &caller, &[], &[]),
-            api_key("ops", &["admin"], &[], &[]),
-        ];
-    })
-    .await;
+    let app = owners_app(base).await;
     let start = |prompt: &str| {
         let params = json!({"name": "higgsfield_image", "arguments": {"prompt": prompt}, "task": {}});
         let app = &app;

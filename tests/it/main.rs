@@ -24,6 +24,7 @@ mod llm;
 mod mcp_client_link;
 mod mcp_legacy_sse;
 mod mcp_modern;
+mod mcp_modern_tasks;
 mod mcp_streamable;
 mod ops;
 mod pages;

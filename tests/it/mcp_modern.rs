@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::common::{self, SseStream, TestApp, api_key, bearer, header, write_spec};
 
-const VERSION: &str = "2026-07-28";
+pub(crate) const VERSION: &str = "2026-07-28";
 
-fn meta(capabilities: Value) -> Value {
+pub(crate) fn meta(capabilities: Value) -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": VERSION,
         "io.modelcontextprotocol/clientInfo": {"name": "it", "version": "1"},
@@ -21,21 +21,22 @@ fn meta(capabilities: Value) -> Value {
     })
 }
 
-fn all_capabilities() -> Value {
+pub(crate) fn all_capabilities() -> Value {
     json!({"elicitation": {}, "sampling": {}, "roots": {}})
 }
 
 /// A 2026 request as a conforming client sends it: `_meta` in the params, the mirrored headers.
-fn modern(app: &TestApp, method: &str, params: Value) -> RequestBuilder {
+pub(crate) fn modern(app: &TestApp, method: &str, params: Value) -> RequestBuilder {
     modern_with(app, method, params, &[])
 }
 
 /// [`modern`] with some of its headers replaced (a header named here is sent with this value only).
-fn modern_with(app: &TestApp, method: &str, mut params: Value, replaced: &[(&str, &str)]) -> RequestBuilder {
+pub(crate) fn modern_with(app: &TestApp, method: &str, mut params: Value, replaced: &[(&str, &str)]) -> RequestBuilder {
     if params.get("_meta").is_none() {
         params["_meta"] = meta(all_capabilities());
     }
-    let name = params.get("name").or_else(|| params.get("uri")).and_then(Value::as_str).map(str::to_owned);
+    let name =
+        ["name", "uri", "taskId"].iter().find_map(|key| params.get(*key)).and_then(Value::as_str).map(str::to_owned);
     let body = json!({"jsonrpc": "2.0", "id": app.id(), "method": method, "params": params});
     let mut headers = vec![("mcp-protocol-version", VERSION.to_owned()), ("mcp-method", method.to_owned())];
     headers.extend(name.map(|name| ("mcp-name", name)));
@@ -47,14 +48,14 @@ fn modern_with(app: &TestApp, method: &str, mut params: Value, replaced: &[(&str
     request
 }
 
-async fn message(request: RequestBuilder, status: StatusCode) -> Value {
+pub(crate) async fn message(request: RequestBuilder, status: StatusCode) -> Value {
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), status);
     assert!(header(&response, "mcp-session-id").is_none(), "no sessions in 2026-07-28");
     response.json().await.unwrap()
 }
 
-async fn result(app: &TestApp, method: &str, params: Value) -> Value {
+pub(crate) async fn result(app: &TestApp, method: &str, params: Value) -> Value {
     let message = message(modern(app, method, params), StatusCode::OK).await;
     assert!(message.get("error").is_none(), "{method}: {message}");
     message["result"].clone()

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::super::McpHandle;
-use super::VERSIONS;
+use super::{VERSIONS, tasks};
 
 /// The gateway's identity, in every 2026 result's `_meta`.
 #[must_use]
@@ -13,7 +13,8 @@ pub fn server_info() -> Value {
 }
 
 /// The capabilities this era offers: lists that change on a reload (announced on `subscriptions/listen`),
-/// resource subscriptions, completion, log lines for requests that choose a level.
+/// resource subscriptions, completion, log lines for requests that choose a level, and the tasks extension
+/// (media jobs as tasks, for requests that opt in).
 #[must_use]
 pub fn capabilities() -> Value {
     json!({
@@ -22,6 +23,7 @@ pub fn capabilities() -> Value {
         "resources": {"subscribe": true, "listChanged": true},
         "completions": {},
         "logging": {},
+        "extensions": {tasks::EXTENSION: {}},
     })
 }
 

@@ -10,19 +10,20 @@
 //! 3. the `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers mirror the body (-32020, 400);
 //! 4. the version is one this era speaks (-32022, 400, listing them);
 //! 5. the method exists in this era (-32601, **404**; `initialize`, `ping`, `logging/setLevel`,
-//!    `resources/subscribe` are gone);
+//!    `resources/subscribe` are gone; the tasks extension adds its methods, [`tasks`]);
 //! 6. the key's scope allows the method; the tasks extension is declared where needed (-32021, 400);
 //! 7. a tool's `Mcp-Param-*` headers mirror its `x-mcp-header` arguments (-32020, 400);
 //!
 //! then the method runs through the same dispatcher as the handshake era. Errors a method raises are in-band
 //! (HTTP 200). Every result carries `resultType`; lists, reads and discovery carry caching hints (`ttlMs`,
 //! `cacheScope: private`, since what a caller sees depends on its key). `tools/call` may answer
-//! `input_required` ([`round_trip`]); `subscriptions/listen` opens the notification stream ([`listen`]).
+//! `input_required` ([`round_trip`]) or, for a job tool, a task ([`tasks`]); `subscriptions/listen` opens the notification stream ([`listen`]).
 
 pub mod discover;
 pub mod headers;
 pub mod listen;
 pub mod round_trip;
+pub mod tasks;
 
 use std::sync::Arc;
 
@@ -187,13 +188,16 @@ pub async fn post(mcp: McpHandle, headers: &HeaderMap, request_id: Arc<str>, cal
         error.data = Some(json!({"supported": VERSIONS, "requested": envelope.version}));
         return rpc_error(StatusCode::BAD_REQUEST, &id, &error);
     }
-    if !METHODS.contains(&method.as_str()) {
+    if !METHODS.contains(&method.as_str()) && !tasks::METHODS.contains(&method.as_str()) {
         let message = format!("Method not found: `{method}` is not part of protocol version {MODERN}");
         return refuse(StatusCode::NOT_FOUND, &id, super::jsonrpc::METHOD_NOT_FOUND, message);
     }
     if let Err(refusal) = dispatch::authorize(&caller, &method) {
         let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
         return rpc_error(status, &id, &refusal.into_rpc(&request_id));
+    }
+    if let Err(error) = tasks::gate(&method, &envelope.capabilities) {
+        return rpc_error(StatusCode::BAD_REQUEST, &id, &error);
     }
     if method == "tools/call" {
         if let Err(mismatch) = param_headers(&mcp, &caller, headers, &params) {
@@ -206,6 +210,10 @@ pub async fn post(mcp: McpHandle, headers: &HeaderMap, request_id: Arc<str>, cal
         "server/discover" => answer(&ex, Ok(discover::result(&ex.mcp))),
         "subscriptions/listen" => listen::open(&ex.mcp, ex.id.clone(), &ex.params, ex.caller.clone()),
         "tools/call" => call_tool(ex).await,
+        "tasks/get" | "tasks/update" | "tasks/cancel" => {
+            let outcome = tasks::request(&ex.mcp, &ex.caller, &ex.request_id, &ex.method, &ex.params).await;
+            answer(&ex, outcome.map_err(|e| (StatusCode::OK, e)))
+        }
         "prompts/get" => get_prompt(ex).await,
         _ => dispatched(&ex).await,
     }
@@ -267,6 +275,10 @@ async fn call_tool(mut ex: Exchange) -> Response {
     let Some(name) = ex.params.get("name").and_then(Value::as_str).map(str::to_owned) else {
         return answer(&ex, Err((StatusCode::OK, RpcError::invalid_params("`name` is required and must be a string"))));
     };
+    if tasks::runs_as_task(&ex.mcp, &ex.caller, &name, &ex.envelope.capabilities) {
+        let outcome = tasks::create(&ex.mcp, &ex.caller, &ex.request_id, &name, args).await;
+        return answer(&ex, outcome.map_err(|e| (StatusCode::OK, e)));
+    }
     let binding = Binding::of(ex.caller.id(), &ex.method, &name, &args);
     let (carried, responses) = match round_inputs(&ex, &binding) {
         Ok(inputs) => inputs,

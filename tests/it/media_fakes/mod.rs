@@ -388,6 +388,22 @@ pub fn configure(config: &mut mcp_gateway::config::Config, elevenlabs: Option<&s
     config.jobs.poll_max = Duration::from_millis(80);
 }
 
+/// The shipped specs against the fake Higgsfield at `higgsfield`, with three keys: `alice` and `bob` (list and call),
+/// `ops` (`admin`), for whose-job-is-it tests.
+pub async fn owners_app(higgsfield: String) -> crate::common::TestApp {
+    use crate::common::{TestApp, api_key, shipped_tool_specs};
+    TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+        configure(config, None, Some(&higgsfield));
+        let caller = ["tools:list", "tools:call"];
+        config.security.keys = vec![
+            api_key("alice", &caller, &[], &[]),
+            api_key("bob", &caller, &[], &[]),
+            api_key("ops", &["admin"], &[], &[]),
+        ];
+    })
+    .await
+}
+
 /// `POST /mcp/tools/call {tool_name, params}`: the status and the body.
 pub async fn rest_call(app: &crate::common::TestApp, tool: &str, params: Value) -> (StatusCode, Value) {
     let response =
