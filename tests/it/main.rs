@@ -25,6 +25,7 @@ mod mcp_client_link;
 mod mcp_legacy_sse;
 mod mcp_modern;
 mod mcp_streamable;
+mod oauth;
 mod ops;
 mod pages;
 mod passthrough;
