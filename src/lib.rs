@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod providers;
 pub mod sqlite_file;
 pub mod state;

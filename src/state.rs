@@ -18,6 +18,7 @@ use crate::mcp::request_state::StateKey;
 use crate::mcp::session::SessionStore;
 use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
+use crate::oauth::TokenVerifier;
 use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
@@ -51,6 +52,8 @@ pub struct App {
     pub mcp: McpHandle,
     pub http: reqwest::Client,
     pub keys: Arc<KeyRing>,
+    /// Verifies access tokens of the configured OAuth issuers; `None`: API keys only.
+    pub tokens: Option<Arc<TokenVerifier>>,
     /// The per-caller rate limit, when configured.
     pub rate_limit: Option<Arc<KeyedLimit>>,
     pub audit: Option<Arc<AuditLog>>,
@@ -136,6 +139,7 @@ impl AppState {
         };
         let sessions = SessionStore::new(config.limits.max_sessions, config.limits.session_idle, metrics.clone());
         let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
+        let tokens = config.oauth.clone().map(|settings| Arc::new(TokenVerifier::new(settings, &http, &metrics)));
         let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
         let streams = Arc::new(Semaphore::new(config.limits.max_streams));
         let request_state = match &config.security.request_state_secret {
@@ -153,7 +157,7 @@ impl AppState {
             streams,
             request_state,
         });
-        let app = App { config, engine, metrics, mcp, http, keys, rate_limit, audit, shutdown, _watch: watch };
+        let app = App { config, engine, metrics, mcp, http, keys, tokens, rate_limit, audit, shutdown, _watch: watch };
         let state = Self(Arc::new(app));
         if in_runtime {
             spawn_housekeeping(Arc::downgrade(&state.0));

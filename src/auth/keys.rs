@@ -85,6 +85,13 @@ impl ApiKey {
         Self { id, digest, scopes, allow, deny }
     }
 
+    /// The caller an access token stands for: its scopes, no name patterns, and no key material (a token
+    /// caller is never in the key ring, so nothing can authenticate as it but its token).
+    #[must_use]
+    pub fn for_token(id: String, scopes: Vec<Scope>) -> Self {
+        Self::new(id, [0; 32], scopes, Vec::new(), Vec::new())
+    }
+
     /// Holds `scope` (directly, or through `admin`; `tools:call` covers every `tools:call:<category>`).
     #[must_use]
     pub fn has(&self, scope: &Scope) -> bool {

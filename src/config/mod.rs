@@ -13,6 +13,7 @@
 //! every secret setting has, so none can be printed). Each section validates itself from the raw settings.
 
 mod limits;
+mod oauth;
 mod providers;
 mod raw;
 mod secret;
@@ -28,6 +29,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::LimitSettings;
+pub use oauth::OAuthSettings;
 pub use providers::{
     ElevenLabsSettings, FlowChatWorkerSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings,
     RealtimeSettings, SftpSettings, SummaryLanguage, SupabaseMcpSettings, SupabaseSettings, VoiceWorkersSettings,
@@ -103,6 +105,8 @@ pub struct Config {
     /// Sizes, deadlines, concurrency, sessions, streams, upstream answers.
     pub limits: LimitSettings,
     pub audit: AuditSettings,
+    /// Outside OAuth issuers whose tokens are accepted; `None`: API keys only.
+    pub oauth: Option<OAuthSettings>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
@@ -226,6 +230,7 @@ impl RawConfig {
         let limits = LimitSettings::validate(&self)?;
         let template_env = TemplateEnv::validate(&self)?;
         let providers = providers::Providers::validate(&self, bind)?;
+        let oauth = OAuthSettings::validate(&self, &providers.media.public_base_url)?;
         Ok(Config {
             bind,
             environment: self.environment.to_ascii_lowercase(),
@@ -244,6 +249,7 @@ impl RawConfig {
                 arguments: self.audit_arguments,
                 retention_days: self.audit_retention_days,
             },
+            oauth,
             supabase: providers.supabase,
             supabase_mcp: providers.supabase_mcp,
             flowchat_workers: providers.flowchat_workers,

@@ -53,6 +53,8 @@ pub(super) const SEED_ALIASES: &[(&str, &str)] = &[
     ("FTP_PASSWORD", "ftp_password"),
     ("FTP_BASE_DIR", "ftp_base_dir"),
     ("FTP_PUBLIC_BASE_URL", "ftp_public_base_url"),
+    // The name the OAuth text uses for the public URL.
+    ("GATEWAY_PUBLIC_URL", "public_base_url"),
     // Not the seed's: how the SFTP server's host key is trusted, named like the seed's FTP_* family.
     ("FTP_KNOWN_HOSTS", "ftp_known_hosts"),
     ("FTP_HOST_KEY_SHA256", "ftp_host_key_sha256"),
@@ -242,8 +244,22 @@ pub(super) struct RawConfig {
     pub(super) inline_media_max_bytes: u64,
     /// `GATEWAY_MEDIA_MAX_DOWNLOAD_BYTES`: largest media file downloaded or stored, default 512 MiB.
     pub(super) media_max_download_bytes: u64,
-    /// `GATEWAY_PUBLIC_BASE_URL`: the gateway's public URL, used in asset links, default `http://{bind}`.
+    /// `GATEWAY_PUBLIC_BASE_URL` (or `GATEWAY_PUBLIC_URL`): the gateway's public URL, used in asset links and
+    /// as the OAuth resource (`{url}/mcp`), default `http://{bind}`.
     pub(super) public_base_url: Option<String>,
+    /// `GATEWAY_OAUTH_ISSUER`: outside OAuth issuers whose access tokens are accepted beside API keys (comma
+    /// list of issuer URLs), default none.
+    #[serde(deserialize_with = "string_list", alias = "oauth_issuer")]
+    pub(super) oauth_issuers: Vec<String>,
+    /// `GATEWAY_OAUTH_AUDIENCE`: the audience tokens must carry, default the resource (`{public URL}/mcp`).
+    pub(super) oauth_audience: Option<String>,
+    /// `GATEWAY_OAUTH_SCOPE_CLAIM`: the claim holding a token's scopes, default `scope` (`scp` is read too).
+    pub(super) oauth_scope_claim: String,
+    /// `GATEWAY_OAUTH_CALLER_CLAIM`: the claim naming the caller in logs and the audit log, default `sub`.
+    pub(super) oauth_caller_claim: String,
+    /// `GATEWAY_OAUTH_JWKS_REFRESH_SECS`: a token naming an unknown key id fetches its issuer's keys again at
+    /// most this often (forged key ids cost one fetch), default 30.
+    pub(super) oauth_jwks_refresh_secs: u64,
     /// `GATEWAY_JOB_POLL_INITIAL_MS`: first wait between two polls of a media job, default 2000.
     pub(super) job_poll_initial_ms: u64,
     /// `GATEWAY_JOB_POLL_MAX_MS`: longest wait between two polls (the wait doubles up to it), default 15000.
@@ -389,6 +405,11 @@ impl Default for RawConfig {
             inline_media_max_bytes: 1024 * 1024,
             media_max_download_bytes: 512 * 1024 * 1024,
             public_base_url: None,
+            oauth_issuers: Vec::new(),
+            oauth_audience: None,
+            oauth_scope_claim: "scope".into(),
+            oauth_caller_claim: "sub".into(),
+            oauth_jwks_refresh_secs: 30,
             job_poll_initial_ms: 2000,
             job_poll_max_ms: 15_000,
             job_max_age_secs: 3600,

@@ -61,7 +61,8 @@ impl Rate {
 impl SecuritySettings {
     pub(super) fn validate(raw: &RawConfig, bind: SocketAddr) -> Result<Self, ConfigError> {
         let keys = api_keys(raw)?;
-        if keys.is_empty() && !bind.ip().is_loopback() && !raw.allow_anonymous {
+        let tokens_accepted = raw.oauth_issuers.iter().any(|i| !i.trim().is_empty());
+        if keys.is_empty() && !tokens_accepted && !bind.ip().is_loopback() && !raw.allow_anonymous {
             return Err(ConfigError::key(
                 "keys",
                 format!(

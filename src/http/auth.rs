@@ -2,8 +2,10 @@
 //!
 //! [`authenticate`] runs on every request: it finds the presented key (`Authorization: Bearer`, `X-Proxy-Key`,
 //! `X-API-Key`, or `?key=` for connector URLs that cannot set headers), recognises it in constant time, and
-//! records the outcome as an extension. With no keys configured every request runs as
-//! [`Caller::Anonymous`] (start-up only allows that on loopback or with `allow_anonymous`).
+//! records the outcome as an extension. When OAuth issuers are configured, a bearer token shaped like a JWT is
+//! verified as an access token instead ([`crate::oauth`]; only in the `Authorization` header). With neither
+//! keys nor issuers every request runs as [`Caller::Anonymous`] (start-up only allows that on loopback or with
+//! `allow_anonymous`).
 //!
 //! [`gate`] guards one route family: it enforces authentication and the family's requirement (answering 401 with
 //! `WWW-Authenticate`, or 403, in the family's format) and applies the per-caller rate limit (429 with
@@ -24,6 +26,7 @@ use crate::auth::{Caller, KeyRing, Scope};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::KeyedLimit;
 use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
+use crate::oauth::TokenVerifier;
 
 /// The outcome of authentication, attached to every request.
 #[derive(Debug, Clone)]
@@ -31,6 +34,15 @@ pub enum Auth {
     Ok(Caller),
     Missing,
     Invalid,
+    /// An access token that did not verify, with why (or a 503 when its issuer's keys could not be had).
+    Refused(GatewayError),
+}
+
+/// What [`authenticate`] recognises callers by.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    pub keys: Arc<KeyRing>,
+    pub tokens: Option<Arc<TokenVerifier>>,
 }
 
 /// What a route family requires of its caller.
@@ -72,14 +84,34 @@ fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<s
         .map(|(_, key)| key)
 }
 
+/// The access token of the `Authorization` header, when it is shaped like one and tokens are accepted.
+fn presented_token<'a>(headers: &'a HeaderMap, tokens: Option<&TokenVerifier>) -> Option<&'a str> {
+    tokens?;
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
+    TokenVerifier::looks_like_token(token).then_some(token)
+}
+
 /// Resolve who is calling; attached to every request as an [`Auth`] extension.
-pub async fn authenticate(State(keys): State<Arc<KeyRing>>, mut request: Request, next: Next) -> Response {
-    let auth = if keys.is_empty() {
+pub async fn authenticate(State(who): State<Authenticator>, mut request: Request, next: Next) -> Response {
+    let auth = if let Some(token) = presented_token(request.headers(), who.tokens.as_deref()) {
+        let request_id = request.headers().get(super::request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        match who.tokens.as_deref().map(|t| t.verify(token, request_id)) {
+            Some(verifying) => match verifying.await {
+                Ok(key) => Auth::Ok(Caller::Key(Arc::new(key))),
+                Err(err) => {
+                    tracing::info!(reason = %err.message, "access token refused");
+                    Auth::Refused(err)
+                }
+            },
+            None => Auth::Invalid,
+        }
+    } else if who.keys.is_empty() && who.tokens.is_none() {
         Auth::Ok(Caller::Anonymous)
     } else {
         match presented_key(request.headers(), request.uri().query()) {
             None => Auth::Missing,
-            Some(key) => keys.authenticate(&key).map_or(Auth::Invalid, |k| Auth::Ok(Caller::Key(k))),
+            Some(key) => who.keys.authenticate(&key).map_or(Auth::Invalid, |k| Auth::Ok(Caller::Key(k))),
         }
     };
     request.extensions_mut().insert(auth);
@@ -104,6 +136,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authed {
 pub fn check(auth: Option<&Auth>, requirement: &Requirement) -> Result<Caller, GatewayError> {
     let caller = match auth {
         Some(Auth::Ok(caller)) => caller.clone(),
+        Some(Auth::Refused(err)) => return Err(err.clone()),
         Some(Auth::Invalid) => {
             return Err(GatewayError::new(ErrorCode::Unauthorized, "the API key is not valid")
                 .with_details(json!({"reason": "invalid_token"})));

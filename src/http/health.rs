@@ -45,7 +45,7 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let detailed = match &auth {
         Auth::Ok(Caller::Anonymous) => state.config.bind.ip().is_loopback(),
         Auth::Ok(caller @ Caller::Key(_)) => caller.has(&Scope::Admin),
-        Auth::Missing | Auth::Invalid => false,
+        Auth::Missing | Auth::Invalid | Auth::Refused(_) => false,
     };
     let registry = state.engine.registry().snapshot();
     let problems = state.engine.registry().status().problems;

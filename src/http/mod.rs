@@ -1,6 +1,6 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
 //! policy, request deadlines), the error encodings (`errors`), body reading, the handlers that adapt each family of endpoints to the MCP layer
-//! or the call pipeline, the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
+//! or the call pipeline, the OAuth resource metadata and challenges (`oauth`), the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
 //! (`pages`, `static_files`).
 
 pub mod access_log;
@@ -13,6 +13,7 @@ pub mod deadline;
 pub mod errors;
 pub mod health;
 pub mod mcp_routes;
+pub mod oauth;
 pub mod origin;
 pub mod pages;
 pub mod passthrough;

@@ -30,8 +30,8 @@ use super::errors::{ErrorFormat, RestError};
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::{
-    access_log, admin, assets, deadline, errors, health, mcp_routes, origin, pages, passthrough, request_id, rest,
-    voice_workers,
+    access_log, admin, assets, deadline, errors, health, mcp_routes, oauth, origin, pages, passthrough, request_id,
+    rest, voice_workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -102,7 +102,20 @@ pub fn router(state: AppState) -> Router {
     let probes = Router::new().route("/health", get(health::health)).route("/ready", get(health::ready));
     let media = Router::new().route("/assets/{project}/{kind}/{file}", get(assets::serve));
 
-    Router::new()
+    // The OAuth resource server's metadata and challenges, when issuers are configured.
+    let (resource_metadata, challenge) = match &state.tokens {
+        Some(tokens) => {
+            let document = Router::new()
+                .route(oauth::METADATA_PATH, get(oauth::metadata))
+                .route(&format!("{}/mcp", oauth::METADATA_PATH), get(oauth::metadata))
+                .with_state(tokens.clone());
+            let url = format!("{}{}/mcp", state.config.media.public_base_url, oauth::METADATA_PATH);
+            (document, Some(oauth::Challenge { metadata_url: url.into() }))
+        }
+        None => (Router::new(), None),
+    };
+
+    let app = Router::new()
         .merge(mcp)
         .merge(tool_listings)
         .merge(tool_calls)
@@ -113,11 +126,19 @@ pub fn router(state: AppState) -> Router {
         .merge(probes)
         .merge(media)
         .merge(pages)
+        .merge(resource_metadata)
         .fallback(not_found)
         // Outermost last: the request id is set before anything reads it and on the response after everything.
-        .layer(from_fn_with_state(state.keys.clone(), auth::authenticate))
-        .layer(map_response(errors::finish))
-        .layer(map_response(access_log::label))
+        .layer(from_fn_with_state(
+            auth::Authenticator { keys: state.keys.clone(), tokens: state.tokens.clone() },
+            auth::authenticate,
+        ))
+        .layer(map_response(errors::finish));
+    let app = match challenge {
+        Some(challenge) => app.layer(axum::middleware::map_response_with_state(challenge, oauth::challenge)),
+        None => app,
+    };
+    app.layer(map_response(access_log::label))
         .layer(access_log::layer(state.metrics.clone()))
         .layer(PropagateRequestIdLayer::new(request_id::HEADER))
         .layer(SetRequestIdLayer::new(request_id::HEADER, request_id::UuidV7))

@@ -26,6 +26,7 @@ mod mcp_legacy_sse;
 mod mcp_modern;
 mod mcp_modern_tasks;
 mod mcp_streamable;
+mod oauth;
 mod ops;
 mod pages;
 mod passthrough;
