@@ -152,6 +152,7 @@ impl AppState {
             shutdown: shutdown.clone(),
             streams,
             request_state,
+            live_tasks: Arc::default(),
         });
         let app = App { config, engine, metrics, mcp, http, keys, rate_limit, audit, shutdown, _watch: watch };
         let state = Self(Arc::new(app));
