@@ -156,6 +156,7 @@ impl AppState {
             shutdown: shutdown.clone(),
             streams,
             request_state,
+            live_tasks: Arc::default(),
         });
         let app = App { config, engine, metrics, mcp, http, keys, tokens, rate_limit, audit, shutdown, _watch: watch };
         let state = Self(Arc::new(app));

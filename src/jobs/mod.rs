@@ -8,12 +8,16 @@
 //! transports; the bindings in `tools/` drive it. A job belongs to the caller that created it (an id string):
 //! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found. With SFTP configured, stored assets are also
 //! uploaded before their job completes (`sftp_copy`).
+//!
+//! The same store keeps the records of tool calls run as tasks ([`TaskRecord`]); the calls themselves are run by
+//! the MCP layer. A restart cannot continue such a call: at start-up the tasks still working are marked failed.
 
 pub mod media_files;
 pub mod record;
 pub mod record_db;
 mod runner;
 mod sftp_copy;
+pub mod task_record;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use tokio_util::task::TaskTracker;
 pub use media_files::{MediaStore, sanitize_project};
 pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
 pub use record_db::{JobStore, Reader};
+pub use task_record::{TaskRecord, TaskStatus};
 
 use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSettings};
 use crate::error::GatewayError;
@@ -139,6 +144,16 @@ impl Jobs {
     /// A record by id, when `reader` may read it: another owner's job is `None`, like an unknown id.
     pub async fn get(&self, job_id: &str, reader: Reader<'_>) -> Result<Option<JobRecord>, GatewayError> {
         self.store.get(job_id, reader).await
+    }
+
+    /// Save a tool task's record (`Ok(false)` when it had already ended: the save changed nothing).
+    pub async fn save_task(&self, record: &TaskRecord) -> Result<bool, GatewayError> {
+        self.store.save_task(record).await
+    }
+
+    /// A tool task's record, when `reader` may read it and it has not expired.
+    pub async fn get_task(&self, task_id: &str, reader: Reader<'_>) -> Result<Option<TaskRecord>, GatewayError> {
+        self.store.get_task(task_id, reader).await
     }
 
     /// Run `work` in the background, owned by the application, until it ends or the gateway shuts down.

@@ -7,6 +7,10 @@
 //! says who reads ([`Reader`]): a job of another owner is not found, exactly like an unknown id. A `jobs.db`
 //! from before owners were recorded gets the `owner` column when it opens; its rows have no owner and only an
 //! [`Reader::Anyone`] lookup finds them.
+//!
+//! Tool calls run as tasks ([`TaskRecord`]) have their own table beside the jobs, `tool_tasks`, on the same
+//! connection: a row per task with its owner, status and expiry (`ttl_ms` after its last update; expired rows
+//! are not found and are deleted when the next task is saved).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{JobRecord, JobStatus};
+use super::task_record::{TaskRecord, TaskStatus};
 use crate::error::GatewayError;
 
 /// Who reads a job record.
@@ -35,7 +40,7 @@ impl Reader<'_> {
     }
 }
 
-/// The job table.
+/// The job table (and the tool-task table beside it).
 #[derive(Debug, Clone)]
 pub struct JobStore {
     path: PathBuf,
@@ -107,6 +112,61 @@ impl JobStore {
         Ok(rows.into_iter().filter_map(|(text, owner)| decode(&text, owner).ok()).collect())
     }
 
+    /// Insert or update a tool task. An ended task is final, as a job is: `Ok(false)` when the save changed
+    /// nothing (the task had ended, e.g. it was cancelled while its call was finishing).
+    pub async fn save_task(&self, record: &TaskRecord) -> Result<bool, GatewayError> {
+        let text = serde_json::to_string(record).map_err(|e| GatewayError::internal("encoding a task record", &e))?;
+        let (task_id, owner, status) = (record.task_id.clone(), record.owner.clone(), record.status.as_str());
+        let (now, created) = (crate::audit::now_ms(), record.created_ms);
+        let expires = now.saturating_add(i64::try_from(record.ttl_ms).unwrap_or(i64::MAX));
+        let working = TaskStatus::Working.as_str();
+        self.blocking("saving a task record", move |conn| {
+            conn.execute("DELETE FROM tool_tasks WHERE expires_ms < ?1", params![now])?;
+            conn.execute(
+                "INSERT INTO tool_tasks (task_id, owner, status, record, created_ms, expires_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, record = excluded.record,
+                     expires_ms = excluded.expires_ms
+                 WHERE tool_tasks.status = ?7",
+                params![task_id, owner, status, text, created, expires, working],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
+    }
+
+    /// One tool task by id, when `reader` may read it and it has not expired (`None` otherwise).
+    pub async fn get_task(&self, task_id: &str, reader: Reader<'_>) -> Result<Option<TaskRecord>, GatewayError> {
+        let (task_id, owner, now) = (task_id.to_owned(), reader.owner(), crate::audit::now_ms());
+        let text = self
+            .blocking("reading a task record", move |conn| {
+                conn.query_row(
+                    "SELECT record FROM tool_tasks
+                     WHERE task_id = ?1 AND (?2 IS NULL OR owner = ?2) AND expires_ms >= ?3",
+                    params![task_id, owner, now],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()
+            })
+            .await?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| GatewayError::internal("decoding a task record", &e)))
+            .transpose()
+    }
+
+    /// Tool tasks still working that were created before `before_ms`: a restart cut their calls.
+    pub async fn interrupted_tasks(&self, before_ms: i64) -> Result<Vec<TaskRecord>, GatewayError> {
+        let working = TaskStatus::Working.as_str();
+        let rows = self
+            .blocking("listing interrupted tasks", move |conn| {
+                let mut statement =
+                    conn.prepare("SELECT record FROM tool_tasks WHERE status = ?1 AND created_ms < ?2")?;
+                let rows = statement.query_map(params![working, before_ms], |row| row.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(rows.into_iter().filter_map(|text| serde_json::from_str(&text).ok()).collect())
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         what: &'static str,
@@ -153,7 +213,16 @@ fn connect(path: &Path) -> Result<Connection, String> {
                  record TEXT NOT NULL,
                  owner TEXT
              );
-             CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);",
+             CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+             CREATE TABLE IF NOT EXISTS tool_tasks (
+                 task_id TEXT PRIMARY KEY,
+                 owner TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 record TEXT NOT NULL,
+                 created_ms INTEGER NOT NULL,
+                 expires_ms INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS tool_tasks_status ON tool_tasks (status);",
     )?;
     let has_owner = conn
         .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'owner'")

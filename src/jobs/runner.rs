@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::record::{Asset, JobRecord, JobStatus, MediaKind, error_value};
+use super::task_record::{INTERNAL_ERROR, TaskStatus};
 use super::{Jobs, MediaStore, Reader};
 use crate::audit::now_ms;
 use crate::error::{ErrorCode, GatewayError};
@@ -297,8 +298,10 @@ impl Jobs {
         self.get(job_id, Reader::Anyone).await
     }
 
-    /// At start-up: resume polling unfinished Higgsfield jobs; mark the others failed with the reason.
+    /// At start-up: resume polling unfinished Higgsfield jobs; mark the others failed with the reason, and the
+    /// tool tasks a restart cut too.
     pub async fn resume(self: &Arc<Self>) {
+        self.fail_interrupted_tasks().await;
         let unfinished = match self.store.unfinished().await {
             Ok(records) => records,
             Err(err) => {
@@ -323,6 +326,28 @@ impl Jobs {
                 )
                 .retryable(true);
                 self.fail(&mut record, &err).await;
+            }
+        }
+    }
+
+    /// A tool call run as a task lived in the process that stopped; nothing can continue it.
+    async fn fail_interrupted_tasks(&self) {
+        let interrupted = match self.store.interrupted_tasks(self.opened_ms).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot list interrupted tool tasks");
+                return;
+            }
+        };
+        for mut record in interrupted {
+            let message = format!(
+                "the gateway restarted while this `{}` call was running as a task; a tool call cannot be resumed \
+                 after a restart: call the tool again",
+                record.tool
+            );
+            record.end(TaskStatus::Failed, None, Some(json!({"code": INTERNAL_ERROR, "message": message})));
+            if let Err(err) = self.store.save_task(&record).await {
+                tracing::error!(task_id = record.task_id, error = %err, "cannot mark an interrupted task failed");
             }
         }
     }

@@ -39,6 +39,8 @@ pub struct Mcp {
     pub streams: Arc<Semaphore>,
     /// Seals the `requestState` of 2026-07-28 multi-round-trip requests.
     pub request_state: request_state::StateKey,
+    /// The tool calls this replica runs as tasks (2026-07-28), with their waiting questions.
+    pub live_tasks: Arc<modern::tool_tasks::LiveTasks>,
 }
 
 /// Cheap-to-clone handle on [`Mcp`], what transports move into their tasks.

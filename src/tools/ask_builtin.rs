@@ -13,6 +13,11 @@
 //! A question marked `optional` is skipped when the client cannot answer it (it did not declare the
 //! capability). In `text`, `{key}` stands for the answer to `key` in words: an accepted elicitation's values,
 //! the sampled text, the root URIs. The structured result is `{"answers": {key: answer}}`.
+//!
+//! For a task tool (`execution.taskSupport`), `rounds_before_task: N` asks the first N rounds over the request
+//! itself (2026-07-28 `input_required` rounds, before any task exists) and only then makes the call a task;
+//! later rounds wait inside the task (`input_required` on `tasks/get`, answered with `tasks/update`). Without
+//! it a task call is a task from its start.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -32,6 +37,7 @@ const MAX_QUESTIONS: usize = 8;
 pub struct AskOptions {
     rounds: Vec<Vec<(String, Question, bool)>>,
     text: String,
+    rounds_before_task: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +46,8 @@ struct RawOptions {
     rounds: Vec<Map<String, Value>>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    rounds_before_task: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,13 +86,30 @@ impl AskOptions {
             }
             rounds.push(questions);
         }
-        Ok(Self { rounds, text: options.text.unwrap_or_else(|| "done".into()) })
+        if options.rounds_before_task > rounds.len() {
+            let path = format!("{at}.rounds_before_task");
+            return Err(PathError::new(path, "cannot exceed the number of rounds"));
+        }
+        Ok(Self {
+            rounds,
+            text: options.text.unwrap_or_else(|| "done".into()),
+            rounds_before_task: options.rounds_before_task,
+        })
+    }
+
+    /// Whether a task call of this tool asks over the request before it becomes a task.
+    #[must_use]
+    pub fn asks_before_task(&self) -> bool {
+        self.rounds_before_task > 0
     }
 
     /// Ask every round in turn, then answer.
     pub async fn run(&self, ctx: &CallCtx) -> Result<ToolOutput, GatewayError> {
         let mut answers = Map::new();
-        for round in &self.rounds {
+        for (number, round) in self.rounds.iter().enumerate() {
+            if number == self.rounds_before_task && number > 0 {
+                ctx.become_task().await?;
+            }
             let asks = round
                 .iter()
                 .map(|(key, question, optional)| Ask {
@@ -97,6 +122,9 @@ impl AskOptions {
             for ((key, _, _), answer) in round.iter().zip(got) {
                 answers.insert(key.clone(), answer);
             }
+        }
+        if self.rounds_before_task == self.rounds.len() {
+            ctx.become_task().await?;
         }
         let text = render(&self.text, &answers);
         Ok(ToolOutput {
@@ -179,7 +207,9 @@ mod tests {
     fn options_are_checked_when_the_spec_loads() {
         let ok = json!({"rounds": [{"name": {"elicitation": {"message": "?", "requestedSchema": {"type": "object"}}}},
                                    {"roots": {"roots": {}, "optional": true}}], "text": "hi {name}"});
-        assert!(AskOptions::parse(&ok).is_ok());
+        assert!(!AskOptions::parse(&ok).unwrap().asks_before_task());
+        let first = json!({"rounds": [{"a": {"roots": {}}}], "rounds_before_task": 1});
+        assert!(AskOptions::parse(&first).unwrap().asks_before_task());
         for bad in [
             json!({"rounds": []}),
             json!({"rounds": [{}]}),
@@ -188,6 +218,7 @@ mod tests {
             json!({"rounds": [{"a": {"roots": {}, "sampling": {}}}]}),
             json!({"rounds": [{"a": {"roots": {}}}, {"a": {"roots": {}}}]}),
             json!({"rounds": [{"a": {"roots": {}, "typo": 1}}]}),
+            json!({"rounds": [{"a": {"roots": {}}}], "rounds_before_task": 2}),
         ] {
             assert!(AskOptions::parse(&bad).is_err(), "{bad}");
         }

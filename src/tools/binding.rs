@@ -19,7 +19,7 @@ use super::llm_binding::LlmBinding;
 use super::output::ToolOutput;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
-use super::template::Known;
+use super::template::{Known, Template, render_for_call};
 use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
 use crate::config::TemplateEnv;
@@ -83,6 +83,13 @@ impl Binding {
         each_kind!(self, kind => kind.runs_as_job())
     }
 
+    /// Whether a task call asks its client over the request before it becomes a task (an `ask` builtin with
+    /// `rounds_before_task`); every other task call is a task from its start.
+    #[must_use]
+    pub fn asks_before_task(&self) -> bool {
+        matches!(self, Self::Builtin(Builtin::Ask(o)) if o.asks_before_task())
+    }
+
     /// Environment settings a call needs; an unset one makes the call answer `not_configured`.
     #[must_use]
     pub fn required_settings(&self) -> Vec<&str> {
@@ -131,7 +138,7 @@ impl Binding {
                 let options = obj.get("options").cloned().unwrap_or(Value::Object(Map::new()));
                 Builtin::parse(name, &options, input_schema).map(Self::Builtin)
             }
-            "static" => StaticBinding::parse(obj).map(Self::Static),
+            "static" => StaticBinding::parse(obj, &known).map(Self::Static),
             "http" => HttpBinding::parse(obj, &known).map(|b| Self::Http(Box::new(b))),
             "supabase_rpc" => SupabaseBinding::parse(obj, &known).map(|b| Self::SupabaseRpc(Box::new(b))),
             "worker" => WorkerBinding::parse(obj, &known).map(|b| Self::Worker(Box::new(b))),
@@ -147,11 +154,13 @@ impl Binding {
     }
 }
 
-/// Fixed output: MCP content blocks and/or a JSON result, optionally flagged as an error result.
+/// Fixed output: MCP content blocks and/or a JSON result, optionally flagged as an error result. Their strings
+/// are templates like any binding's (`"Hello, {{args.name}}!"`), so a static tool can echo its arguments.
 #[derive(Debug, Clone)]
 pub struct StaticBinding {
-    pub content: Vec<Value>,
-    pub result: Option<Value>,
+    /// The content blocks (an array template).
+    pub content: Template,
+    pub result: Option<Template>,
     pub is_error: bool,
 }
 
@@ -161,20 +170,27 @@ impl BindingKind for StaticBinding {
     }
 
     fn required_settings(&self) -> Vec<&str> {
-        Vec::new()
+        let mut settings = self.content.required_settings();
+        settings.extend(self.result.iter().flat_map(Template::required_settings));
+        settings
     }
 
-    async fn run(&self, _: &Engine, _: Call<'_>) -> Result<ToolOutput, GatewayError> {
-        Ok(ToolOutput {
-            value: self.result.clone().unwrap_or(Value::Null),
-            content: self.content.clone(),
-            is_error: self.is_error,
-        })
+    async fn run(&self, _: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
+        let (content, value) = render_for_call(&call.args, |bindings| {
+            let content = self.content.render_value(bindings)?;
+            let value = self.result.as_ref().map(|r| r.render_value(bindings)).transpose()?;
+            Ok((content, value))
+        })?;
+        let content = match content {
+            Value::Array(blocks) => blocks,
+            _ => Vec::new(),
+        };
+        Ok(ToolOutput { value: value.unwrap_or(Value::Null), content, is_error: self.is_error })
     }
 }
 
 impl StaticBinding {
-    fn parse(obj: &Map<String, Value>) -> Result<Self, PathError> {
+    fn parse(obj: &Map<String, Value>, known: &Known<'_>) -> Result<Self, PathError> {
         reject_unknown_keys(obj, &["kind", "content", "result", "isError"], "$.binding")?;
         let content = match obj.get("content") {
             None => Vec::new(),
@@ -186,7 +202,7 @@ impl StaticBinding {
             }
             Some(_) => return Err(PathError::new("$.binding.content", "must be an array of content blocks")),
         };
-        let result = obj.get("result").cloned();
+        let result = obj.get("result");
         if content.is_empty() && result.is_none() {
             return Err(PathError::new("$.binding", "a static binding needs `content` or `result`"));
         }
@@ -195,6 +211,8 @@ impl StaticBinding {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(PathError::new("$.binding.isError", "must be a boolean")),
         };
+        let content = Template::parse(&Value::Array(content), "$.binding.content", known)?;
+        let result = result.map(|r| Template::parse(r, "$.binding.result", known)).transpose()?;
         Ok(Self { content, result, is_error })
     }
 }
@@ -232,6 +250,16 @@ mod tests {
 
     fn parse(binding: Value) -> Result<Binding, PathError> {
         Binding::parse(&binding, &json!({"type": "object"}), &TemplateEnv::default())
+    }
+
+    #[test]
+    fn static_content_may_reference_declared_arguments_only() {
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+        let text = |text: &str| json!({"kind": "static", "content": [{"type": "text", "text": text}]});
+        let env = TemplateEnv::default();
+        assert!(Binding::parse(&text("Hello, {{args.name}}!"), &schema, &env).is_ok());
+        let err = Binding::parse(&text("{{args.other}}"), &schema, &env).unwrap_err();
+        assert!(err.path.starts_with("$.binding.content[0]"), "{err:?}");
     }
 
     #[test]

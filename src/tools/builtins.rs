@@ -35,7 +35,8 @@ pub enum Builtin {
     /// The tools the caller may see: `{tools: [{name, category, description}], total}`, optionally filtered by
     /// category.
     ListTools,
-    /// Report progress in `steps` even steps up to `total`, `interval_ms` apart, then answer `text`.
+    /// Report progress in `steps` even steps up to `total`, `interval_ms` apart (or spread over the number of
+    /// seconds in the `duration_argument` argument: a long computation), then answer `text`.
     Progress(ProgressOptions),
     /// Send each message to the client's log, `interval_ms` apart, then answer `text`.
     Log(LogOptions),
@@ -68,8 +69,23 @@ pub struct ProgressOptions {
     total: f64,
     #[serde(default = "default_interval")]
     interval_ms: u64,
+    /// The number argument holding how many seconds the whole run takes (instead of `interval_ms`).
+    duration_argument: Option<String>,
     #[serde(default = "default_done")]
     text: String,
+}
+
+/// The longest run a `duration_argument` may ask for; the tool's own timeout usually ends it sooner.
+const MAX_PROGRESS_SECS: f64 = 86_400.0;
+
+impl ProgressOptions {
+    /// The wait between steps: `interval_ms`, or the call's duration spread over the steps.
+    fn interval(&self, args: &Value) -> Duration {
+        let Some(argument) = &self.duration_argument else { return Duration::from_millis(self.interval_ms) };
+        let secs = args.get(argument).and_then(Value::as_f64).filter(|s| s.is_finite()).unwrap_or(0.0);
+        let gaps = self.steps.saturating_sub(1).max(1);
+        Duration::from_secs_f64(secs.clamp(0.0, MAX_PROGRESS_SECS)) / gaps
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +211,9 @@ impl Builtin {
                 if o.steps == 0 || o.steps > 1000 || !o.total.is_finite() || o.total <= 0.0 {
                     return Err(PathError::new("$.binding.options", "`steps` must be 1..=1000 and `total` positive"));
                 }
+                if let Some(argument) = &o.duration_argument {
+                    declared_argument(input_schema, argument, "duration_argument")?;
+                }
                 Ok(Self::Progress(o))
             }
             "log" => {
@@ -295,9 +314,10 @@ impl BindingKind for Builtin {
                 Ok(ToolOutput::json(json!({"total": tools.len(), "tools": tools})))
             }
             Self::Progress(o) => {
+                let interval = o.interval(&args);
                 for step in 0..o.steps {
-                    if step > 0 {
-                        tokio::time::sleep(Duration::from_millis(o.interval_ms)).await;
+                    if step > 0 || (o.steps == 1 && o.duration_argument.is_some()) {
+                        tokio::time::sleep(interval).await;
                     }
                     let done = if o.steps == 1 { o.total } else { o.total * f64::from(step) / f64::from(o.steps - 1) };
                     ctx.progress(done, Some(o.total), Some(&format!("step {} of {}", step + 1, o.steps))).await;

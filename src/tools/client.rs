@@ -128,6 +128,13 @@ pub trait ClientChannel: Send + Sync + Debug {
     /// Record what a step produced, for the next round of the same request. Links whose client answers on
     /// the same request (the handshake era) keep nothing.
     fn remember(&self, _key: &str, _value: Value) {}
+
+    /// The call reached the point where it continues as a task (2026-07-28 tasks extension): what it asked so
+    /// far was answered over the request, what it asks from now on waits inside the task. Links that are not
+    /// a task call's do nothing.
+    fn become_task(&self) -> ChannelFuture<'_, Result<(), GatewayError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A call's link to its client, shared by the calls it makes.

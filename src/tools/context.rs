@@ -74,6 +74,15 @@ impl CallCtx {
         }
     }
 
+    /// Continue as a task from here, when the call is a task call that asks questions first
+    /// ([`super::client::ClientChannel::become_task`]).
+    pub async fn become_task(&self) -> Result<(), GatewayError> {
+        match &self.client {
+            Some(client) => client.become_task().await,
+            None => Ok(()),
+        }
+    }
+
     /// Ask the client one question (its answer comes back under `key`) and wait for the answer.
     pub async fn ask_client(&self, key: &str, question: Question) -> Result<Value, GatewayError> {
         let mut answers = self.ask_all(vec![Ask { key: key.to_owned(), question, optional: false }]).await?;

@@ -101,6 +101,7 @@ impl Tool {
         if let Some(icons) = &spec.icons {
             out["icons"] = icons.clone();
         }
+        // Tool calls run as tasks only in the 2026-07-28 era, which adds their `execution` to its list.
         if spec.binding.runs_as_job() {
             out["execution"] = json!({"taskSupport": "optional"});
         }

@@ -2,7 +2,8 @@
 //!
 //! Tools come in two shapes, so existing specs load unchanged:
 //! - MCP-native: `{name, title?, description, inputSchema, outputSchema?, annotations?, icons?, category?, tags?,
-//!   timeout_secs?, binding}`;
+//!   timeout_secs?, execution?, binding}` (`execution.taskSupport`: `optional` or `required`, MCP's own field:
+//!   the tool may or must run as a task of the 2026-07-28 tasks extension, see `mcp::modern::tool_tasks`);
 //! - Dragonfly / OpenAI-function: `{"type": "function", "function": {name, displayName?, category?, tags?,
 //!   description, parameters}, binding}`.
 //!
@@ -79,7 +80,29 @@ pub struct ToolSpec {
     pub annotations: Value,
     pub icons: Option<Value>,
     pub timeout: Option<Duration>,
+    /// Whether a call may (or must) run as a task (`execution.taskSupport`); `None` for a synchronous tool.
+    pub task_support: Option<TaskSupport>,
     pub binding: Binding,
+}
+
+/// A tool's `execution.taskSupport`: whether a call may run as a task, or must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// A client that opted in to tasks gets one; others get the result synchronously.
+    Optional,
+    /// Only as a task: a client that did not opt in is refused.
+    Required,
+}
+
+impl TaskSupport {
+    /// The value in `tools/list`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
 }
 
 const TOOL_KEYS: &[&str] = &[
@@ -93,6 +116,7 @@ const TOOL_KEYS: &[&str] = &[
     "category",
     "tags",
     "timeout_secs",
+    "execution",
     "binding",
     "kind",
     "_meta",
@@ -159,6 +183,7 @@ fn parse_tool(obj: Map<String, Value>, env: &TemplateEnv) -> Result<ToolSpec, Pa
             _ => return Err(PathError::new("$.timeout_secs", "must be a number of seconds between 0 and 86400")),
         },
     };
+    let task_support = task_support(obj.get("execution"))?;
     let binding_value =
         obj.get("binding").ok_or_else(|| PathError::new("$.binding", "a tool needs a binding: what a call does"))?;
     let binding = Binding::parse(binding_value, &input_schema, env)?;
@@ -175,8 +200,26 @@ fn parse_tool(obj: Map<String, Value>, env: &TemplateEnv) -> Result<ToolSpec, Pa
         annotations,
         icons,
         timeout,
+        task_support,
         binding,
     })
+}
+
+/// `execution`: `{"taskSupport": "forbidden" | "optional" | "required"}` (forbidden, the default, is `None`).
+fn task_support(execution: Option<&Value>) -> Result<Option<TaskSupport>, PathError> {
+    let Some(execution) = execution else { return Ok(None) };
+    let Some(obj) = execution.as_object() else {
+        return Err(PathError::new("$.execution", "must be an object such as {\"taskSupport\": \"optional\"}"));
+    };
+    if let Some(unknown) = obj.keys().find(|k| k.as_str() != "taskSupport") {
+        return Err(PathError::new(format!("$.execution.{unknown}"), format!("unknown field `{unknown}`")));
+    }
+    match obj.get("taskSupport").and_then(Value::as_str) {
+        None | Some("forbidden") => Ok(None),
+        Some("optional") => Ok(Some(TaskSupport::Optional)),
+        Some("required") => Ok(Some(TaskSupport::Required)),
+        Some(_) => Err(PathError::new("$.execution.taskSupport", "must be `forbidden`, `optional` or `required`")),
+    }
 }
 
 /// Rewrite the Dragonfly/OpenAI-function shape into the MCP-native one.
@@ -348,6 +391,19 @@ mod tests {
 
     fn ping_binding() -> Value {
         json!({"kind": "builtin", "name": "ping"})
+    }
+
+    #[test]
+    fn execution_task_support_is_optional_required_or_none() {
+        let with = |execution: Value| {
+            parse(json!({"name": "t", "description": "d", "execution": execution, "binding": ping_binding()}))
+        };
+        assert_eq!(with(json!({"taskSupport": "optional"})).unwrap().task_support, Some(TaskSupport::Optional));
+        assert_eq!(with(json!({"taskSupport": "required"})).unwrap().task_support, Some(TaskSupport::Required));
+        assert_eq!(with(json!({"taskSupport": "forbidden"})).unwrap().task_support, None);
+        assert_eq!(with(json!({"taskSupport": "sometimes"})).unwrap_err().path, "$.execution.taskSupport");
+        assert_eq!(with(json!({"ttl": 5})).unwrap_err().path, "$.execution.ttl");
+        assert_eq!(with(json!("optional")).unwrap_err().path, "$.execution");
     }
 
     #[test]

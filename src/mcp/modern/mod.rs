@@ -17,13 +17,15 @@
 //! then the method runs through the same dispatcher as the handshake era. Errors a method raises are in-band
 //! (HTTP 200). Every result carries `resultType`; lists, reads and discovery carry caching hints (`ttlMs`,
 //! `cacheScope: private`, since what a caller sees depends on its key). `tools/call` may answer
-//! `input_required` ([`round_trip`]) or, for a job tool, a task ([`tasks`]); `subscriptions/listen` opens the notification stream ([`listen`]).
+//! `input_required` ([`round_trip`]) or a task: a media job ([`tasks`]) or a tool call run in the background
+//! ([`tool_tasks`]); `subscriptions/listen` opens the notification stream ([`listen`]).
 
 pub mod discover;
 pub mod headers;
 pub mod listen;
 pub mod round_trip;
 pub mod tasks;
+pub mod tool_tasks;
 
 use std::sync::Arc;
 
@@ -236,9 +238,14 @@ fn param_headers(
 /// A method's outcome as the response: a result made complete (with caching hints where they belong), or the
 /// error with its status.
 fn answer(ex: &Exchange, outcome: Result<Value, (StatusCode, RpcError)>) -> Response {
+    answered(&ex.id, &ex.method, outcome)
+}
+
+/// [`answer`] by the request's id and method.
+fn answered(id: &Value, method: &str, outcome: Result<Value, (StatusCode, RpcError)>) -> Response {
     match outcome {
-        Ok(result) => json_response(&response(&ex.id, finish(&ex.method, result))),
-        Err((status, error)) => rpc_error(status, &ex.id, &modern_error(error)),
+        Ok(result) => json_response(&response(id, finish(method, result))),
+        Err((status, error)) => rpc_error(status, id, &modern_error(error)),
     }
 }
 
@@ -278,6 +285,16 @@ async fn call_tool(mut ex: Exchange) -> Response {
     if tasks::runs_as_task(&ex.mcp, &ex.caller, &name, &ex.envelope.capabilities) {
         let outcome = tasks::create(&ex.mcp, &ex.caller, &ex.request_id, &name, args).await;
         return answer(&ex, outcome.map_err(|e| (StatusCode::OK, e)));
+    }
+    if let Some(support) = tool_tasks::support(&ex.mcp, &ex.caller, &name) {
+        if tasks::opted_in(&ex.envelope.capabilities) {
+            let (id, method) = (ex.id.clone(), ex.method.clone());
+            let outcome = tool_tasks::call(ex, name, args).await;
+            return answered(&id, &method, outcome);
+        }
+        if support == crate::tools::spec::TaskSupport::Required {
+            return answer(&ex, Err((StatusCode::BAD_REQUEST, tool_tasks::required(&name))));
+        }
     }
     let binding = Binding::of(ex.caller.id(), &ex.method, &name, &args);
     let (carried, responses) = match round_inputs(&ex, &binding) {
@@ -424,10 +441,15 @@ fn interrupted(
             }
         });
     }
+    capability_refusal(err).map(|error| Err((StatusCode::BAD_REQUEST, error)))
+}
+
+/// The -32021 error of a call that needed a client capability the request did not declare.
+fn capability_refusal(err: &GatewayError) -> Option<RpcError> {
     let required = err.details.get("requiredCapabilities").filter(|_| err.code == ErrorCode::Unsupported)?;
     let mut error = RpcError::new(MISSING_CAPABILITY, format!("Missing required client capability: {}", err.message));
     error.data = Some(json!({"requiredCapabilities": required}));
-    Some(Err((StatusCode::BAD_REQUEST, error)))
+    Some(error)
 }
 
 /// `prompts/get` of a prompt that asks the client first (others go through the shared dispatcher).
@@ -467,7 +489,10 @@ async fn dispatched(ex: &Exchange) -> Response {
         link: None,
         cancel: CancellationToken::new(),
     };
-    let outcome = dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await;
+    let mut outcome = dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await;
+    if let (Ok(list), "tools/list") = (&mut outcome, ex.method.as_str()) {
+        tool_tasks::list_support(&ex.mcp, &ex.caller, list);
+    }
     answer(ex, outcome.map_err(|e| (StatusCode::OK, e)))
 }
 

@@ -124,7 +124,7 @@ impl RoundTripLink {
 
 /// Whether `answer` has the shape of a result to `question` (an elicitation's `action`, a sampled message's
 /// `content`, a `roots` list). A malformed answer counts as none: the question is asked again.
-fn answers(question: &Question, answer: &Value) -> bool {
+pub(super) fn is_answer(question: &Question, answer: &Value) -> bool {
     match question {
         Question::Elicitation(_) => answer.get("action").is_some_and(Value::is_string),
         Question::Sampling(_) => answer.get("content").is_some_and(|c| c.is_object() || c.is_array()),
@@ -133,7 +133,7 @@ fn answers(question: &Question, answer: &Value) -> bool {
 }
 
 /// The error of a required question the client declared it cannot answer.
-fn missing_capability(capability: &str) -> GatewayError {
+pub(super) fn missing_capability(capability: &str) -> GatewayError {
     let mut required = Map::new();
     required.insert(capability.to_owned(), json!({}));
     GatewayError::new(
@@ -182,7 +182,7 @@ impl ClientChannel for RoundTripLink {
                     return Err(missing_capability(question.kind()));
                 }
                 match self.answers.get(&key) {
-                    Some(answer) if answers(&question, answer) => {
+                    Some(answer) if is_answer(&question, answer) => {
                         round.used.insert(key, answer.clone());
                         out.push(answer.clone());
                     }

@@ -1,5 +1,6 @@
 //! The tasks extension of 2026-07-28 (`io.modelcontextprotocol/tasks`), answered from the media job store: the
-//! gateway's long tool calls are its media jobs, so its tasks are those jobs and a task id is a job id.
+//! media jobs are tasks, and a job's task id is its job id; tool calls of tools that declare
+//! `execution.taskSupport` are tasks too ([`super::tool_tasks`], looked up first by `tasks/*`).
 //!
 //! `server/discover` advertises the extension; a request opts in through `_meta`'s client capabilities
 //! (`extensions["io.modelcontextprotocol/tasks"]`). Creation is the server's choice: with the opt-in, a
@@ -110,6 +111,15 @@ pub async fn request(
         .get("taskId")
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::invalid_params("`taskId` is required and must be a string"))?;
+    let tool_task = mcp
+        .engine
+        .jobs()
+        .get_task(task_id, job_reader(caller))
+        .await
+        .map_err(|e| RpcError::from_gateway(&e, request_id))?;
+    if let Some(record) = tool_task {
+        return super::tool_tasks::request(mcp, request_id, record, method, params).await;
+    }
     match method {
         "tasks/get" => {
             let record = find(&scope, task_id).await?;
