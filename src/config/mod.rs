@@ -105,7 +105,8 @@ pub struct Config {
     /// Sizes, deadlines, concurrency, sessions, streams, upstream answers.
     pub limits: LimitSettings,
     pub audit: AuditSettings,
-    /// Outside OAuth issuers whose tokens are accepted; `None`: API keys only.
+    /// Outside OAuth issuers and the built-in authorization server whose tokens are accepted; `None`: API keys
+    /// only.
     pub oauth: Option<OAuthSettings>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
@@ -578,5 +579,21 @@ mod tests {
         }
         let padded = load_with(sftp_base().merge(("ftp_host_key_sha256", format!("{FINGERPRINT}=")))).unwrap();
         assert!(padded.media.sftp.unwrap().host_key_sha256.is_some(), "base64 padding is accepted");
+    }
+
+    #[test]
+    fn the_builtin_authorization_server_needs_an_https_public_url() {
+        let builtin = base().merge(("oauth", "builtin"));
+        let err = load_with(builtin.clone().merge(("public_base_url", "http://mcp.example.com"))).unwrap_err();
+        assert!(err.to_string().contains("public_base_url"), "{err}");
+        let config = load_with(builtin.clone().merge(("public_base_url", "https://mcp.example.com/"))).unwrap();
+        let oauth = config.oauth.unwrap();
+        assert_eq!(oauth.builtin_issuer.as_deref(), Some("https://mcp.example.com"));
+        assert_eq!(oauth.resource, "https://mcp.example.com/mcp");
+        assert!(oauth.issuers.is_empty());
+        let loopback = load_with(builtin.merge(("public_base_url", "http://127.0.0.1:8080"))).unwrap();
+        assert!(loopback.oauth.is_some(), "plain http on loopback, to try it out");
+        assert!(load_with(base().merge(("oauth", "keycloak"))).is_err());
+        assert!(load_with(base()).unwrap().oauth.is_none(), "off by default");
     }
 }
