@@ -152,6 +152,8 @@ impl Config {
             .filter_map(|(name, _)| name.into_string().ok())
             .filter(|name| name.starts_with("GATEWAY_") && name != "GATEWAY_CONFIG")
             .filter(|name| !known.iter().any(|k| k.eq_ignore_ascii_case(&name["GATEWAY_".len()..])))
+            // `GATEWAY_PUBLIC_URL` and the like: aliases of a setting, read below.
+            .filter(|name| !SEED_ALIASES.iter().any(|(alias, _)| alias == name))
             .collect();
         let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
         figment = figment.merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]).only(&known_refs));
@@ -232,6 +234,9 @@ impl RawConfig {
         let template_env = TemplateEnv::validate(&self)?;
         let providers = providers::Providers::validate(&self, bind)?;
         let oauth = OAuthSettings::validate(&self, &providers.media.public_base_url)?;
+        if oauth.as_ref().is_some_and(|o| o.builtin_issuer.is_some()) && security.keys.is_empty() {
+            return Err(ConfigError::key("oauth", "`builtin` signs people in with an API key: configure `keys` too"));
+        }
         Ok(Config {
             bind,
             environment: self.environment.to_ascii_lowercase(),
@@ -582,8 +587,10 @@ mod tests {
     }
 
     #[test]
-    fn the_builtin_authorization_server_needs_an_https_public_url() {
-        let builtin = base().merge(("oauth", "builtin"));
+    fn the_builtin_authorization_server_needs_an_https_public_url_and_keys() {
+        let no_keys = load_with(base().merge(("oauth", "builtin")).merge(("public_base_url", "https://a.example")));
+        assert!(no_keys.unwrap_err().to_string().contains("keys"));
+        let builtin = base().merge(("oauth", "builtin")).merge(("proxy_key", "px-secret"));
         let err = load_with(builtin.clone().merge(("public_base_url", "http://mcp.example.com"))).unwrap_err();
         assert!(err.to_string().contains("public_base_url"), "{err}");
         let config = load_with(builtin.clone().merge(("public_base_url", "https://mcp.example.com/"))).unwrap();
