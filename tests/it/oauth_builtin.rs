@@ -279,6 +279,19 @@ async fn wrong_verifier_and_reused_code_are_invalid_grant() {
     )
     .await;
     assert_eq!(refused["error"], "invalid_grant", "redirect_uri must be the code's");
+    let code = attempt.code(&app, "secret-alice").await;
+    let (_, refused) = token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "another-client"),
+            ("code_verifier", &attempt.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(refused["error"], "invalid_client", "the code is bound to its client");
     let (_, refused) = token(&app, &[("grant_type", "password"), ("username", "a")]).await;
     assert_eq!(refused["error"], "unsupported_grant_type");
     let (_, refused) = token(&app, &[("grant_type", "authorization_code")]).await;
@@ -293,6 +306,8 @@ async fn bad_requests_before_the_redirect_uri_is_known_are_shown_never_redirecte
     for (what, attempt) in [
         ("unregistered redirect", Attempt::new(&client_id).with("redirect_uri", "https://evil.example.com/cb")),
         ("unknown client", Attempt::new("no-such-client")),
+        // A client ID metadata document that cannot be fetched (nothing speaks TLS there).
+        ("unreachable client metadata", Attempt::new("https://127.0.0.1:9/client.json")),
     ] {
         let page = attempt.page(&app).await;
         assert_eq!(page.status(), StatusCode::BAD_REQUEST, "{what}");
