@@ -306,8 +306,8 @@ async fn bad_requests_before_the_redirect_uri_is_known_are_shown_never_redirecte
     for (what, attempt) in [
         ("unregistered redirect", Attempt::new(&client_id).with("redirect_uri", "https://evil.example.com/cb")),
         ("unknown client", Attempt::new("no-such-client")),
-        // A client ID metadata document that cannot be fetched (nothing speaks TLS there).
-        ("unreachable client metadata", Attempt::new("https://127.0.0.1:9/client.json")),
+        // A client ID metadata document on an address: never fetched.
+        ("client metadata on an address", Attempt::new("https://127.0.0.1:9/client.json")),
     ] {
         let page = attempt.page(&app).await;
         assert_eq!(page.status(), StatusCode::BAD_REQUEST, "{what}");

@@ -1,6 +1,7 @@
 //! Who may ask the built-in authorization server for a code: clients that registered themselves (RFC 7591
 //! dynamic client registration, public clients only: no secret) and clients whose `client_id` is the https URL of
-//! their client ID metadata document, fetched like any upstream answer (bounded size, a timeout, no redirects),
+//! their client ID metadata document (on a host name, never an address), fetched like any upstream answer
+//! (bounded size, a timeout, no redirects),
 //! whose `client_id` must be that very URL. Both give the redirect URIs an authorization request must name
 //! exactly: https, or plain http on a loopback host (RFC 8252 native apps), never with a fragment.
 
@@ -112,10 +113,17 @@ pub fn registration_response(client: &Client) -> Value {
     })
 }
 
-/// Is this `client_id` the URL of a metadata document (https with a path)?
+/// Is this `client_id` the URL of a metadata document (https with a path, on a host name)? Anyone may make the
+/// gateway fetch it, so addresses (`https://10.0.0.5/...`) and `localhost` are refused outright; the fetch itself
+/// follows no redirect and reads little.
 #[must_use]
 pub fn is_metadata_url(client_id: &str) -> bool {
-    reqwest::Url::parse(client_id).is_ok_and(|url| url.scheme() == "https" && url.path() != "/")
+    reqwest::Url::parse(client_id).is_ok_and(|url| {
+        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let named =
+            !host.is_empty() && host.parse::<std::net::IpAddr>().is_err() && !host.eq_ignore_ascii_case("localhost");
+        url.scheme() == "https" && url.path() != "/" && named
+    })
 }
 
 /// The client a fetched metadata document describes; its `client_id` must be the URL it was fetched from.
@@ -165,5 +173,8 @@ mod tests {
         assert!(!is_metadata_url("http://app.example.com/client.json"), "https only");
         assert!(!is_metadata_url("https://app.example.com"), "with a path");
         assert!(!is_metadata_url("3f2a-uuid"));
+        assert!(!is_metadata_url("https://10.0.0.5/client.json"), "no addresses");
+        assert!(!is_metadata_url("https://[::1]/client.json"));
+        assert!(!is_metadata_url("https://localhost/client.json"));
     }
 }

@@ -197,10 +197,9 @@ impl AuthServer {
         let document = super::issuer::fetch_json(&fetcher, client_id, clients::MAX_METADATA_DOCUMENT_BYTES, request_id)
             .await
             .map_err(|e| {
-                OAuthError::bad(
-                    "invalid_client",
-                    format!("the client metadata at {client_id} is unavailable: {}", e.message),
-                )
+                // The cause stays in the log: the answer does not tell what the gateway can reach.
+                tracing::info!(client_id, cause = %e.message, "a client metadata document could not be fetched");
+                OAuthError::bad("invalid_client", format!("the client metadata at {client_id} could not be fetched"))
             })?;
         let client = clients::from_metadata_document(client_id, &document)?;
         self.store.save_client(client.clone()).await.map_err(|e| OAuthError::server(&e))?;
