@@ -2,8 +2,9 @@
 # The project's one test command (the README's, and what CI runs through .ci/run):
 #   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary,
 #   in both protocol eras (the initialize handshake and the stateless 2026-07-28): the official Python SDK
-#   (mcp==2.3.0), the TypeScript SDK (v1 @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and
-#   the MCP conformance suite with the fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era);
+#   (mcp==2.3.0; and its OAuth client through the built-in authorization server), the TypeScript SDK (v1
+#   @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and the MCP conformance suite with the
+#   fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era);
 #   then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
@@ -109,6 +110,15 @@ tally target/interop/python.log
 step "official Python SDK (mcp==2.3.0), mode 2026-07-28 / auto / legacy, against $base and $fixture"
 "$venv/bin/python" tests/interop/python_client_2026.py "$base" --fixture "$fixture" | tee target/interop/python-2026.log
 tally target/interop/python-2026.log
+
+step "official Python SDK OAuth client (mcp.client.auth) through the built-in authorization server"
+# Its own gateway: GATEWAY_OAUTH=builtin, the public URL its loopback address (the default), a fresh data folder.
+rm -rf target/interop/oauth-data
+start_gateway oauth target/interop/gateway-oauth.log GATEWAY_OAUTH=builtin GATEWAY_DATA_DIR=target/interop/oauth-data \
+  GATEWAY_KEYS='[{id="interop-oauth",key="interop-oauth-key",scopes=["tools:list","tools:call"]}]'
+"$venv/bin/python" tests/interop/python_oauth.py "http://127.0.0.1:$oauth_port" interop-oauth-key \
+  --log target/interop/gateway-oauth.log | tee target/interop/python-oauth.log
+tally target/interop/python-oauth.log
 
 step "official TypeScript SDK (v1) against $base"
 "$node" tests/interop/ts_client.mjs "$base" | tee target/interop/ts.log

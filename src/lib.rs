@@ -10,6 +10,7 @@ pub mod config_view;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod key_file;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;

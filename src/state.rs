@@ -19,6 +19,7 @@ use crate::mcp::session::SessionStore;
 use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
 use crate::oauth::TokenVerifier;
+use crate::oauth::builtin::{AuthServer, AuthServerParts};
 use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
@@ -40,6 +41,8 @@ pub enum StartupError {
     Sftp(String),
     #[error("cannot read or make the request state key ({{data_dir}}/request_state.key): {0}")]
     RequestState(String),
+    #[error("cannot open the built-in authorization server's key or database (in the data folder): {0}")]
+    AuthServer(String),
 }
 
 /// Everything the request handlers share.
@@ -54,6 +57,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Verifies access tokens of the configured OAuth issuers; `None`: API keys only.
     pub tokens: Option<Arc<TokenVerifier>>,
+    /// The built-in authorization server (`GATEWAY_OAUTH=builtin`).
+    pub auth_server: Option<Arc<AuthServer>>,
     /// The per-caller rate limit, when configured.
     pub rate_limit: Option<Arc<KeyedLimit>>,
     pub audit: Option<Arc<AuditLog>>,
@@ -139,7 +144,24 @@ impl AppState {
         };
         let sessions = SessionStore::new(config.limits.max_sessions, config.limits.session_idle, metrics.clone());
         let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
-        let tokens = config.oauth.clone().map(|settings| Arc::new(TokenVerifier::new(settings, &http, &metrics)));
+        let auth_server = match config.oauth.as_ref().and_then(|o| o.builtin_issuer.as_deref().map(|i| (o, i))) {
+            Some((oauth, issuer)) => Some(Arc::new(
+                AuthServer::open(AuthServerParts {
+                    issuer,
+                    resource: &oauth.resource,
+                    data_dir: &config.data_dir,
+                    keys: keys.clone(),
+                    http: http.clone(),
+                    metrics: metrics.clone(),
+                })
+                .map_err(StartupError::AuthServer)?,
+            )),
+            None => None,
+        };
+        let tokens = config
+            .oauth
+            .clone()
+            .map(|settings| Arc::new(TokenVerifier::new(settings, auth_server.clone(), &http, &metrics)));
         let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
         let streams = Arc::new(Semaphore::new(config.limits.max_streams));
         let request_state = match &config.security.request_state_secret {
@@ -158,7 +180,20 @@ impl AppState {
             request_state,
             live_tasks: Arc::default(),
         });
-        let app = App { config, engine, metrics, mcp, http, keys, tokens, rate_limit, audit, shutdown, _watch: watch };
+        let app = App {
+            config,
+            engine,
+            metrics,
+            mcp,
+            http,
+            keys,
+            tokens,
+            auth_server,
+            rate_limit,
+            audit,
+            shutdown,
+            _watch: watch,
+        };
         let state = Self(Arc::new(app));
         if in_runtime {
             spawn_housekeeping(Arc::downgrade(&state.0));

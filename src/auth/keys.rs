@@ -92,6 +92,13 @@ impl ApiKey {
         Self::new(id, [0; 32], scopes, Vec::new(), Vec::new())
     }
 
+    /// The caller a token issued for this key stands for: this key's id and name patterns, the token's scopes
+    /// (already within this key's), and no key material.
+    #[must_use]
+    pub fn narrowed(&self, scopes: Vec<Scope>) -> Self {
+        Self::new(self.id.clone(), [0; 32], scopes, self.allow.clone(), self.deny.clone())
+    }
+
     /// Holds `scope` (directly, or through `admin`; `tools:call` covers every `tools:call:<category>`).
     #[must_use]
     pub fn has(&self, scope: &Scope) -> bool {
@@ -155,6 +162,12 @@ impl KeyRing {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The configured key with this id (tokens of the built-in authorization server name their key by id).
+    #[must_use]
+    pub fn by_id(&self, id: &str) -> Option<Arc<ApiKey>> {
+        self.keys.iter().find(|key| key.id == id).cloned()
     }
 
     /// The key matching `presented`, compared in constant time against every key.

@@ -105,7 +105,8 @@ pub struct Config {
     /// Sizes, deadlines, concurrency, sessions, streams, upstream answers.
     pub limits: LimitSettings,
     pub audit: AuditSettings,
-    /// Outside OAuth issuers whose tokens are accepted; `None`: API keys only.
+    /// Outside OAuth issuers and the built-in authorization server whose tokens are accepted; `None`: API keys
+    /// only.
     pub oauth: Option<OAuthSettings>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
@@ -151,6 +152,8 @@ impl Config {
             .filter_map(|(name, _)| name.into_string().ok())
             .filter(|name| name.starts_with("GATEWAY_") && name != "GATEWAY_CONFIG")
             .filter(|name| !known.iter().any(|k| k.eq_ignore_ascii_case(&name["GATEWAY_".len()..])))
+            // `GATEWAY_PUBLIC_URL` and the like: aliases of a setting, read below.
+            .filter(|name| !SEED_ALIASES.iter().any(|(alias, _)| alias == name))
             .collect();
         let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
         figment = figment.merge(Env::prefixed("GATEWAY_").ignore(&["CONFIG"]).only(&known_refs));
@@ -231,6 +234,9 @@ impl RawConfig {
         let template_env = TemplateEnv::validate(&self)?;
         let providers = providers::Providers::validate(&self, bind)?;
         let oauth = OAuthSettings::validate(&self, &providers.media.public_base_url)?;
+        if oauth.as_ref().is_some_and(|o| o.builtin_issuer.is_some()) && security.keys.is_empty() {
+            return Err(ConfigError::key("oauth", "`builtin` signs people in with an API key: configure `keys` too"));
+        }
         Ok(Config {
             bind,
             environment: self.environment.to_ascii_lowercase(),
@@ -578,5 +584,23 @@ mod tests {
         }
         let padded = load_with(sftp_base().merge(("ftp_host_key_sha256", format!("{FINGERPRINT}=")))).unwrap();
         assert!(padded.media.sftp.unwrap().host_key_sha256.is_some(), "base64 padding is accepted");
+    }
+
+    #[test]
+    fn the_builtin_authorization_server_needs_an_https_public_url_and_keys() {
+        let no_keys = load_with(base().merge(("oauth", "builtin")).merge(("public_base_url", "https://a.example")));
+        assert!(no_keys.unwrap_err().to_string().contains("keys"));
+        let builtin = base().merge(("oauth", "builtin")).merge(("proxy_key", "px-secret"));
+        let err = load_with(builtin.clone().merge(("public_base_url", "http://mcp.example.com"))).unwrap_err();
+        assert!(err.to_string().contains("public_base_url"), "{err}");
+        let config = load_with(builtin.clone().merge(("public_base_url", "https://mcp.example.com/"))).unwrap();
+        let oauth = config.oauth.unwrap();
+        assert_eq!(oauth.builtin_issuer.as_deref(), Some("https://mcp.example.com"));
+        assert_eq!(oauth.resource, "https://mcp.example.com/mcp");
+        assert!(oauth.issuers.is_empty());
+        let loopback = load_with(builtin.merge(("public_base_url", "http://127.0.0.1:8080"))).unwrap();
+        assert!(loopback.oauth.is_some(), "plain http on loopback, to try it out");
+        assert!(load_with(base().merge(("oauth", "keycloak"))).is_err());
+        assert!(load_with(base()).unwrap().oauth.is_none(), "off by default");
     }
 }

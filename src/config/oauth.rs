@@ -1,6 +1,7 @@
 //! The OAuth section: the MCP endpoint as an OAuth 2.1 resource server. Outside issuers
-//! (`GATEWAY_OAUTH_ISSUER`, one or more) sign the access tokens the gateway accepts beside its API keys; the
-//! resource those tokens must name is the public MCP URL (`GATEWAY_PUBLIC_URL` + `/mcp`).
+//! (`GATEWAY_OAUTH_ISSUER`, one or more) and the built-in authorization server (`GATEWAY_OAUTH=builtin`, whose
+//! issuer is the public URL) sign the access tokens the gateway accepts beside its API keys; the resource those
+//! tokens must name is the public MCP URL (`GATEWAY_PUBLIC_URL` + `/mcp`).
 
 use std::time::Duration;
 
@@ -11,8 +12,10 @@ use super::values::http_url;
 /// Who issues the tokens the gateway accepts, and how their claims read.
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
-    /// Issuer identifiers, exactly as the tokens' `iss` and the issuers' metadata say them.
+    /// Outside issuer identifiers, exactly as the tokens' `iss` and the issuers' metadata say them.
     pub issuers: Vec<String>,
+    /// The built-in authorization server's issuer (the public URL), when `GATEWAY_OAUTH=builtin`.
+    pub builtin_issuer: Option<String>,
     /// The resource identifier: the public MCP URL (`{public_base_url}/mcp`).
     pub resource: String,
     /// The audience a token must carry (default: the resource).
@@ -26,7 +29,7 @@ pub struct OAuthSettings {
 }
 
 impl OAuthSettings {
-    /// `None` when no issuer is configured (API keys only).
+    /// `None` when no issuer is configured and the built-in server is off (API keys only).
     pub(super) fn validate(raw: &RawConfig, public_base_url: &str) -> Result<Option<Self>, ConfigError> {
         let issuers: Vec<String> = raw
             .oauth_issuers
@@ -35,7 +38,12 @@ impl OAuthSettings {
             .filter(|i| !i.is_empty())
             .map(|i| http_url("oauth_issuers", i))
             .collect::<Result<_, _>>()?;
-        if issuers.is_empty() {
+        let builtin_issuer = match raw.oauth.trim() {
+            "" | "off" => None,
+            "builtin" => Some(builtin_issuer(public_base_url)?),
+            other => return Err(ConfigError::key("oauth", format!("must be `builtin` or `off`, not `{other}`"))),
+        };
+        if issuers.is_empty() && builtin_issuer.is_none() {
             return Ok(None);
         }
         let resource = format!("{public_base_url}/mcp");
@@ -49,6 +57,7 @@ impl OAuthSettings {
         };
         Ok(Some(Self {
             issuers,
+            builtin_issuer,
             resource,
             audience,
             scope_claim: claim("oauth_scope_claim", &raw.oauth_scope_claim)?,
@@ -56,4 +65,19 @@ impl OAuthSettings {
             jwks_refresh_interval: Duration::from_secs(raw.oauth_jwks_refresh_secs),
         }))
     }
+}
+
+/// The built-in server's issuer: the public URL, which RFC 8414 wants https (plain http only on loopback, for
+/// trying it out on one machine).
+fn builtin_issuer(public_base_url: &str) -> Result<String, ConfigError> {
+    let url = reqwest::Url::parse(public_base_url)
+        .map_err(|e| ConfigError::key("public_base_url", format!("is not a URL: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.scheme() != "https" && !loopback {
+        return Err(ConfigError::key(
+            "public_base_url",
+            "must be an https URL when GATEWAY_OAUTH=builtin (it is the issuer clients verify)",
+        ));
+    }
+    Ok(public_base_url.to_owned())
 }

@@ -251,6 +251,9 @@ pub(super) struct RawConfig {
     /// list of issuer URLs), default none.
     #[serde(deserialize_with = "string_list", alias = "oauth_issuer")]
     pub(super) oauth_issuers: Vec<String>,
+    /// `GATEWAY_OAUTH`: `builtin` runs the gateway's own authorization server (issuer = the public URL), whose
+    /// tokens stand for an API key the person signs in with; default off.
+    pub(super) oauth: String,
     /// `GATEWAY_OAUTH_AUDIENCE`: the audience tokens must carry, default the resource (`{public URL}/mcp`).
     pub(super) oauth_audience: Option<String>,
     /// `GATEWAY_OAUTH_SCOPE_CLAIM`: the claim holding a token's scopes, default `scope` (`scp` is read too).
@@ -406,6 +409,7 @@ impl Default for RawConfig {
             media_max_download_bytes: 512 * 1024 * 1024,
             public_base_url: None,
             oauth_issuers: Vec::new(),
+            oauth: String::new(),
             oauth_audience: None,
             oauth_scope_claim: "scope".into(),
             oauth_caller_claim: "sub".into(),

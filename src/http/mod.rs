@@ -1,6 +1,7 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
 //! policy, request deadlines), the error encodings (`errors`), body reading, the handlers that adapt each family of endpoints to the MCP layer
-//! or the call pipeline, the OAuth resource metadata and challenges (`oauth`), the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
+//! or the call pipeline, the OAuth resource metadata and challenges (`oauth`), the built-in authorization server's endpoints
+//! (`oauth_server`, `consent`), the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
 //! (`pages`, `static_files`).
 
 pub mod access_log;
@@ -9,11 +10,13 @@ pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod body;
+pub mod consent;
 pub mod deadline;
 pub mod errors;
 pub mod health;
 pub mod mcp_routes;
 pub mod oauth;
+pub mod oauth_server;
 pub mod origin;
 pub mod pages;
 pub mod passthrough;

@@ -1,7 +1,7 @@
 //! The resource server's edge (MCP basic/authorization, RFC 9728): the protected resource metadata clients
 //! discover at `/.well-known/oauth-protected-resource/mcp` (and the root variant), and the challenge every
 //! 401/403 carries so a client knows where to sign in: `WWW-Authenticate: Bearer resource_metadata="...",
-//! scope="..."` (and `error="insufficient_scope"` on a 403). Present only when OAuth issuers are configured.
+//! scope="..."` (and `error="insufficient_scope"` on a 403). Present only when OAuth issuers (or the built-in server) are configured.
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ pub struct Challenge {
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`.
 pub async fn metadata(State(tokens): State<Arc<TokenVerifier>>) -> Response {
-    let mut response = Json(resource_metadata(tokens.resource(), tokens.issuers())).into_response();
+    let mut response = Json(resource_metadata(tokens.resource(), &tokens.authorization_servers())).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
 }

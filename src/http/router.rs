@@ -10,6 +10,7 @@
 //! | admin | `/admin/audit`, `/admin/activity`, `/admin/config` | `admin` | REST |
 //! | metrics | `/metrics` | `metrics` | REST |
 //! | probes | `/health`, `/ready` | nothing | REST |
+//! | OAuth | `/.well-known/oauth-protected-resource[/mcp]`; built-in server: `/.well-known/oauth-authorization-server`, `/oauth/{authorize,token,register,jwks}` | nothing | OAuth (RFC 6749) / the consent page |
 //! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
 //! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
@@ -30,11 +31,12 @@ use super::errors::{ErrorFormat, RestError};
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::{
-    access_log, admin, assets, deadline, errors, health, mcp_routes, oauth, origin, pages, passthrough, request_id,
-    rest, voice_workers,
+    access_log, admin, assets, deadline, errors, health, mcp_routes, oauth, oauth_server, origin, pages, passthrough,
+    request_id, rest, voice_workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
+use crate::oauth::builtin;
 use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -114,6 +116,18 @@ pub fn router(state: AppState) -> Router {
         }
         None => (Router::new(), None),
     };
+    // The built-in authorization server, when `GATEWAY_OAUTH=builtin`.
+    let auth_server = match &state.auth_server {
+        Some(server) => Router::new()
+            .route(oauth_server::METADATA_PATH, get(oauth_server::metadata))
+            .route(builtin::JWKS_PATH, get(oauth_server::jwks))
+            .route(builtin::REGISTER_PATH, post(oauth_server::register))
+            .route(builtin::AUTHORIZE_PATH, get(oauth_server::authorize_page).post(oauth_server::authorize))
+            .route(builtin::TOKEN_PATH, post(oauth_server::token))
+            .route_layer(timeout.clone())
+            .with_state(server.clone()),
+        None => Router::new(),
+    };
 
     let app = Router::new()
         .merge(mcp)
@@ -127,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media)
         .merge(pages)
         .merge(resource_metadata)
+        .merge(auth_server)
         .fallback(not_found)
         // Outermost last: the request id is set before anything reads it and on the response after everything.
         .layer(from_fn_with_state(

@@ -12,7 +12,6 @@
 //! The key comes from `GATEWAY_REQUEST_STATE_SECRET`, shared by replicas; without it, a random key is made once
 //! and kept in `{data_dir}/request_state.key`, so a restart keeps accepting the states it issued.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -110,38 +109,16 @@ impl StateKey {
 
     /// The key kept in `path`, made (random, file mode 0600) when the file does not exist.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) if bytes.len() >= 32 => return Ok(Self::from_secret(&bytes)),
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} holds fewer than 32 bytes", path.display()),
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         // Two v4 UUIDs from the operating system's seeded CSPRNG: 244 random bits.
-        let mut secret = Vec::with_capacity(32);
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        secret.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                file.write_all(&secret)?;
-                file.sync_all()?;
-                Ok(Self::from_secret(&secret))
-            }
-            // Another process made it first: use theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
-            Err(e) => Err(e),
+        let generate = || [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
+        let bytes = crate::key_file::load_or_create(path, generate)?;
+        if bytes.len() < 32 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} holds fewer than 32 bytes", path.display()),
+            ));
         }
+        Ok(Self::from_secret(&bytes))
     }
 
     fn tag(&self, payload: &[u8]) -> Hmac<Sha256> {

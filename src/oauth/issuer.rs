@@ -135,28 +135,53 @@ impl Issuer {
     }
 
     async fn fetch(&self, url: &str, request_id: &str) -> Result<Value, GatewayError> {
-        let upstream = Upstream {
-            client: &self.http,
-            metrics: &self.metrics,
-            provider: PROVIDER,
-            policy: RetryPolicy::retrying(&[502, 503, 504]),
-            cap: self.cap.clone(),
-            max_answer_bytes: MAX_DOCUMENT_BYTES,
-        };
-        let request = Outgoing {
-            method: reqwest::Method::GET,
-            url: url.to_owned(),
-            headers: vec![("accept".into(), "application/json".into())],
-            query: Vec::new(),
-            body: None,
-            idempotent: true,
-            timeout: FETCH_TIMEOUT,
-        };
-        let deadline = Instant::now() + FETCH_TIMEOUT * 2;
-        let answer = upstream.send(&request, request_id, deadline).await?;
-        answer.error_for_status(PROVIDER)?;
-        answer.json(PROVIDER)
+        fetch_json(
+            &Fetcher { http: &self.http, metrics: &self.metrics, cap: &self.cap },
+            url,
+            MAX_DOCUMENT_BYTES,
+            request_id,
+        )
+        .await
     }
+}
+
+/// What a bounded fetch of an OAuth document goes through.
+pub struct Fetcher<'a> {
+    pub http: &'a reqwest::Client,
+    pub metrics: &'a Arc<Metrics>,
+    /// At most this many fetches at once.
+    pub cap: &'a Arc<Semaphore>,
+}
+
+/// GET a JSON document like any upstream answer: no redirects followed, at most `max_bytes`, a timeout, 5xx
+/// retried; a failure is a typed error.
+pub async fn fetch_json(
+    fetcher: &Fetcher<'_>,
+    url: &str,
+    max_bytes: u64,
+    request_id: &str,
+) -> Result<Value, GatewayError> {
+    let upstream = Upstream {
+        client: fetcher.http,
+        metrics: fetcher.metrics,
+        provider: PROVIDER,
+        policy: RetryPolicy::retrying(&[502, 503, 504]),
+        cap: fetcher.cap.clone(),
+        max_answer_bytes: max_bytes,
+    };
+    let request = Outgoing {
+        method: reqwest::Method::GET,
+        url: url.to_owned(),
+        headers: vec![("accept".into(), "application/json".into())],
+        query: Vec::new(),
+        body: None,
+        idempotent: true,
+        timeout: FETCH_TIMEOUT,
+    };
+    let deadline = Instant::now() + FETCH_TIMEOUT * 2;
+    let answer = upstream.send(&request, request_id, deadline).await?;
+    answer.error_for_status(PROVIDER)?;
+    answer.json(PROVIDER)
 }
 
 /// Where an issuer's metadata may be: OpenID Connect discovery appends to the issuer; RFC 8414 inserts the

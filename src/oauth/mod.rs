@@ -7,7 +7,11 @@
 //! scopes by name (`tools:list`, `tools:call`, `tools:call:<category>`, `workers`, `admin`; others are ignored),
 //! and a claim (default `sub`) names the caller: `oauth:<issuer host>:<sub>`. The caller then goes through the
 //! pipeline like a key with those scopes. [`resource_metadata`] is the RFC 9728 document clients discover.
+//!
+//! Tokens of the built-in authorization server ([`builtin`], when `GATEWAY_OAUTH=builtin`) are checked by it,
+//! with its own key: they stand for one of the gateway's API keys.
 
+pub mod builtin;
 pub mod issuer;
 
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
+use self::builtin::AuthServer;
 use self::issuer::Issuer;
 use crate::auth::{ApiKey, Scope};
 use crate::config::OAuthSettings;
@@ -42,6 +47,7 @@ pub const SCOPES_SUPPORTED: [&str; 2] = ["tools:list", "tools:call"];
 pub struct TokenVerifier {
     settings: OAuthSettings,
     issuers: Vec<Issuer>,
+    builtin: Option<Arc<AuthServer>>,
 }
 
 /// Why a token was refused: 401 `invalid_token`, or the issuer's keys could not be had (503, retryable).
@@ -49,15 +55,35 @@ fn invalid(message: impl Into<String>) -> GatewayError {
     GatewayError::new(ErrorCode::Unauthorized, message).with_details(json!({"reason": "invalid_token"}))
 }
 
+/// Why a token's signature or claims did not verify, in words.
+fn refusal(e: &jsonwebtoken::errors::Error, audience: &str) -> GatewayError {
+    use jsonwebtoken::errors::ErrorKind;
+    invalid(match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet".to_owned(),
+        ErrorKind::InvalidAudience => format!("the token is not for this resource ({audience})"),
+        ErrorKind::InvalidIssuer => "the token's issuer does not match".to_owned(),
+        ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no `{claim}` claim"),
+        _ => format!("the token is not valid: {e}"),
+    })
+}
+
 impl TokenVerifier {
+    /// The verifier of the configured outside issuers' tokens and of the built-in server's (`builtin`).
     #[must_use]
-    pub fn new(settings: OAuthSettings, http: &reqwest::Client, metrics: &Arc<Metrics>) -> Self {
+    pub fn new(
+        settings: OAuthSettings,
+        builtin: Option<Arc<AuthServer>>,
+        http: &reqwest::Client,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
         let issuers = settings
             .issuers
             .iter()
             .map(|url| Issuer::new(url.clone(), http.clone(), metrics.clone(), settings.jwks_refresh_interval))
             .collect();
-        Self { settings, issuers }
+        Self { settings, issuers, builtin }
     }
 
     /// The resource identifier (the public MCP URL).
@@ -66,10 +92,11 @@ impl TokenVerifier {
         &self.settings.resource
     }
 
-    /// The issuers whose tokens are accepted (the metadata's `authorization_servers`).
+    /// The issuers whose tokens are accepted (the metadata's `authorization_servers`): the built-in one first.
     #[must_use]
-    pub fn issuers(&self) -> &[String] {
-        &self.settings.issuers
+    pub fn authorization_servers(&self) -> Vec<String> {
+        let builtin = self.builtin.iter().map(|server| server.issuer().to_owned());
+        builtin.chain(self.settings.issuers.iter().cloned()).collect()
     }
 
     /// Does this look like a JWT (three base64url parts)? Anything else is an API key.
@@ -91,6 +118,9 @@ impl TokenVerifier {
         let claimed: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| invalid("the token's claims are not readable"))?;
         let iss = claimed.get("iss").and_then(Value::as_str).unwrap_or_default();
+        if let Some(builtin) = self.builtin.as_ref().filter(|server| server.issuer() == iss) {
+            return builtin.verify(token);
+        }
         let issuer = self
             .issuers
             .iter()
@@ -109,20 +139,8 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 60;
         validation.validate_nbf = true;
-        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            invalid(match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
-                ErrorKind::ImmatureSignature => "the token is not valid yet".to_owned(),
-                ErrorKind::InvalidAudience => {
-                    format!("the token is not for this resource ({})", self.settings.audience)
-                }
-                ErrorKind::InvalidIssuer => "the token's issuer does not match".to_owned(),
-                ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
-                ErrorKind::MissingRequiredClaim(claim) => format!("the token has no `{claim}` claim"),
-                _ => format!("the token is not valid: {e}"),
-            })
-        })?;
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|e| refusal(&e, &self.settings.audience))?;
         Ok(self.caller(issuer, &data.claims))
     }
 

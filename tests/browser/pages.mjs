@@ -7,12 +7,14 @@
 // (client_secrets + calls, with CORS like the real one) whose SDP answers come from a second headless page, so
 // the page's WebRTC offer is answered by a real peer. Then checks what a person would see on /workers/ui and
 // /control, on a desktop and a phone screen, and that neither secret reaches the browser. A second gateway with
-// the audit log on and two keys (admin, and a caller without it) serves the Activity view after known calls. Requests to any
+// the audit log on and two keys (admin, and a caller without it) serves the Activity view after known calls; a third
+// runs the built-in authorization server, whose consent page is signed in through to the client's redirect. Requests to any
 // other host never leave the machine: images are answered with a placeholder, anything else is refused and
 // counted as a failure. Prints `PASS`/`FAIL` lines, screenshots in the artifacts dir, and
 // `browser: N passed, M failed`; exits 1 on any failure.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -32,6 +34,7 @@ const LONG_LIVED_KEY = 'sk-long-lived-realtime-key-do-not-leak-4242';
 const SUPABASE_KEY = 'sb-service-role-secret-do-not-leak-7777';
 const ADMIN_KEY = 'admin-key-for-the-browser-test-0c0c';
 const CALLER_KEY = 'caller-key-for-the-browser-test-5e5e';
+const OAUTH_KEY = 'oauth-key-for-the-browser-test-9a9a';
 const SECRETS = [LONG_LIVED_KEY, SUPABASE_KEY];
 const WAIT_MS = 15_000;
 
@@ -688,6 +691,95 @@ async function main() {
     const unexpected = watched.errors.filter((e) => !/status of 40[13]/.test(e));
     assert(unexpected.length === 0, `console errors besides the expected 401s and 403s:\n  ${unexpected.join('\n  ')}`);
     await context.close();
+  });
+
+  // The built-in authorization server's consent page: a gateway with GATEWAY_OAUTH=builtin (its public URL is its
+  // loopback address) and one key, a client registered with a loopback redirect URI served here.
+  const oauthData = mkdtempSync(path.join(tmpdir(), 'mcp-gateway-oauth-'));
+  cleanups.push(() => rmSync(oauthData, { recursive: true, force: true }));
+  const issuer = await startGateway('oauth', {
+    GATEWAY_DATA_DIR: oauthData,
+    GATEWAY_TOOL_SPECS: path.join(root, 'tool_specs'),
+    GATEWAY_AUDIT: 'false',
+    GATEWAY_OAUTH: 'builtin',
+    GATEWAY_KEYS: `[{id="person", key="${OAUTH_KEY}", scopes=["tools:list", "tools:call"]}]`,
+  });
+  const callbackPort = await freePort();
+  const callback = http.createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<!doctype html><title>Callback</title><p>Signed in.</p>');
+  });
+  await new Promise((resolve) => callback.listen(callbackPort, '127.0.0.1', resolve));
+  cleanups.push(() => callback.close());
+  const redirectUri = `http://127.0.0.1:${callbackPort}/callback`;
+  const registered = await (await fetch(`${issuer}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Browser test client', redirect_uris: [redirectUri] }),
+  })).json();
+  const verifier = randomBytes(32).toString('base64url');
+  const authorizeUrl = `${issuer}/oauth/authorize?${new URLSearchParams({
+    response_type: 'code',
+    client_id: registered.client_id,
+    redirect_uri: redirectUri,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: 'browser-state',
+    resource: `${issuer}/mcp`,
+    scope: 'tools:list tools:call',
+  })}`;
+
+  await check('the consent page asks for an API key in the gateway\'s look and sends the person back with a code', async () => {
+    const context = await newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const watched = watch(page);
+    await page.goto(authorizeUrl);
+    assert((await page.locator('#client-name').innerText()) === 'Browser test client', 'the client is named');
+    assert((await page.locator('#scopes').innerText()) === 'tools:list tools:call', 'the scopes asked for are shown');
+    const field = page.locator('input[name="api_key"]');
+    assert(await field.getAttribute('type') === 'password', 'the key is typed into a password field');
+    const look = await page.locator('button.primary').evaluate((b) => getComputedStyle(b).backgroundColor);
+    assert(look === 'rgb(37, 99, 235)', `the button has the gateway's primary colour (base.css): ${look}`);
+    await page.screenshot({ path: path.join(artifacts, 'oauth-consent.png') });
+    await field.fill('not-the-key');
+    await page.locator('button[type="submit"]').click();
+    const refused = page.locator('#consent-error');
+    await refused.waitFor({ timeout: WAIT_MS });
+    assert(/not valid/.test(await refused.innerText()), `a wrong key is explained: ${await refused.innerText()}`);
+    await page.locator('input[name="api_key"]').fill(OAUTH_KEY);
+    await page.locator('button[type="submit"]').click();
+    // Chromium checks the redirect after the form against the page's CSP form-action: it must allow the client.
+    await page.waitForURL((url) => url.href.startsWith(redirectUri), { timeout: WAIT_MS });
+    const answer = new URL(page.url()).searchParams;
+    assert(answer.get('state') === 'browser-state' && answer.get('iss') === issuer, `state and iss: ${page.url()}`);
+    const tokens = await (await fetch(`${issuer}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: answer.get('code'),
+        redirect_uri: redirectUri,
+        client_id: registered.client_id,
+        code_verifier: verifier,
+      }),
+    })).json();
+    const listed = await fetch(`${issuer}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert(listed.status === 200, `the token the code gave calls /mcp (${listed.status}: ${JSON.stringify(tokens)})`);
+    assertNoConsoleErrors(watched);
+    for (const { url, text } of watched.bodies) assert(!text.includes(OAUTH_KEY), `the response of ${url} holds the key`);
+    await context.close();
+
+    const phone = await newContext({ viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const small = await phone.newPage();
+    await small.goto(authorizeUrl);
+    await small.locator('input[name="api_key"]').waitFor({ timeout: WAIT_MS });
+    await assertNoHorizontalScroll(small, 'the consent page');
+    await small.screenshot({ path: path.join(artifacts, 'phone-oauth-consent.png') });
+    await phone.close();
   });
 
   await check('the pages reached no host but the gateway and the Realtime provider', async () => {

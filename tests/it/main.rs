@@ -27,6 +27,7 @@ mod mcp_modern;
 mod mcp_modern_tasks;
 mod mcp_streamable;
 mod oauth;
+mod oauth_builtin;
 mod ops;
 mod pages;
 mod passthrough;

@@ -95,6 +95,7 @@ async fn app_refreshing_every(issuer: &Issuer, jwks_refresh_interval: std::time:
         c.security.keys = vec![api_key("ops", &["tools:list", "tools:call", "admin"], &[], &[])];
         c.oauth = Some(OAuthSettings {
             issuers: vec![issuer_url],
+            builtin_issuer: None,
             resource: RESOURCE.into(),
             audience: RESOURCE.into(),
             scope_claim: "scope".into(),
