@@ -119,6 +119,9 @@ start_gateway oauth target/interop/gateway-oauth.log GATEWAY_OAUTH=builtin GATEW
 "$venv/bin/python" tests/interop/python_oauth.py "http://127.0.0.1:$oauth_port" interop-oauth-key \
   --log target/interop/gateway-oauth.log | tee target/interop/python-oauth.log
 tally target/interop/python-oauth.log
+step "TypeScript SDK v2 client's OAuth against the built-in authorization server"
+"$node" tests/interop/ts_oauth_v2.mjs "http://127.0.0.1:$oauth_port" interop-oauth-key | tee target/interop/ts-oauth.log
+tally target/interop/ts-oauth.log
 
 step "official TypeScript SDK (v1) against $base"
 "$node" tests/interop/ts_client.mjs "$base" | tee target/interop/ts.log
