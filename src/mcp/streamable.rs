@@ -111,7 +111,9 @@ pub async fn post(
         VersionHeader::Unsupported(_) => None,
     };
     let Some(requested) = requested.filter(|_| !modern::claims_modern(&body)) else {
-        return modern::post(state, headers, request_id, caller, body).await;
+        // Behind a pointer, as is everything rare here: inline, this future would be as large as the largest path
+        // and copied whole on every move of the common one.
+        return Box::pin(modern::post(state, headers, request_id, caller, body)).await;
     };
     let session = match session_of(&state, headers, &caller) {
         Ok(session) => session,
