@@ -4,15 +4,19 @@
 //! the [`Failure`] extension) and a counter by route, method and status. The route is the matched template,
 //! never the raw path, and the query string is never logged (it may carry a key).
 //!
-//! `TraceLayer` hands `on_response` the response only, so [`label`], a layer inside it, copies the request's
-//! method and matched route onto the response.
+//! `TraceLayer` hands `on_response` the response only, so [`LabelLayer`], a layer inside the router, copies the
+//! request's method and matched route onto the response.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::MatchedPath;
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
 use axum::response::Response;
+use tower::{Layer, Service};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
@@ -77,8 +81,63 @@ struct Route {
     template: Option<MatchedPath>,
 }
 
-/// Copy the request's method and matched route onto its response (a layer inside [`layer`]).
-pub async fn label(method: Method, template: Option<MatchedPath>, mut response: Response) -> Response {
-    response.extensions_mut().insert(Route { method, template });
-    response
+/// Copies the request's method and matched route onto its response: a layer inside the router (which sets the
+/// matched route) and inside [`layer`]. It calls the route it wraps in place, without the per-request copy of
+/// the service that axum's `map_response` makes.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelLayer;
+
+impl<S> Layer<S> for LabelLayer {
+    type Service = Label<S>;
+
+    fn layer(&self, inner: S) -> Label<S> {
+        Label(inner)
+    }
+}
+
+/// The service of [`LabelLayer`].
+#[derive(Debug, Clone)]
+pub struct Label<S>(S);
+
+impl<S> Service<Request> for Label<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Labelled<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route =
+            Route { method: request.method().clone(), template: request.extensions().get::<MatchedPath>().cloned() };
+        Labelled { inner: self.0.call(request), route: Some(route) }
+    }
+}
+
+/// The response future of [`Label`].
+#[derive(Debug)]
+pub struct Labelled<F> {
+    inner: F,
+    route: Option<Route>,
+}
+
+impl<F, E> Future for Labelled<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut response = std::task::ready!(Pin::new(&mut this.inner).poll(cx))?;
+        if let Some(route) = this.route.take() {
+            response.extensions_mut().insert(route);
+        }
+        Poll::Ready(Ok(response))
+    }
 }

@@ -101,6 +101,8 @@ pub async fn finish(RequestId(request_id): RequestId, mut response: Response) ->
         if let Some(Failure(err)) = response.extensions().get::<Failure>() {
             let body = format.body(err, &request_id);
             *response.body_mut() = axum::Json(body).into_response().into_body();
+            // The router, inside this layer, declared the empty body's length; hyper declares the written one.
+            response.headers_mut().remove(header::CONTENT_LENGTH);
         }
     }
     response

@@ -115,9 +115,11 @@ async fn call_from_body(
     body: Body,
     name_key: &str,
 ) -> Result<(String, Value), GatewayError> {
-    let body = read_rest_body(state, headers, body).await?;
+    let mut body = read_rest_body(state, headers, body).await?;
     let name = required_name(&body, name_key)?;
-    let result = call(state, request_id, caller, &name, body.get("params")).await?;
+    // The arguments move into the call (the rest of the body is not needed again).
+    let params = body.get_mut("params").map(Value::take);
+    let result = call(state, request_id, caller, &name, params).await?;
     Ok((name, result))
 }
 
@@ -140,10 +142,10 @@ async fn call(
     request_id: &Arc<str>,
     caller: Caller,
     name: &str,
-    params: Option<&Value>,
+    params: Option<Value>,
 ) -> Result<Value, GatewayError> {
     let ctx = CallCtx::detached(request_id.clone(), caller);
-    let args = params.cloned().unwrap_or(Value::Null);
+    let args = params.unwrap_or(Value::Null);
     state.engine.call_to_end(ctx, name.to_owned(), args).await?.into_rest()
 }
 

@@ -14,15 +14,16 @@
 //! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
 //! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
-//! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome; each gated
-//! family then checks its requirement and the per-caller rate limit. On the way out, [`errors::finish`] writes
-//! error bodies with the request id.
+//! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome, in layers around
+//! the router (not repeated per route); each gated family then checks its requirement and the per-caller rate
+//! limit. On the way out, [`errors::finish`] writes error bodies with the request id.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{any, get, post};
+use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -129,7 +130,7 @@ pub fn router(state: AppState) -> Router {
         None => Router::new(),
     };
 
-    let app = Router::new()
+    let routes = Router::new()
         .merge(mcp)
         .merge(tool_listings)
         .merge(tool_calls)
@@ -143,22 +144,27 @@ pub fn router(state: AppState) -> Router {
         .merge(resource_metadata)
         .merge(auth_server)
         .fallback(not_found)
-        // Outermost last: the request id is set before anything reads it and on the response after everything.
+        // Inside the router, the one place that knows the matched route.
+        .layer(access_log::LabelLayer)
+        .with_state(state.clone());
+    // The layers every request passes wrap the router once, not each route: `Router::layer` wraps every route in
+    // each layer, and axum's middleware clones the (boxed) stack below it on every request, which cost about
+    // seventy allocations per call. Outermost first: the request id is set before anything reads it and on the
+    // response after everything. The outer router only hands every request to this stack.
+    let challenge = challenge.map(|c| axum::middleware::map_response_with_state(c, oauth::challenge));
+    let app = ServiceBuilder::new()
+        .layer(MapRequestLayer::new(request_id::drop_unacceptable))
+        .layer(SetRequestIdLayer::new(request_id::HEADER, request_id::UuidV7))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(access_log::layer(state.metrics.clone()))
+        .option_layer(challenge)
+        .layer(map_response(errors::finish))
         .layer(from_fn_with_state(
             auth::Authenticator { keys: state.keys.clone(), tokens: state.tokens.clone() },
             auth::authenticate,
         ))
-        .layer(map_response(errors::finish));
-    let app = match challenge {
-        Some(challenge) => app.layer(axum::middleware::map_response_with_state(challenge, oauth::challenge)),
-        None => app,
-    };
-    app.layer(map_response(access_log::label))
-        .layer(access_log::layer(state.metrics.clone()))
-        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
-        .layer(SetRequestIdLayer::new(request_id::HEADER, request_id::UuidV7))
-        .layer(MapRequestLayer::new(request_id::drop_unacceptable))
-        .with_state(state)
+        .service(routes);
+    Router::new().fallback_service(app)
 }
 
 async fn not_found(uri: axum::http::Uri) -> RestError {

@@ -68,7 +68,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
             },
         };
         let _ = stream.set_nodelay(true);
-        connections.spawn(serve_connection(stream, remote, app.clone(), limits, shutdown.clone()));
+        // A child token per connection: a connection checks its token on every wake-up, which locks the token,
+        // and one token shared by every connection was one lock all worker threads took turns on.
+        connections.spawn(serve_connection(stream, remote, app.clone(), limits, shutdown.child_token()));
     }
     connections.close();
     connections.wait().await;

@@ -144,7 +144,8 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(scope, &params),
         "tools/call" => tools_call(scope, params).await,
-        "tasks/get" | "tasks/result" | "tasks/cancel" => super::tasks::request(scope, method, &params).await,
+        // The rare paths run behind a pointer, so this future stays the size of a plain call (see `Binding::run`).
+        "tasks/get" | "tasks/result" | "tasks/cancel" => Box::pin(super::tasks::request(scope, method, &params)).await,
         "resources/list" => {
             let registry = scope.state.engine.registry().snapshot();
             let items = registry.visible_to(scope.caller).resources().map(|r| r.describe()).collect();
@@ -195,7 +196,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
                 client: scope.link.clone(),
                 depth: 0,
             };
-            prompt.ask_and_render(&args, &ctx).await.map_err(|e| RpcError::from_gateway(&e, scope.request_id))
+            Box::pin(prompt.ask_and_render(&args, &ctx)).await.map_err(|e| RpcError::from_gateway(&e, scope.request_id))
         }
         "completion/complete" => complete(scope, &params),
         "logging/setLevel" => {
@@ -251,7 +252,7 @@ async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) ->
         depth: 0,
     };
     if params.get("task").is_some_and(Value::is_object) {
-        return super::tasks::call_as_task(scope, &ctx, name, args).await;
+        return Box::pin(super::tasks::call_as_task(scope, &ctx, name, args)).await;
     }
     let registry = scope.state.engine.registry().snapshot();
     let has_output_schema =

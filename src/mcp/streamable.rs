@@ -95,12 +95,13 @@ pub async fn post(
 ) -> Response {
     // The era is chosen per request: a version header outside the handshake era, or the version in `_meta`,
     // makes it a 2026-07-28 request (which ignores any session id).
+    let modern_body = modern::claims_modern(&body);
     let requested = match VersionHeader::read(headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok())) {
         VersionHeader::Handshake(v) => Some(Some(v)),
         VersionHeader::Missing => Some(None),
         VersionHeader::Modern => None,
         // A version of neither era, from a client whose body does not claim 2026-07-28 either.
-        VersionHeader::Unsupported(v) if !modern::claims_modern(&body) => {
+        VersionHeader::Unsupported(v) if !modern_body => {
             let message = format!(
                 "unsupported MCP-Protocol-Version `{v}`; this server speaks {} and {}",
                 ProtocolVersion::supported_list(),
@@ -110,8 +111,10 @@ pub async fn post(
         }
         VersionHeader::Unsupported(_) => None,
     };
-    let Some(requested) = requested.filter(|_| !modern::claims_modern(&body)) else {
-        return modern::post(state, headers, request_id, caller, body).await;
+    let Some(requested) = requested.filter(|_| !modern_body) else {
+        // Behind a pointer, as is everything rare here: inline, this future would be as large as the largest path
+        // and copied whole on every move of the common one.
+        return Box::pin(modern::post(state, headers, request_id, caller, body)).await;
     };
     let session = match session_of(&state, headers, &caller) {
         Ok(session) => session,

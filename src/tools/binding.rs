@@ -102,19 +102,17 @@ impl Binding {
         each_kind!(self, kind => kind.tool_references())
     }
 
-    /// Run one call of this binding (a tool's, or a workflow step's inline one).
-    pub async fn run(&self, engine: &Engine, call: Call<'_>) -> Result<ToolOutput, GatewayError> {
-        each_kind!(self, kind => kind.run(engine, call).await)
-    }
-
-    /// [`Binding::run`] behind a pointer, for a workflow's inline steps: a workflow may run a workflow, and a
-    /// future cannot contain itself.
-    pub fn run_boxed<'a>(
+    /// Run one call of this binding (a tool's, or a workflow step's inline one). The kind's future is behind a
+    /// pointer: kinds' futures differ widely in size (a workflow or an LLM agent holds far more than `ping`), and
+    /// inline, every future above this one (the pipeline's, the transport's) would be as large as the largest
+    /// kind's and copied whole each time it moves; a workflow may also run a workflow, and a future cannot
+    /// contain itself.
+    pub fn run<'a>(
         &'a self,
         engine: &'a Engine,
         call: Call<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<ToolOutput, GatewayError>> + Send + 'a>> {
-        Box::pin(self.run(engine, call))
+        each_kind!(self, kind => Box::pin(kind.run(engine, call)))
     }
 
     /// Parse `$.binding`. `input_schema` is the tool's, for kinds that refer to arguments; `env` names the

@@ -328,7 +328,10 @@ impl Engine {
         let _slot = if ctx.depth == 0 { Some(self.gate.enter().await?) } else { None };
         let timeout = tool.spec.timeout.unwrap_or(self.default_timeout);
         let deadline = Instant::now() + timeout;
+        // The binding first: one that answers at once (most builtins) never registers a timer or a cancellation
+        // waiter, which cost locks on the timer wheel and the token; a binding that waits sees both as before.
         let output = tokio::select! {
+            biased;
             out = tool.spec.binding.run(self, Call { name: tool.name(), ctx, args, deadline }) => out?,
             () = ctx.cancel.cancelled() => return Err(GatewayError::new(ErrorCode::Cancelled, "the call was cancelled")),
             () = tokio::time::sleep(timeout) => return Err(GatewayError::new(

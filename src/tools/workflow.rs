@@ -437,7 +437,7 @@ impl WorkflowBinding {
                 })??
             }
             Action::Inline(binding) => {
-                let run = binding.run_boxed(engine, Call { name: label, ctx, args, deadline });
+                let run = binding.run(engine, Call { name: label, ctx, args, deadline });
                 tokio::time::timeout_at(deadline.into(), run).await.map_err(|_| {
                     GatewayError::new(ErrorCode::Timeout, "the step did not finish before the workflow's deadline")
                 })??

@@ -92,14 +92,18 @@ const CACHEABLE: [&str; 6] =
 /// a request here when its `MCP-Protocol-Version` header names such a version.
 #[must_use]
 pub fn claims_modern(body: &Value) -> bool {
-    let meta_version = |message: &Value| {
-        message.pointer("/params/_meta").and_then(|m| m.get(META_VERSION)).and_then(Value::as_str).map(str::to_owned)
+    // Read in place: `Value::pointer` would allocate for each part of the path, on every POST.
+    let claims = |message: &Value| {
+        message
+            .get("params")
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(META_VERSION))
+            .and_then(Value::as_str)
+            .is_some_and(|v| ProtocolVersion::parse(v).is_none())
     };
     match body {
-        Value::Array(items) => {
-            items.iter().any(|m| meta_version(m).is_some_and(|v| ProtocolVersion::parse(&v).is_none()))
-        }
-        message => meta_version(message).is_some_and(|v| ProtocolVersion::parse(&v).is_none()),
+        Value::Array(items) => items.iter().any(claims),
+        message => claims(message),
     }
 }
 
