@@ -54,6 +54,9 @@ pub enum Requirement {
     Scope(Scope),
     /// Some scope that allows calling tools (per-tool checks happen in the pipeline).
     AnyCallScope,
+    /// Nothing: anyone may come (the OAuth authorization server's endpoints, where people sign in); only the
+    /// rate limit applies, per key when one is presented, else per client address.
+    Open,
 }
 
 /// The guard of one route family.
@@ -152,6 +155,7 @@ pub fn check(auth: Option<&Auth>, requirement: &Requirement) -> Result<Caller, G
         Requirement::Authenticated => true,
         Requirement::Scope(scope) => caller.has(scope),
         Requirement::AnyCallScope => caller.may_call_some_tool(),
+        Requirement::Open => true,
     };
     if allowed {
         Ok(caller)
@@ -191,7 +195,7 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
     let defer = request.method() == Method::POST && request.uri().path() == "/mcp";
     let caller = match check(auth.as_ref(), &gate.requirement) {
         Ok(caller) => Some(caller),
-        Err(_) if defer => None,
+        Err(_) if defer || matches!(gate.requirement, Requirement::Open) => None,
         Err(err) => return Refusal(gate.format, err).into_response(),
     };
     if let Some(limit) = &gate.rate_limit {

@@ -125,6 +125,9 @@ pub fn router(state: AppState) -> Router {
             .route(builtin::REGISTER_PATH, post(oauth_server::register))
             .route(builtin::AUTHORIZE_PATH, get(oauth_server::authorize_page).post(oauth_server::authorize))
             .route(builtin::TOKEN_PATH, post(oauth_server::token))
+            // Signing in is rate limited like everything else: guessing keys on the consent page, or flooding
+            // registration, meets the per-address limit.
+            .route_layer(gate(Requirement::Open, ErrorFormat::Rest))
             .route_layer(timeout.clone())
             .with_state(server.clone()),
         None => Router::new(),

@@ -399,3 +399,43 @@ async fn removing_the_key_revokes_its_tokens_and_refresh_tokens() {
     let (status, refused) = refresh(&after, tokens["refresh_token"].as_str().unwrap(), &attempt.client_id).await;
     assert_eq!((status, refused["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
 }
+
+#[tokio::test]
+async fn signing_in_and_registering_meet_the_rate_limit() {
+    let data = tempfile::tempdir().unwrap();
+    let keys = vec![alice()];
+    let dir = data.path().to_path_buf();
+    let app = TestApp::spawn_with(&core_specs(), move |c| {
+        c.data_dir = dir;
+        c.media.public_base_url = PUBLIC_URL.into();
+        c.security.keys = keys;
+        c.security.rate_limit = Some(mcp_gateway::config::Rate {
+            count: std::num::NonZeroU32::new(3).unwrap(),
+            period: std::time::Duration::from_secs(60),
+        });
+        c.oauth = Some(OAuthSettings {
+            issuers: Vec::new(),
+            builtin_issuer: Some(PUBLIC_URL.into()),
+            resource: RESOURCE.into(),
+            audience: RESOURCE.into(),
+            scope_claim: "scope".into(),
+            caller_claim: "sub".into(),
+            jwks_refresh_interval: std::time::Duration::from_secs(30),
+        });
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(register(&app, REDIRECT).await.status(), StatusCode::CREATED);
+    }
+    let refused = register(&app, REDIRECT).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get("retry-after").is_some());
+    let guess = app
+        .post("/oauth/authorize")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("api_key", "guess")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guess.status(), StatusCode::TOO_MANY_REQUESTS, "key guesses on the consent page are limited too");
+}
