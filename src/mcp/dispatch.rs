@@ -29,6 +29,20 @@ pub struct RequestScope<'a> {
     pub cancel: CancellationToken,
 }
 
+impl RequestScope<'_> {
+    /// The context of a call this request makes: its id, caller, cancellation and client link.
+    #[must_use]
+    pub fn call_ctx(&self) -> CallCtx {
+        CallCtx {
+            request_id: self.request_id.clone(),
+            caller: self.caller.clone(),
+            cancel: self.cancel.clone(),
+            client: self.link.clone(),
+            depth: 0,
+        }
+    }
+}
+
 /// The `initialize` result for a negotiated version.
 #[must_use]
 pub fn initialize_result(state: &McpHandle, version: ProtocolVersion) -> Value {
@@ -189,13 +203,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
                 return prompt.render(&args).map_err(RpcError::invalid_params);
             }
             // A prompt that asks the client first needs the link this request has (a session's stream).
-            let ctx = CallCtx {
-                request_id: scope.request_id.clone(),
-                caller: scope.caller.clone(),
-                cancel: scope.cancel.clone(),
-                client: scope.link.clone(),
-                depth: 0,
-            };
+            let ctx = scope.call_ctx();
             Box::pin(prompt.ask_and_render(&args, &ctx)).await.map_err(|e| RpcError::from_gateway(&e, scope.request_id))
         }
         "completion/complete" => complete(scope, &params),
@@ -244,13 +252,7 @@ async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) ->
     // The arguments move into the call; everything else is read in place.
     let args = params.remove("arguments").unwrap_or(Value::Null);
     let name = required_str(&params, "name")?;
-    let ctx = CallCtx {
-        request_id: scope.request_id.clone(),
-        caller: scope.caller.clone(),
-        cancel: scope.cancel.clone(),
-        client: scope.link.clone(),
-        depth: 0,
-    };
+    let ctx = scope.call_ctx();
     if params.get("task").is_some_and(Value::is_object) {
         return Box::pin(super::tasks::call_as_task(scope, &ctx, name, args)).await;
     }

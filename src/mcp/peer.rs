@@ -85,6 +85,26 @@ pub fn request_of(question: Question) -> (&'static str, Value, &'static str) {
     }
 }
 
+/// `notifications/progress` for the request whose progress token is `token` (both eras send it alike).
+#[must_use]
+pub fn progress_notification(token: &Value, update: &Progress<'_>) -> Value {
+    let mut params = json!({"progressToken": token, "progress": update.progress});
+    if let Some(total) = update.total {
+        params["total"] = json!(total);
+    }
+    if let Some(message) = update.message {
+        params["message"] = json!(message);
+    }
+    json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
+}
+
+/// `notifications/message`: one log line.
+#[must_use]
+pub fn log_notification(level: LogLevel, logger: &str, data: Value) -> Value {
+    let params = json!({"level": level.as_str(), "logger": logger, "data": data});
+    json!({"jsonrpc": "2.0", "method": "notifications/message", "params": params})
+}
+
 /// A call's messages as JSON-RPC on an outgoing stream.
 #[derive(Debug)]
 pub struct StreamLink {
@@ -154,14 +174,7 @@ impl ClientChannel for StreamLink {
     fn progress<'a>(&'a self, update: Progress<'a>) -> ChannelFuture<'a, ()> {
         Box::pin(async move {
             let Some(token) = &self.progress_token else { return };
-            let mut params = json!({"progressToken": token, "progress": update.progress});
-            if let Some(total) = update.total {
-                params["total"] = json!(total);
-            }
-            if let Some(message) = update.message {
-                params["message"] = json!(message);
-            }
-            self.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})).await;
+            self.send(progress_notification(token, &update)).await;
         })
     }
 
@@ -171,8 +184,7 @@ impl ClientChannel for StreamLink {
             if !self.peer.as_ref().is_some_and(|p| p.log_enabled(level)) {
                 return;
             }
-            let params = json!({"level": level.as_str(), "logger": logger, "data": data});
-            self.send(json!({"jsonrpc": "2.0", "method": "notifications/message", "params": params})).await;
+            self.send(log_notification(level, logger, data)).await;
         })
     }
 

@@ -87,9 +87,9 @@ pub enum StateTooBig {
     Bytes,
 }
 
-/// The key states are sealed with.
+/// The key states are sealed with: the HMAC keyed once, cloned for each state.
 #[derive(Clone)]
-pub struct StateKey([u8; 32]);
+pub struct StateKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for StateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,7 +104,11 @@ impl StateKey {
         let mut hasher = Sha256::new();
         hasher.update(b"mcp-gateway request state v1\0");
         hasher.update(secret);
-        Self(hasher.finalize().into())
+        // HMAC pads a key shorter than its 64-byte block with zeros, so the padded digest is the same key; the
+        // fixed-size constructor cannot fail.
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&hasher.finalize());
+        Self(<Hmac<Sha256> as KeyInit>::new(&block.into()))
     }
 
     /// The key kept in `path`, made (random, file mode 0600) when the file does not exist.
@@ -122,10 +126,7 @@ impl StateKey {
     }
 
     fn tag(&self, payload: &[u8]) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
-        mac.update(payload);
-        mac
+        self.0.clone().chain_update(payload)
     }
 
     /// Seal a state for the client to echo.
@@ -232,6 +233,16 @@ mod tests {
     }
 
     #[test]
+    fn the_padded_key_is_the_digest_as_hmac_keys_it() {
+        let mut hasher = Sha256::new();
+        hasher.update(b"mcp-gateway request state v1\0");
+        hasher.update(b"s");
+        let digest = hasher.finalize();
+        let by_slice = <Hmac<Sha256> as KeyInit>::new_from_slice(&digest).unwrap().chain_update(b"x").finalize();
+        assert_eq!(StateKey::from_secret(b"s").tag(b"x").finalize().into_bytes(), by_slice.into_bytes());
+    }
+
+    #[test]
     fn any_altered_byte_is_refused() {
         let key = StateKey::from_secret(b"s");
         let sealed = key.seal(&state(Map::new())).unwrap();
@@ -262,7 +273,8 @@ mod tests {
         let path = dir.path().join("sub/request_state.key");
         let first = StateKey::load_or_create(&path).unwrap();
         let again = StateKey::load_or_create(&path).unwrap();
-        assert_eq!(first.0, again.0);
+        let sealed = first.seal(&state(Map::new())).unwrap();
+        assert!(again.open(&sealed, &binding(), 0).is_ok(), "the same key after a restart");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use super::super::peer::request_of;
+use super::super::peer::{log_notification, progress_notification, request_of};
 use crate::error::{ErrorCode, GatewayError};
 use crate::tools::{Ask, ChannelFuture, ClientChannel, LogLevel, Progress, Question};
 
@@ -147,14 +147,7 @@ impl ClientChannel for RoundTripLink {
     fn progress<'a>(&'a self, update: Progress<'a>) -> ChannelFuture<'a, ()> {
         Box::pin(async move {
             let Some(token) = &self.progress_token else { return };
-            let mut params = json!({"progressToken": token, "progress": update.progress});
-            if let Some(total) = update.total {
-                params["total"] = json!(total);
-            }
-            if let Some(message) = update.message {
-                params["message"] = json!(message);
-            }
-            self.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})).await;
+            self.send(progress_notification(token, &update)).await;
         })
     }
 
@@ -163,8 +156,7 @@ impl ClientChannel for RoundTripLink {
             if self.log_level.is_none_or(|chosen| level < chosen) {
                 return;
             }
-            let params = json!({"level": level.as_str(), "logger": logger, "data": data});
-            self.send(json!({"jsonrpc": "2.0", "method": "notifications/message", "params": params})).await;
+            self.send(log_notification(level, logger, data)).await;
         })
     }
 
