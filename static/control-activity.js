@@ -111,8 +111,15 @@ function showError(error) {
   $('activity-status').className = 'error';
 }
 
+/**
+ * Each load of the calls takes a new number; an answer that arrives after a later load began is dropped, so a
+ * quick change of filters never ends showing the rows of an earlier choice.
+ */
+let callsLoad = 0;
+
 /** Show the view: load the charts and the calls afresh. */
 export async function showActivity() {
+  const load = ++callsLoad;
   $('activity-status').textContent = 'Loading activity…';
   $('activity-status').className = 'muted';
   try {
@@ -120,7 +127,7 @@ export async function showActivity() {
     showDenied(false);
     renderCharts(activity);
     renderFilters(activity);
-    renderCalls(calls.entries);
+    if (load === callsLoad) renderCalls(calls.entries);
     $('activity-status').textContent = `Updated at ${new Date().toLocaleTimeString()}.`;
   } catch (error) {
     if (error.status === 403) {
@@ -134,10 +141,13 @@ export async function showActivity() {
 
 /** Load the calls only, after a filter changed. */
 async function refreshCalls() {
+  const load = ++callsLoad;
   try {
     const { data } = await api(callsPath());
+    if (load !== callsLoad) return;
     renderCalls(data.entries);
   } catch (error) {
+    if (load !== callsLoad) return;
     if (error.status === 403) showDenied(true);
     else showError(error);
   }
