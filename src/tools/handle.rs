@@ -37,6 +37,7 @@ impl RegistryHandle {
     /// same `env` rules.
     pub fn load(dir: &Path, env: TemplateEnv) -> Result<Self, Vec<SpecProblem>> {
         let registry = Registry::load(dir, &env)?;
+        warn_unconnected_upstreams(&registry);
         Ok(Self {
             dir: dir.to_path_buf(),
             env,
@@ -59,6 +60,7 @@ impl RegistryHandle {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match Registry::load(&self.dir, &self.env) {
             Ok(registry) => {
+                warn_unconnected_upstreams(&registry);
                 let count = registry.tools().len();
                 *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(registry);
                 *self.status.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ReloadStatus::default();
@@ -104,6 +106,13 @@ impl RegistryHandle {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// Upstream specs are checked, but this build does not connect to them yet: say so rather than stay silent.
+fn warn_unconnected_upstreams(registry: &Registry) {
+    for upstream in registry.upstreams() {
+        tracing::warn!(upstream = %upstream.name, "upstream spec checked; serving upstream tools is not implemented yet");
     }
 }
 

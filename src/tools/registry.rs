@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::catalog::{Prompt, Resource, ResourceTemplate};
 use super::spec::{SpecItem, SpecProblem, ToolSpec, parse_item, pointer_to_path};
+use super::upstream_spec::UpstreamSpec;
 use crate::config::TemplateEnv;
 use crate::error::GatewayError;
 
@@ -117,6 +118,7 @@ pub struct Registry {
     resources: Vec<Resource>,
     templates: Vec<ResourceTemplate>,
     prompts: Vec<Prompt>,
+    upstreams: Vec<UpstreamSpec>,
 }
 
 impl Registry {
@@ -162,10 +164,11 @@ impl Registry {
                 SpecItem::Resource(r) => ("resource", r.uri.clone()),
                 SpecItem::ResourceTemplate(t) => ("resource template", t.uri_template.clone()),
                 SpecItem::Prompt(p) => ("prompt", p.name.clone()),
+                SpecItem::Upstream(u) => ("upstream", u.name.clone()),
             };
             if let Some(first) = seen.get(&key) {
                 let id_path = match key.0 {
-                    "tool" | "prompt" => "$.name",
+                    "tool" | "prompt" | "upstream" => "$.name",
                     "resource" => "$.uri",
                     _ => "$.uriTemplate",
                 };
@@ -178,6 +181,16 @@ impl Registry {
                 SpecItem::Resource(r) => registry.resources.push(r),
                 SpecItem::ResourceTemplate(t) => registry.templates.push(t),
                 SpecItem::Prompt(p) => registry.prompts.push(p),
+                SpecItem::Upstream(u) => {
+                    if let Some(other) = registry.upstreams.iter().find(|o| o.prefix == u.prefix) {
+                        problems.push(problem(
+                            "$.prefix",
+                            format!("prefix `{}` is already the prefix of upstream `{}`", u.prefix, other.name),
+                        ));
+                        continue;
+                    }
+                    registry.upstreams.push(*u);
+                }
             }
         }
         problems.extend(check_tool_references(&registry.tools));
@@ -188,6 +201,7 @@ impl Registry {
         registry.by_name = registry.tools.iter().enumerate().map(|(i, t)| (t.spec.name.clone(), i)).collect();
         registry.resources.sort_by(|a, b| a.uri.cmp(&b.uri));
         registry.prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        registry.upstreams.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(registry)
     }
 
@@ -236,6 +250,12 @@ impl Registry {
     #[must_use]
     pub fn templates(&self) -> &[ResourceTemplate] {
         &self.templates
+    }
+
+    /// Every upstream MCP server declared, sorted by name.
+    #[must_use]
+    pub fn upstreams(&self) -> &[UpstreamSpec] {
+        &self.upstreams
     }
 
     /// Every prompt, sorted by name.
@@ -394,6 +414,27 @@ mod tests {
 
         write(dir.path(), "w2.json", &workflow("wf2", &["alpha"]));
         assert!(Registry::load(dir.path(), &TemplateEnv::default()).is_ok(), "a workflow may call another workflow");
+    }
+
+    #[test]
+    fn upstreams_load_with_unique_names_and_prefixes() {
+        let upstream = |name: &str, prefix: &str| {
+            json!({"kind": "upstream", "name": name, "prefix": prefix, "transport": "streamable_http",
+                   "url": "http://127.0.0.1:9/mcp"})
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.json", &tool("alpha"));
+        write(dir.path(), "crm.json", &upstream("crm", "crm_"));
+        let registry = Registry::load(dir.path(), &TemplateEnv::default()).unwrap();
+        assert_eq!(registry.upstreams().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["crm"]);
+        assert_eq!(registry.tools().len(), 1, "an upstream adds no tool of its own at load");
+
+        write(dir.path(), "crm2.json", &upstream("crm", "other_"));
+        write(dir.path(), "erp.json", &upstream("erp", "crm_"));
+        let problems = Registry::load(dir.path(), &TemplateEnv::default()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.file == "crm2.json" && p.path == "$.name"));
+        assert!(problems.iter().any(|p| p.file == "erp.json" && p.path == "$.prefix"));
     }
 
     #[test]

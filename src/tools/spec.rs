@@ -7,7 +7,7 @@
 //! - Dragonfly / OpenAI-function: `{"type": "function", "function": {name, displayName?, category?, tags?,
 //!   description, parameters}, binding}`.
 //!
-//! Other items say what they are with `"kind": "resource" | "resource_template" | "prompt"`. Every problem is
+//! Other items say what they are with `"kind": "resource" | "resource_template" | "prompt" | "upstream"`. Every problem is
 //! reported with the file and a JSON path (`$.binding.name`), and a file is either wholly accepted or rejected.
 //! This module reads JSON values only; it does not touch the filesystem.
 
@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::binding::Binding;
 use super::catalog::{Prompt, Resource, ResourceTemplate};
+use super::upstream_spec::UpstreamSpec;
 use crate::config::TemplateEnv;
 
 /// A problem found while loading specs, located by file and JSON path.
@@ -55,6 +56,8 @@ pub enum SpecItem {
     Resource(Resource),
     ResourceTemplate(ResourceTemplate),
     Prompt(Prompt),
+    /// An upstream MCP server (`kind: upstream`), see [`super::upstream_spec`].
+    Upstream(Box<UpstreamSpec>),
 }
 
 impl std::fmt::Debug for ToolSpec {
@@ -144,9 +147,10 @@ pub fn parse_item(value: Value, dir: &Path, env: &TemplateEnv) -> Result<SpecIte
         Some(Ok("resource")) => Resource::parse(obj, dir).map(SpecItem::Resource),
         Some(Ok("resource_template")) => ResourceTemplate::parse(obj).map(SpecItem::ResourceTemplate),
         Some(Ok("prompt")) => Prompt::parse(obj).map(SpecItem::Prompt),
+        Some(Ok("upstream")) => UpstreamSpec::parse(&obj, env).map(|u| SpecItem::Upstream(Box::new(u))),
         Some(Ok(other)) => Err(PathError::new(
             "$.kind",
-            format!("unknown kind `{other}`; expected tool, resource, resource_template or prompt"),
+            format!("unknown kind `{other}`; expected tool, resource, resource_template, prompt or upstream"),
         )),
         Some(Err(_)) => Err(PathError::new("$.kind", "must be a string")),
     }

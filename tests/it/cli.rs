@@ -410,3 +410,32 @@ fn demo_honours_the_workers_dir_setting() {
     assert!(cwd.path().join("voice/worker_camille.db").is_file());
     assert!(cwd.path().join("voice/worker_julien.db").is_file());
 }
+
+#[test]
+fn check_validates_upstream_specs_by_json_path() {
+    let specs = tempfile::tempdir().unwrap();
+    let crm = r#"{"kind": "upstream", "name": "crm", "prefix": "crm_", "transport": "streamable_http",
+        "url": "https://crm.internal/mcp", "headers": {"Authorization": "Bearer {{env.CRM_MCP_TOKEN}}"},
+        "tools": {"include": ["*"], "exclude": ["internal_only"], "rename": {"add": "sum"},
+                  "descriptions": {"sum": "..."}, "fixed": {"search": {"tenant": "acme"}}},
+        "timeout_secs": 60}"#;
+    write_spec(specs.path(), "crm.json", crm);
+    let good = run(gateway(specs.path())
+        .arg("check")
+        .env("GATEWAY_TOOL_SPECS", specs.path())
+        .env("GATEWAY_TEMPLATE_ENV", "CRM_*"));
+    assert_eq!(good.status.code(), Some(0), "{}{}", text(&good.stdout), text(&good.stderr));
+
+    write_spec(
+        specs.path(),
+        "erp.json",
+        r#"{"kind": "upstream", "name": "erp", "prefix": "erp_", "transport": "carrier_pigeon"}"#,
+    );
+    let bad = run(gateway(specs.path())
+        .arg("check")
+        .env("GATEWAY_TOOL_SPECS", specs.path())
+        .env("GATEWAY_TEMPLATE_ENV", "CRM_*"));
+    assert_eq!(bad.status.code(), Some(1));
+    let stdout = text(&bad.stdout);
+    assert!(stdout.starts_with("erp.json: $.transport: unknown transport `carrier_pigeon`"), "{stdout}");
+}
