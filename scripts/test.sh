@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (the README's, and what CI runs through .ci/run):
-#   formatting, clippy with -D warnings, unit + integration tests, then real clients against the real binary,
+#   formatting, clippy with -D warnings, unit + integration tests (some against Debian's redis-server, started per
+#   test on a free loopback port), then real clients against the real binary,
 #   in both protocol eras (the initialize handshake and the stateless 2026-07-28): the official Python SDK
 #   (mcp==2.3.0; and its OAuth client through the built-in authorization server), the TypeScript SDK (v1
 #   @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and the MCP conformance suite with the
@@ -8,8 +9,8 @@
 #   then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
-#   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the openssh-server,
-#   prometheus and chromium packages) and fails loudly on the first problem.
+#   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the redis-server,
+#   openssh-server, prometheus and chromium packages) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,15 @@ cargo fmt --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
+
+step "real servers the integration tests start (idempotent): Debian's redis-server"
+if ! command -v redis-server >/dev/null 2>&1; then
+  sudo_if_needed=()
+  [[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
+  "${sudo_if_needed[@]}" apt-get update -qq
+  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+redis-server --version
 
 step "unit and integration tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -55,6 +55,8 @@ pub fn masked(config: &Config) -> Value {
             "trusted_proxies": config.security.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "rate_limit": config.security.rate_limit.as_ref().map_or_else(|| "off".to_owned(), rate),
             "category_rate_limits": category_rate_limits,
+            // The URL may carry a password: only whether the budgets are shared.
+            "rate_limit_store": if config.redis_url.is_some() { "redis" } else { "memory" },
             "template_env": config.template_env.patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
         },
         "limits": {

@@ -13,7 +13,7 @@ use crate::audit::AuditLog;
 use crate::auth::KeyRing;
 use crate::config::Config;
 use crate::jobs::{Jobs, JobsOptions};
-use crate::limits::{KeyedLimit, ProviderCaps};
+use crate::limits::{KeyedLimit, ProviderCaps, SharedBudgets};
 use crate::mcp::request_state::StateKey;
 use crate::mcp::session::SessionStore;
 use crate::mcp::{Mcp, McpHandle};
@@ -41,6 +41,8 @@ pub enum StartupError {
     Sftp(String),
     #[error("cannot read or make the request state key ({{data_dir}}/request_state.key): {0}")]
     RequestState(String),
+    #[error("cannot use the Redis URL (GATEWAY_REDIS_URL): {0}")]
+    Redis(String),
     #[error("cannot open the built-in authorization server's key or database (in the data folder): {0}")]
     AuthServer(String),
 }
@@ -61,6 +63,8 @@ pub struct App {
     pub auth_server: Option<Arc<AuthServer>>,
     /// The per-caller rate limit, when configured.
     pub rate_limit: Option<Arc<KeyedLimit>>,
+    /// The Redis connection of shared budgets (`GATEWAY_REDIS_URL`), for `/ready`.
+    pub shared_budgets: Option<SharedBudgets>,
     pub audit: Option<Arc<AuditLog>>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
@@ -120,7 +124,12 @@ impl AppState {
             sftp,
             shutdown: shutdown.clone(),
         });
+        let shared_budgets = match &config.redis_url {
+            Some(url) => Some(SharedBudgets::new(url).map_err(StartupError::Redis)?),
+            None => None,
+        };
         let options = EngineOptions {
+            shared_budgets: shared_budgets.clone(),
             default_timeout: config.limits.call_timeout,
             max_concurrent_calls: config.limits.max_concurrent_calls,
             call_queue: config.limits.call_queue,
@@ -162,7 +171,10 @@ impl AppState {
             .oauth
             .clone()
             .map(|settings| Arc::new(TokenVerifier::new(settings, auth_server.clone(), &http, &metrics)));
-        let rate_limit = config.security.rate_limit.map(|rate| Arc::new(KeyedLimit::new(rate)));
+        let rate_limit = config
+            .security
+            .rate_limit
+            .map(|rate| Arc::new(KeyedLimit::local_or_shared(rate, shared_budgets.as_ref(), "requests")));
         let streams = Arc::new(Semaphore::new(config.limits.max_streams));
         let request_state = match &config.security.request_state_secret {
             Some(secret) => StateKey::from_secret(secret.expose().as_bytes()),
@@ -190,6 +202,7 @@ impl AppState {
             tokens,
             auth_server,
             rate_limit,
+            shared_budgets,
             audit,
             shutdown,
             _watch: watch,

@@ -108,6 +108,8 @@ pub struct Config {
     /// Outside OAuth issuers and the built-in authorization server whose tokens are accepted; `None`: API keys
     /// only.
     pub oauth: Option<OAuthSettings>,
+    /// `GATEWAY_REDIS_URL`: where replicas share their rate-limit budgets; `None`: each process keeps its own.
+    pub redis_url: Option<Secret>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
@@ -237,7 +239,17 @@ impl RawConfig {
         if oauth.as_ref().is_some_and(|o| o.builtin_issuer.is_some()) && security.keys.is_empty() {
             return Err(ConfigError::key("oauth", "`builtin` signs people in with an API key: configure `keys` too"));
         }
+        let redis_url = Secret::from_setting(self.redis_url.clone());
+        if let Some(url) = &redis_url
+            && !url.expose().starts_with("redis://")
+        {
+            return Err(ConfigError::key(
+                "redis_url",
+                "must be a `redis://` URL (TLS `rediss://` is not supported yet)",
+            ));
+        }
         Ok(Config {
+            redis_url,
             bind,
             environment: self.environment.to_ascii_lowercase(),
             log_filter,

@@ -18,6 +18,7 @@ pub(super) const SEED_ALIASES: &[(&str, &str)] = &[
     ("X_PROXY_KEY", "proxy_key"),
     ("FLOWCHAT_MCP_KEY", "flowchat_key"),
     ("SUPABASE_URL", "supabase_url"),
+    ("REDIS_URL", "redis_url"),
     ("SUPABASE_API_KEY", "supabase_api_key"),
     ("DATABASE_WORKER_URL", "database_worker_url"),
     ("DOCUMENT_WORKER_URL", "document_worker_url"),
@@ -77,6 +78,7 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
     "llm_api_key",
     "ftp_password",
     "request_state_secret",
+    "redis_url",
 ];
 
 /// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
@@ -188,6 +190,9 @@ pub(super) struct RawConfig {
     /// TOML `[provider_concurrency_overrides]` (env `GATEWAY_PROVIDER_CONCURRENCY_OVERRIDES="{elevenlabs=4}"`):
     /// per-provider caps replacing the default, default none.
     pub(super) provider_concurrency_overrides: BTreeMap<String, usize>,
+    /// `GATEWAY_REDIS_URL` / `REDIS_URL`: `redis://[user:password@]host:port[/db]`, the shared state of replicas
+    /// (rate-limit budgets); default none (every budget kept in this process).
+    pub(super) redis_url: Option<String>,
     /// `SUPABASE_URL`: the Supabase project URL for `supabase_rpc` tools, default none.
     pub(super) supabase_url: Option<String>,
     /// `SUPABASE_API_KEY`: the key sent as `apikey` and bearer to PostgREST, default none.
@@ -382,6 +387,7 @@ impl Default for RawConfig {
             shutdown_grace_secs: 30,
             provider_concurrency: 64,
             provider_concurrency_overrides: BTreeMap::new(),
+            redis_url: None,
             supabase_url: None,
             supabase_api_key: None,
             database_worker_url: None,

@@ -24,7 +24,7 @@ use serde_json::json;
 use super::errors::{ErrorFormat, Refusal};
 use crate::auth::{Caller, KeyRing, Scope};
 use crate::error::{ErrorCode, GatewayError};
-use crate::limits::KeyedLimit;
+use crate::limits::{KeyedLimit, Refused};
 use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 use crate::oauth::TokenVerifier;
 
@@ -206,7 +206,11 @@ pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Res
                 client_ip(&request, &gate.trusted_proxies).map_or_else(|| "unknown".into(), |ip| ip.to_string())
             ),
         };
-        if let Err(wait) = limit.check(&bucket) {
+        if let Err(refused) = limit.check(&bucket).await {
+            let wait = match refused {
+                Refused::Wait(wait) => wait,
+                Refused::Unavailable(err) => return Refusal(gate.format, err).into_response(),
+            };
             let rate = limit.rate();
             let secs = wait.as_secs() + 1;
             let err = GatewayError::new(

@@ -36,7 +36,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
-/// there); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
+/// there) or, with `GATEWAY_REDIS_URL`, when Redis does not answer a PING (the shared rate-limit budgets); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
 /// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
 ///
 /// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
@@ -52,6 +52,11 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let data_dir = state.config.data_dir.clone();
     let writable =
         tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
+    // With shared budgets, a replica that cannot reach Redis cannot admit calls: not ready.
+    let redis = match &state.shared_budgets {
+        Some(budgets) => Some(budgets.ping().await),
+        None => None,
+    };
     let mut settings: BTreeMap<&str, bool> = BTreeMap::new();
     let mut unconfigured = Vec::new();
     for tool in registry.tools() {
@@ -64,12 +69,14 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             unconfigured.push(tool.name());
         }
     }
+    let redis_down = matches!(redis, Some(Err(_)));
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        _ if redis_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (Ok(()), false) => (StatusCode::OK, "degraded"),
         (Ok(()), true) => (StatusCode::OK, "ready"),
     };
-    let body = if detailed {
+    let mut body = if detailed {
         json!({
             "status": status,
             "tools": registry.tools().len(),
@@ -91,6 +98,13 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             "unconfigured_tools": unconfigured.len(),
         })
     };
+    if let Some(reachable) = redis {
+        body["redis"] = if detailed {
+            json!({"reachable": reachable.is_ok(), "error": reachable.err()})
+        } else {
+            json!({"reachable": reachable.is_ok()})
+        };
+    }
     (code, axum::Json(body)).into_response()
 }
 

@@ -21,7 +21,7 @@ use crate::audit::{AuditEntry, AuditLog, hash_arguments, now_ms};
 use crate::config::{FlowChatWorkerSettings, LlmSettings, Rate, SupabaseSettings};
 use crate::error::{ErrorCode, GatewayError};
 use crate::jobs::Jobs;
-use crate::limits::{CallGate, KeyedLimit, ProviderCaps};
+use crate::limits::{CallGate, KeyedLimit, ProviderCaps, Refused, SharedBudgets};
 use crate::metrics::{Metrics, NO_CATEGORY, RateLimit};
 use crate::providers::upstream::{RetryPolicy, Upstream};
 use crate::voice_workers::Workers;
@@ -34,6 +34,8 @@ pub struct EngineOptions {
     pub call_queue: usize,
     /// Per caller and tool category.
     pub category_rate_limits: Vec<(String, Rate)>,
+    /// Where the category budgets live when replicas share them (`GATEWAY_REDIS_URL`).
+    pub shared_budgets: Option<SharedBudgets>,
     pub audit: Option<Arc<AuditLog>>,
     /// Store arguments in the audit log, not only their hash.
     pub audit_arguments: bool,
@@ -100,7 +102,15 @@ impl Engine {
             metrics,
             default_timeout: options.default_timeout,
             gate: CallGate::new(options.max_concurrent_calls, options.call_queue),
-            category_limits: options.category_rate_limits.into_iter().map(|(c, r)| (c, KeyedLimit::new(r))).collect(),
+            category_limits: options
+                .category_rate_limits
+                .into_iter()
+                .map(|(c, r)| {
+                    let limit =
+                        KeyedLimit::local_or_shared(r, options.shared_budgets.as_ref(), &format!("category:{c}"));
+                    (c, limit)
+                })
+                .collect(),
             audit: options.audit,
             audit_arguments: options.audit_arguments,
             supabase: options.supabase,
@@ -312,7 +322,11 @@ impl Engine {
         tool.validate_arguments(&args)?;
         if let Some(category) = &tool.spec.category {
             for (_, limit) in self.category_limits.iter().filter(|(c, _)| c == category) {
-                if let Err(wait) = limit.check(ctx.caller.id()) {
+                if let Err(refused) = limit.check(ctx.caller.id()).await {
+                    let wait = match refused {
+                        Refused::Wait(wait) => wait,
+                        Refused::Unavailable(err) => return Err(err),
+                    };
                     self.metrics.record_rate_limited(RateLimit::Category, category, ctx.caller.id());
                     let secs = wait.as_secs() + 1;
                     return Err(GatewayError::new(
