@@ -40,11 +40,6 @@ async fn app(elevenlabs: Option<&str>, higgsfield: Option<&str>, sftp_port: u16)
     .await
 }
 
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// The job completed, its only link is the local one, the stored file is intact, and the upload error is
 /// recorded with `code`; the password appears nowhere in what the caller got.
 async fn assert_kept_locally(app: &TestApp, body: &Value, code: &str, bytes: &[u8], kind: &str) {
@@ -66,7 +61,7 @@ async fn assert_kept_locally(app: &TestApp, body: &Value, code: &str, bytes: &[u
 #[tokio::test]
 async fn an_unreachable_sftp_server_records_the_upload_error_and_keeps_the_local_audio() {
     let (_fake, base) = FakeElevenLabs::start().await;
-    let port = closed_port();
+    let (_held, port) = common::closed_port();
     let app = app(Some(&base), None, port).await;
     let (status, body) =
         rest_call(&app, "elevenlabs_voice", json!({"text": "Bonjour", "wait_for_completion": true})).await;

@@ -230,11 +230,8 @@ async fn an_unknown_worker_is_404_before_any_secret_is_minted() {
 async fn an_unreachable_provider_is_upstream_unavailable() {
     let dir = TempDir::new().unwrap();
     write_worker(dir.path(), "camille", META, SCHEMA);
-    // A port that was just free: nothing listens there.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    let (_held, port) = common::closed_port();
+    let closed = format!("http://127.0.0.1:{port}");
     let app = app_with(&dir, Some(closed), Some(LONG_LIVED_KEY)).await;
     let response = app.get("/workers/camille/realtime/config").send().await.unwrap();
     let (status, raw, body) = everything(response).await;

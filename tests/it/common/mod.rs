@@ -428,3 +428,13 @@ impl SseStream {
         }
     }
 }
+
+/// A loopback port nothing listens on, held for as long as the socket lives: bound but never listening, so a
+/// connection is refused, and no server started meanwhile by another test can take the port (a port that was
+/// merely free a moment ago can be).
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
