@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::config::{Rate, Secret};
 use crate::error::{ErrorCode, GatewayError};
@@ -39,7 +39,7 @@ return 0
 #[derive(Clone)]
 pub struct SharedBudgets {
     client: redis::Client,
-    connection: Arc<Mutex<Option<ConnectionManager>>>,
+    connection: Arc<OnceCell<ConnectionManager>>,
     script: Arc<redis::Script>,
 }
 
@@ -55,7 +55,7 @@ impl SharedBudgets {
     /// Check the URL; nothing is opened yet.
     pub fn new(url: &Secret) -> Result<Self, String> {
         let client = redis::Client::open(url.expose()).map_err(|e| format!("invalid Redis URL: {}", e.category()))?;
-        Ok(Self { client, connection: Arc::new(Mutex::new(None)), script: Arc::new(redis::Script::new(GCRA)) })
+        Ok(Self { client, connection: Arc::new(OnceCell::new()), script: Arc::new(redis::Script::new(GCRA)) })
     }
 
     /// Count one request of `caller` against `rate` in the budget named `limit`: `Ok(Err(wait))` when over it.
@@ -83,25 +83,22 @@ impl SharedBudgets {
         pong.map(drop).map_err(|e| format!("Redis refused PING: {}", e.category()))
     }
 
-    /// The shared connection, opened now if it is not yet.
+    /// The shared connection, opened now if it is not yet (once: callers meanwhile wait for that attempt, and a
+    /// failed attempt leaves the next caller to try again). Once open, reading it takes no lock.
     async fn connection(&self) -> Result<ConnectionManager, GatewayError> {
-        let mut slot = tokio::time::timeout(REDIS_TIMEOUT, self.connection.lock())
-            .await
-            .map_err(|_| unavailable("waiting for the Redis connection took too long".into()))?;
-        if let Some(connection) = slot.as_ref() {
-            return Ok(connection.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(REDIS_TIMEOUT)
-            .set_response_timeout(REDIS_TIMEOUT)
-            .set_number_of_retries(1);
-        let opened =
-            tokio::time::timeout(REDIS_TIMEOUT * 2, ConnectionManager::new_with_config(self.client.clone(), config))
+        let open = || async {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(REDIS_TIMEOUT)
+                .set_response_timeout(REDIS_TIMEOUT)
+                .set_number_of_retries(1);
+            ConnectionManager::new_with_config(self.client.clone(), config)
                 .await
-                .map_err(|_| unavailable("connecting to Redis took too long".into()))?
-                .map_err(|e| unavailable(format!("cannot connect to Redis: {}", e.category())))?;
-        *slot = Some(opened.clone());
-        Ok(opened)
+                .map_err(|e| unavailable(format!("cannot connect to Redis: {}", e.category())))
+        };
+        tokio::time::timeout(REDIS_TIMEOUT * 2, self.connection.get_or_try_init(open))
+            .await
+            .map_err(|_| unavailable("connecting to Redis took too long".into()))?
+            .cloned()
     }
 }
 

@@ -338,7 +338,7 @@ pub fn optional_str(obj: &Map<String, Value>, key: &str, path: &str) -> Result<O
     }
 }
 
-fn string_array(value: Option<&Value>, path: &str) -> Result<Vec<String>, PathError> {
+pub(super) fn string_array(value: Option<&Value>, path: &str) -> Result<Vec<String>, PathError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::spec::{PathError, check_name, optional_str, reject_unknown_keys, required_str};
+use super::spec::{PathError, check_name, optional_str, reject_unknown_keys, required_str, string_array};
 use super::template::{Known, Template};
 use crate::config::TemplateEnv;
 
@@ -98,7 +98,7 @@ impl UpstreamSpec {
                 no_keys(obj, &["url", "headers"], "stdio")?;
                 Transport::Stdio {
                     command: required_str(obj, "command", "$.command")?,
-                    args: strings(obj.get("args"), "$.args")?,
+                    args: string_array(obj.get("args"), "$.args")?,
                     env: templates(obj.get("env"), "$.env", &known)?,
                 }
             }
@@ -164,20 +164,6 @@ fn templates(value: Option<&Value>, path: &str, known: &Known<'_>) -> Result<Vec
     }
 }
 
-fn strings(value: Option<&Value>, path: &str) -> Result<Vec<String>, PathError> {
-    match value {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str().map(str::to_owned).ok_or_else(|| PathError::new(format!("{path}[{i}]"), "must be a string"))
-            })
-            .collect(),
-        Some(_) => Err(PathError::new(path, "must be an array of strings")),
-    }
-}
-
 fn string_map(value: Option<&Value>, path: &str) -> Result<Vec<(String, String)>, PathError> {
     match value {
         None => Ok(Vec::new()),
@@ -210,8 +196,8 @@ fn tool_rules(rules: &Map<String, Value>, prefix: &str) -> Result<ToolRules, Pat
         Some(_) => return Err(PathError::new("$.tools.fixed", "must be an object: tool name -> arguments")),
     };
     Ok(ToolRules {
-        include: strings(rules.get("include"), "$.tools.include")?,
-        exclude: strings(rules.get("exclude"), "$.tools.exclude")?,
+        include: string_array(rules.get("include"), "$.tools.include")?,
+        exclude: string_array(rules.get("exclude"), "$.tools.exclude")?,
         rename,
         descriptions: string_map(rules.get("descriptions"), "$.tools.descriptions")?,
         fixed,

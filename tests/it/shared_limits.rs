@@ -186,3 +186,21 @@ async fn without_redis_calls_get_a_typed_503_and_ready_says_so_until_it_returns(
     .await;
     assert_eq!(list_tools(&a).await.status(), StatusCode::OK, "calls pass again once Redis is back");
 }
+
+#[tokio::test]
+async fn a_gateway_started_while_redis_is_away_answers_503_not_its_own_budget() {
+    let (_held, port) = common::closed_port();
+    let app = TestApp::spawn_with(&common::core_specs(), |c| {
+        c.security.keys = vec![api_key("ops", &["admin"], &[], &[])];
+        c.security.rate_limit = Some(per_minute(100));
+        c.redis_url = Secret::from_setting(Some(format!("redis://127.0.0.1:{port}/")));
+    })
+    .await;
+    let refused = list_tools(&app).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
+    assert_eq!(body["error"]["retryable"], true, "{body}");
+    let ready = app.get("/ready").header("authorization", bearer("ops")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
