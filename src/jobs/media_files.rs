@@ -201,10 +201,10 @@ impl MediaStore {
         project: &str,
         kind: MediaKind,
         mime_type: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
     ) -> Result<Asset, GatewayError> {
-        let limit = self.settings.max_download_bytes;
-        if bytes.len() as u64 > limit {
+        let (limit, length) = (self.settings.max_download_bytes, bytes.len() as u64);
+        if length > limit {
             return Err(too_large(limit));
         }
         let project = sanitize_project(Some(project));
@@ -212,17 +212,17 @@ impl MediaStore {
         let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
         if let Some(bucket) = self.bucket() {
             let name = format!("{project}/{}/{file}", kind.as_str());
-            bucket.put(&name, reqwest::Body::from(bytes.to_vec()), bytes.len() as u64, mime_type).await?;
+            bucket.put(&name, reqwest::Body::from(bytes), length, mime_type).await?;
         } else {
             let (final_path, temp) = self.local_paths(&project, kind, &asset_id, &file).await?;
             let written = async {
-                tokio::fs::write(&temp.path, bytes).await?;
+                tokio::fs::write(&temp.path, &bytes).await?;
                 temp.persist(&final_path).await
             }
             .await;
             written.map_err(|e| GatewayError::internal("writing a media file", &e))?;
         }
-        Ok(self.asset(&project, kind, asset_id, file, mime_type, bytes.len() as u64, None))
+        Ok(self.asset(&project, kind, asset_id, file, mime_type, length, None))
     }
 
     /// Download a provider's output URL into a new asset, streaming to a temporary file under the size cap.

@@ -25,6 +25,9 @@ use crate::error::{ErrorCode, GatewayError};
 /// How long a signed URL stays valid; it is used at once, and S3 checks it when a request arrives.
 const SIGNED_FOR: Duration = Duration::from_secs(300);
 
+/// The longest `/ready` waits for the bucket's answer (a readiness probe must answer quickly).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The most read of an error answer (S3 explains itself in a short XML document).
 const ERROR_BODY_BYTES: u64 = 8 * 1024;
 
@@ -70,10 +73,12 @@ impl S3Bucket {
         if self.prefix.is_empty() { relative.to_owned() } else { format!("{}/{relative}", self.prefix) }
     }
 
-    /// Does the bucket answer (HEAD bucket: it exists and the credentials may use it)? For `/ready`.
+    /// Does the bucket answer (HEAD bucket: it exists and the credentials may use it)? For `/ready`, within
+    /// [`CHECK_TIMEOUT`] (or the S3 timeout when shorter).
     pub async fn check(&self) -> Result<(), GatewayError> {
         let url = self.bucket.head_bucket(Some(&self.credentials)).sign(SIGNED_FOR);
-        let response = self.send(self.http.head(url), self.timeout, "answering HEAD bucket").await?;
+        let within = self.timeout.min(CHECK_TIMEOUT);
+        let response = self.send(self.http.head(url), within, "answering HEAD bucket").await?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             404 => Err(self.error(ErrorCode::UpstreamError, "does not exist (HEAD bucket answered 404)".into())),
@@ -126,8 +131,8 @@ impl S3Bucket {
         match tokio::time::timeout(self.timeout, read_capped(response, limit)).await {
             Ok(Ok(bytes)) => Ok(Some(bytes)),
             Ok(Err(Failure::TooLarge)) => Ok(None),
-            Ok(Err(Failure::Transport(e))) => Err(self.transport_error(&e, "sending an object")),
-            Err(_) => Err(self.slow("sending an object")),
+            Ok(Err(Failure::Transport(e))) => Err(self.transport_error(&e, "sending an object", self.timeout)),
+            Err(_) => Err(self.slow("sending an object", self.timeout)),
         }
     }
 
@@ -140,8 +145,8 @@ impl S3Bucket {
     ) -> Result<reqwest::Response, GatewayError> {
         match tokio::time::timeout(timeout, request.send()).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(self.transport_error(&e, doing)),
-            Err(_) => Err(self.slow(doing)),
+            Ok(Err(e)) => Err(self.transport_error(&e, doing, timeout)),
+            Err(_) => Err(self.slow(doing, timeout)),
         }
     }
 
@@ -152,16 +157,15 @@ impl S3Bucket {
             .with_details(json!({"bucket": bucket, "endpoint": self.endpoint}))
     }
 
-    fn slow(&self, doing: &str) -> GatewayError {
-        let secs = self.timeout.as_secs();
-        self.error(ErrorCode::UpstreamTimeout, format!("took longer than {secs} s {doing} (GATEWAY_S3_TIMEOUT_SECS)"))
-            .retryable(true)
+    fn slow(&self, doing: &str, within: Duration) -> GatewayError {
+        let secs = within.as_secs_f64();
+        self.error(ErrorCode::UpstreamTimeout, format!("took longer than {secs} s {doing}")).retryable(true)
     }
 
     /// A failed exchange, described without reqwest's text (it would show the signed URL).
-    fn transport_error(&self, err: &reqwest::Error, doing: &str) -> GatewayError {
+    fn transport_error(&self, err: &reqwest::Error, doing: &str, within: Duration) -> GatewayError {
         if err.is_timeout() {
-            return self.slow(doing);
+            return self.slow(doing, within);
         }
         let what = if err.is_connect() { "cannot be reached".to_owned() } else { format!("broke off {doing}") };
         self.error(ErrorCode::UpstreamUnavailable, what).retryable(true)

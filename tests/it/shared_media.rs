@@ -3,8 +3,9 @@
 //! test on a free loopback port over a folder of its own. Two gateways with the same bucket: media stored by
 //! one is served byte-identical by the other (and is an object in the server's folder, never a local file);
 //! a missing object is a 404, traversal attempts are refused; with the server stopped `/assets` and `/ready`
-//! answer 503 and a media job fails typed, and all recover when it returns; refused credentials are a typed
-//! error that never shows the secret, in answers or logs.
+//! answer 503 and a media job fails typed, and all recover when it returns; a bucket that never answers is a
+//! typed timeout within the bounds; refused credentials are a typed error that never shows the secret, in
+//! answers or logs.
 
 use crate::common;
 use crate::media_fakes;
@@ -98,23 +99,28 @@ impl S3Server {
     }
 
     fn settings(&self, secret: &str) -> S3Settings {
-        S3Settings {
-            bucket: BUCKET.into(),
-            prefix: PREFIX.into(),
-            endpoint: format!("http://127.0.0.1:{}", self.port),
-            region: "us-east-1".into(),
-            path_style: true,
-            access_key_id: ACCESS_KEY.into(),
-            secret_access_key: secret.into(),
-            timeout: Duration::from_secs(5),
-            upload_timeout: Duration::from_secs(30),
-        }
+        settings_at(self.port, secret)
     }
 
     /// The file `s3s-fs` keeps an object of the bucket in.
     fn object_file(&self, asset_path: &str) -> PathBuf {
         let relative = asset_path.trim_start_matches("/assets/");
         self.root.path().join(BUCKET).join(PREFIX).join(relative)
+    }
+}
+
+/// The media bucket at `127.0.0.1:{port}`, signed with `secret`.
+fn settings_at(port: u16, secret: &str) -> S3Settings {
+    S3Settings {
+        bucket: BUCKET.into(),
+        prefix: PREFIX.into(),
+        endpoint: format!("http://127.0.0.1:{port}"),
+        region: "us-east-1".into(),
+        path_style: true,
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: secret.into(),
+        timeout: Duration::from_secs(5),
+        upload_timeout: Duration::from_secs(30),
     }
 }
 
@@ -274,6 +280,43 @@ async fn with_the_bucket_down_assets_ready_and_jobs_fail_typed_and_recover_when_
     assert_eq!((code, bytes.as_slice()), (200, MP3), "the object stored before is served again");
     let (status, body) = call(&app, "elevenlabs_voice", json!({"text": "after", "wait_for_completion": true})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_bucket_that_never_answers_is_a_typed_timeout_within_the_bound() {
+    // Accepts connections and holds them open without a byte of answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (_eleven, base) = FakeElevenLabs::start().await;
+    let settings = S3Settings {
+        timeout: Duration::from_secs(1),
+        upload_timeout: Duration::from_secs(2),
+        ..settings_at(port, SECRET_KEY)
+    };
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config: &mut Config| {
+        configure(config, Some(&base), None);
+        config.media.s3 = Some(settings);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let response = app.get(&format!("/assets/default/audio/{}.mp3", uuid::Uuid::new_v4())).send().await.unwrap();
+    assert_eq!(response.status(), 504);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((body["error"]["code"].as_str(), &body["error"]["retryable"]), (Some("upstream_timeout"), &json!(true)));
+    let readiness: Value = app.get("/ready").send().await.unwrap().json().await.unwrap();
+    assert_eq!((readiness["status"].as_str(), &readiness["media"]["reachable"]), (Some("unavailable"), &json!(false)));
+    let body = json!({"tool_name": "elevenlabs_voice", "params": {"text": "silent", "wait_for_completion": true}});
+    let response = app.post("/mcp/tools/call").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 504, "the store step's upload timeout");
+    let failed: Value = response.json().await.unwrap();
+    assert_eq!(failed["error"]["code"], "upstream_timeout", "{failed}");
+    assert!(started.elapsed() < Duration::from_secs(8), "bounded: {:?}", started.elapsed());
 }
 
 #[tokio::test]
