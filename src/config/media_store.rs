@@ -72,13 +72,14 @@ fn parse_media_url(url: &str) -> Result<(String, String), String> {
         .strip_prefix("s3://")
         .ok_or_else(|| format!("`{url}` is not an `s3://bucket[/prefix]` URL (unset keeps the local folder)"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    // S3's bucket naming rules: 3 to 63 lowercase letters, digits, `-` and `.`, starting and ending alphanumeric.
+    // S3's bucket naming rules (3 to 63 letters, digits, `-` and `.`, alphanumeric at both ends), with the
+    // uppercase letters and `_` that older AWS buckets and some other stores accept.
     let edges_ok = bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
         && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let chars_ok = bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let chars_ok = bucket.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
     if !(3..=63).contains(&bucket.len()) || !edges_ok || !chars_ok {
         return Err(format!(
-            "`{bucket}` is not a bucket name (3 to 63 lowercase letters, digits, `-` or `.`; no credentials here)"
+            "`{bucket}` is not a bucket name (3 to 63 letters, digits, `-`, `.` or `_`; no credentials here)"
         ));
     }
     let prefix = prefix.trim_matches('/');
@@ -100,11 +101,12 @@ mod tests {
     fn media_urls_name_a_bucket_and_an_optional_prefix() {
         assert_eq!(parse_media_url("s3://media").unwrap(), ("media".into(), String::new()));
         assert_eq!(parse_media_url("s3://media-1/gw/prod/").unwrap(), ("media-1".into(), "gw/prod".into()));
+        assert_eq!(parse_media_url("s3://Old_Media").unwrap().0, "Old_Media", "older AWS names");
         for bad in [
             "https://media",
             "s3://",
             "s3://ab",
-            "s3://Media",
+            "s3://me dia",
             "s3://key:secret@media",
             "s3://media/../x",
             "s3://media/a//b",
