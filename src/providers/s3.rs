@@ -32,7 +32,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 const ERROR_BODY_BYTES: u64 = 8 * 1024;
 
 /// One bucket, its credentials, and the bounds of every exchange with it.
-#[derive(Debug)]
 pub struct S3Bucket {
     bucket: Bucket,
     credentials: Credentials,
@@ -195,6 +194,17 @@ impl S3Bucket {
     }
 }
 
+impl std::fmt::Debug for S3Bucket {
+    /// Where the bucket is; neither key (rusty-s3's `Credentials` would show the key id).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Bucket")
+            .field("bucket", &self.bucket.name())
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The `<Code>` of an S3 error document, when it is a plain name.
 fn s3_error_code(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?;
@@ -219,6 +229,36 @@ pub fn body_stream(response: reqwest::Response, idle: Duration) -> impl Stream<I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bucket(endpoint: &str, path_style: bool, prefix: &str) -> S3Bucket {
+        let settings = S3Settings {
+            bucket: "media".into(),
+            prefix: prefix.into(),
+            endpoint: endpoint.into(),
+            region: "eu-west-3".into(),
+            path_style,
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret-never-in-a-url".into(),
+            timeout: Duration::from_secs(15),
+            upload_timeout: Duration::from_secs(300),
+        };
+        S3Bucket::new(&settings, reqwest::Client::new()).unwrap()
+    }
+
+    #[test]
+    fn objects_are_addressed_by_style_under_the_prefix_and_urls_never_carry_the_secret() {
+        let aws = bucket("https://s3.eu-west-3.amazonaws.com", false, "gw");
+        let url = aws.bucket.get_object(Some(&aws.credentials), &aws.key("p/image/a.png")).sign(SIGNED_FOR);
+        assert_eq!(url.host_str(), Some("media.s3.eu-west-3.amazonaws.com"));
+        assert_eq!(url.path(), "/gw/p/image/a.png");
+        assert!(url.query().unwrap().contains("X-Amz-Signature="), "{url}");
+        assert!(!url.as_str().contains("secret-never-in-a-url"), "{url}");
+        let minio = bucket("http://127.0.0.1:9000", true, "");
+        let url = minio.bucket.put_object(Some(&minio.credentials), &minio.key("p/audio/b.mp3")).sign(SIGNED_FOR);
+        assert_eq!((url.host_str(), url.port(), url.path()), (Some("127.0.0.1"), Some(9000), "/media/p/audio/b.mp3"));
+        let printed = format!("{minio:?}");
+        assert!(!printed.contains("secret-never-in-a-url") && !printed.contains("AKIDEXAMPLE"), "{printed}");
+    }
 
     #[test]
     fn error_codes_are_read_from_s3_error_documents() {
