@@ -212,7 +212,7 @@ impl MediaStore {
         let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
         if let Some(bucket) = self.bucket() {
             let name = format!("{project}/{}/{file}", kind.as_str());
-            bucket.put(&name, reqwest::Body::from(bytes), length, mime_type).await?;
+            bucket.put(&name, length, mime_type, || async { Ok(reqwest::Body::from(bytes.clone())) }).await?;
         } else {
             let (final_path, temp) = self.local_paths(&project, kind, &asset_id, &file).await?;
             let written = async {
@@ -290,12 +290,13 @@ impl MediaStore {
                 temp.persist(&path).await.map_err(|e| GatewayError::internal("storing a media file", &e))?;
             }
             Destination::Bucket(bucket) => {
-                let staged = tokio::fs::File::open(&temp.path)
-                    .await
-                    .map_err(|e| GatewayError::internal("reading a staged media file", &e))?;
-                let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(staged));
-                let name = format!("{project}/{}/{file}", kind.as_str());
-                bucket.put(&name, body, total, &mime_type).await?;
+                let staged = || async {
+                    let file = tokio::fs::File::open(&temp.path)
+                        .await
+                        .map_err(|e| GatewayError::internal("reading a staged media file", &e))?;
+                    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)))
+                };
+                bucket.put(&format!("{project}/{}/{file}", kind.as_str()), total, &mime_type, staged).await?;
             }
         }
         Ok(self.asset(&project, kind, asset_id, file, &mime_type, total, Some(url.to_owned())))

@@ -18,7 +18,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RANGE};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde_json::json;
 
-use super::upstream::{Failure, read_capped};
+use super::upstream::{Failure, RetryPolicy, read_capped};
 use crate::config::S3Settings;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -85,8 +85,35 @@ impl S3Bucket {
         }
     }
 
-    /// Store `body` (`length` bytes of `content_type`) as the object of `relative`, within the upload timeout.
-    pub async fn put(
+    /// Store `length` bytes of `content_type` as the object of `relative`, each attempt within the upload
+    /// timeout. A retryable failure (unreachable, 5xx, too slow) is tried again after the upstream client's
+    /// default delays (3 attempts in all): a PUT of the same key is idempotent, and a generation already paid for
+    /// should survive a blip. `body` makes the body anew for each attempt.
+    pub async fn put<F, Fut>(
+        &self,
+        relative: &str,
+        length: u64,
+        content_type: &str,
+        body: F,
+    ) -> Result<(), GatewayError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<reqwest::Body, GatewayError>>,
+    {
+        let mut delays = RetryPolicy::default().delays();
+        loop {
+            match self.put_once(relative, body().await?, length, content_type).await {
+                Err(err) if err.retryable => {
+                    let Some(delay) = delays.next() else { return Err(err) };
+                    tracing::warn!(object = relative, error = %err, "storing a media object failed; trying again");
+                    tokio::time::sleep(delay).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn put_once(
         &self,
         relative: &str,
         body: reqwest::Body,

@@ -4,7 +4,7 @@
 //! one is served byte-identical by the other (and is an object in the server's folder, never a local file);
 //! a missing object is a 404, traversal attempts are refused; with the server stopped `/assets` and `/ready`
 //! answer 503 and a media job fails typed, and all recover when it returns; a bucket that never answers is a
-//! typed timeout within the bounds; refused credentials are a typed error that never shows the secret, in
+//! typed timeout within the bounds, and a store S3 answers 503 once is tried again; refused credentials are a typed error that never shows the secret, in
 //! answers or logs.
 
 use crate::common;
@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use common::{TestApp, api_key, bearer, poll_until, shipped_tool_specs};
 use mcp_gateway::config::{Config, S3Settings};
-use media_fakes::{FakeElevenLabs, FakeHiggsfield, MP3, PNG, asset_path, configure, fetch_asset};
+use media_fakes::{FakeElevenLabs, FakeHiggsfield, MP3, PNG, asset_path, configure, fetch_asset, rest_call};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -282,6 +282,54 @@ async fn with_the_bucket_down_assets_ready_and_jobs_fail_typed_and_recover_when_
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A TCP front of `s3`: its first connection gets `503 SlowDown` and is closed, every later one is spliced
+/// through unchanged (so signatures made for the front's address still verify). Returns the front's port and
+/// whether the 503 was sent.
+async fn flaky_front(s3_port: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refused = std::sync::Arc::new(AtomicBool::new(false));
+    let sent = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            if !sent.swap(true, Ordering::SeqCst) {
+                let slow_down = "<Error><Code>SlowDown</Code></Error>";
+                let head = format!("HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\n\r\n", slow_down.len());
+                let _ = client.write_all(format!("{head}{slow_down}").as_bytes()).await;
+                continue;
+            }
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", s3_port)).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (port, refused)
+}
+
+#[tokio::test]
+async fn a_store_that_s3_answers_503_is_tried_again_and_succeeds() {
+    let s3 = S3Server::start().await;
+    let (front, refused) = flaky_front(s3.port).await;
+    let (_eleven, base) = FakeElevenLabs::start().await;
+    let settings = settings_at(front, SECRET_KEY);
+    let app = TestApp::spawn_with(&shipped_tool_specs(), move |config: &mut Config| {
+        configure(config, Some(&base), None);
+        config.media.s3 = Some(settings);
+    })
+    .await;
+    let (status, body) =
+        rest_call(&app, "elevenlabs_voice", json!({"text": "retried", "wait_for_completion": true})).await;
+    assert_eq!(status, StatusCode::OK, "the PUT answered 503 once, then stored: {body}");
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst), "the first PUT got the 503");
+    let path = asset_path(body["result"]["url"].as_str().unwrap());
+    assert_eq!(std::fs::read(s3.object_file(&path)).unwrap(), MP3);
+    let (code, _, bytes) = fetch_asset(&app, &path).await;
+    assert_eq!((code, bytes.as_slice()), (200, MP3));
+}
+
 #[tokio::test]
 async fn a_bucket_that_never_answers_is_a_typed_timeout_within_the_bound() {
     // Accepts connections and holds them open without a byte of answer.
@@ -296,7 +344,7 @@ async fn a_bucket_that_never_answers_is_a_typed_timeout_within_the_bound() {
     let (_eleven, base) = FakeElevenLabs::start().await;
     let settings = S3Settings {
         timeout: Duration::from_secs(1),
-        upload_timeout: Duration::from_secs(2),
+        upload_timeout: Duration::from_secs(1),
         ..settings_at(port, SECRET_KEY)
     };
     let app = TestApp::spawn_with(&shipped_tool_specs(), move |config: &mut Config| {
@@ -313,10 +361,10 @@ async fn a_bucket_that_never_answers_is_a_typed_timeout_within_the_bound() {
     assert_eq!((readiness["status"].as_str(), &readiness["media"]["reachable"]), (Some("unavailable"), &json!(false)));
     let body = json!({"tool_name": "elevenlabs_voice", "params": {"text": "silent", "wait_for_completion": true}});
     let response = app.post("/mcp/tools/call").json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 504, "the store step's upload timeout");
+    assert_eq!(response.status(), 504, "the store step's upload timeout, three attempts");
     let failed: Value = response.json().await.unwrap();
     assert_eq!(failed["error"]["code"], "upstream_timeout", "{failed}");
-    assert!(started.elapsed() < Duration::from_secs(8), "bounded: {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(12), "bounded: {:?}", started.elapsed());
 }
 
 #[tokio::test]
