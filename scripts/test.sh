@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (the README's, and what CI runs through .ci/run):
-#   formatting, clippy with -D warnings, unit + integration tests (some against Debian's redis-server, started per
-#   test on a free loopback port), then real clients against the real binary,
+#   formatting, clippy with -D warnings, unit + integration tests (some against Debian's redis-server and s3s-fs
+#   from crates.io, started per test on a free loopback port), then real clients against the real binary,
 #   in both protocol eras (the initialize handshake and the stateless 2026-07-28): the official Python SDK
 #   (mcp==2.3.0; and its OAuth client through the built-in authorization server), the TypeScript SDK (v1
 #   @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and the MCP conformance suite with the
@@ -10,7 +10,7 @@
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
 #   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the redis-server,
-#   openssh-server, prometheus and chromium packages) and fails loudly on the first problem.
+#   openssh-server, prometheus and chromium packages, s3s-fs in .cache/s3s) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
   "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 redis-server --version
+
+step "real servers the integration tests start (idempotent): s3s-fs (crates.io) in .cache/s3s, for media on S3"
+# The S3-compatible server of tests/it/shared_media.rs; built once (about 2 minutes), then kept in .cache/s3s.
+s3s_version=0.14.1
+if ! .cache/s3s/bin/s3s-fs --version 2>/dev/null | grep -qx "s3s-fs $s3s_version"; then
+  cargo install s3s-fs --version "$s3s_version" --features binary --locked --root .cache/s3s --quiet
+fi
+export S3S_FS_BIN="$PWD/.cache/s3s/bin/s3s-fs"
+"$S3S_FS_BIN" --version
 
 step "unit and integration tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::{Config, ExposeOption, LogFormat, SftpSettings, SummaryLanguage};
+use crate::config::{Config, ExposeOption, LogFormat, S3Settings, SftpSettings, SummaryLanguage};
 use crate::providers::upstream::redact_url;
 
 /// How a secret is shown.
@@ -135,6 +135,8 @@ pub fn masked(config: &Config) -> Value {
             },
         },
         "media": {
+            "media_store": if config.media.s3.is_some() { "s3" } else { "local" },
+            "s3": config.media.s3.as_ref().map(s3),
             "download_enabled": config.media.download_enabled,
             "inline_max_bytes": config.media.inline_max_bytes,
             "max_download_bytes": config.media.max_download_bytes,
@@ -144,6 +146,21 @@ pub fn masked(config: &Config) -> Value {
             "job_max_age_secs": config.jobs.max_age.as_secs(),
             "sftp": sftp(config.media.sftp.as_ref()),
         },
+    })
+}
+
+/// The media bucket: where it is and how it is addressed; the keys only as set.
+fn s3(settings: &S3Settings) -> Value {
+    json!({
+        "bucket": settings.bucket,
+        "prefix": settings.prefix,
+        "endpoint": redact_url(&settings.endpoint),
+        "region": settings.region,
+        "path_style": settings.path_style,
+        "access_key_id": presence(Some(settings.access_key_id.expose())),
+        "secret_access_key": presence(Some(settings.secret_access_key.expose())),
+        "timeout_secs": settings.timeout.as_secs(),
+        "upload_timeout_secs": settings.upload_timeout.as_secs(),
     })
 }
 
@@ -201,5 +218,30 @@ mod tests {
         assert_eq!(sftp["host_key_sha256"], "set");
         assert_eq!(sftp["public_base_url"], "https://cdn.example.com/m");
         assert!(!view.to_string().contains("hunter2-sftp-pw"), "{view}");
+    }
+
+    #[test]
+    fn the_media_bucket_shows_where_it_is_but_not_the_keys() {
+        let dir = std::path::Path::new("/tmp");
+        let mut config = Config::for_tests(dir, dir);
+        assert_eq!(masked(&config)["media"]["media_store"], "local");
+        config.media.s3 = Some(S3Settings {
+            bucket: "media".into(),
+            prefix: "gw".into(),
+            endpoint: "http://127.0.0.1:9000".into(),
+            region: "us-east-1".into(),
+            path_style: true,
+            access_key_id: "AKID-shown-never-3".into(),
+            secret_access_key: "s3-secret-never-shown-9".into(),
+            timeout: std::time::Duration::from_secs(15),
+            upload_timeout: std::time::Duration::from_secs(300),
+        });
+        let view = masked(&config);
+        assert_eq!(view["media"]["media_store"], "s3");
+        let s3 = &view["media"]["s3"];
+        assert_eq!((s3["bucket"].as_str(), s3["endpoint"].as_str()), (Some("media"), Some("http://127.0.0.1:9000")));
+        assert_eq!((s3["access_key_id"].as_str(), s3["secret_access_key"].as_str()), (Some("set"), Some("set")));
+        let text = view.to_string();
+        assert!(!text.contains("AKID-shown-never-3") && !text.contains("s3-secret-never-shown-9"), "{text}");
     }
 }

@@ -20,6 +20,7 @@ use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
 use crate::oauth::TokenVerifier;
 use crate::oauth::builtin::{AuthServer, AuthServerParts};
+use crate::providers::s3::S3Bucket;
 use crate::providers::sftp::Sftp;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
@@ -39,6 +40,8 @@ pub enum StartupError {
     Audit(String),
     #[error("cannot set up the SFTP copy of media: {0}")]
     Sftp(String),
+    #[error("cannot use the S3 bucket of media (GATEWAY_MEDIA_URL, GATEWAY_S3_ENDPOINT): {0}")]
+    MediaBucket(String),
     #[error("cannot read or make the request state key ({{data_dir}}/request_state.key): {0}")]
     RequestState(String),
     #[error("cannot use the Redis URL (GATEWAY_REDIS_URL): {0}")]
@@ -111,6 +114,10 @@ impl AppState {
             config.limits.provider_concurrency_overrides.clone(),
         ));
         let sftp = config.media.sftp.clone().map(Sftp::new).transpose().map_err(StartupError::Sftp)?;
+        let media_bucket = match &config.media.s3 {
+            Some(s3) => Some(S3Bucket::new(s3, http.clone()).map_err(StartupError::MediaBucket)?),
+            None => None,
+        };
         let jobs = Jobs::open(JobsOptions {
             data_dir: config.data_dir.clone(),
             elevenlabs: config.elevenlabs.clone(),
@@ -122,6 +129,7 @@ impl AppState {
             caps: provider_caps.clone(),
             max_answer_bytes: config.limits.upstream_max_answer_bytes,
             sftp,
+            media_bucket,
             shutdown: shutdown.clone(),
         });
         let shared_budgets = match &config.redis_url {

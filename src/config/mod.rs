@@ -13,6 +13,7 @@
 //! every secret setting has, so none can be printed). Each section validates itself from the raw settings.
 
 mod limits;
+mod media_store;
 mod oauth;
 mod providers;
 mod raw;
@@ -29,6 +30,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::LimitSettings;
+pub use media_store::S3Settings;
 pub use oauth::OAuthSettings;
 pub use providers::{
     ElevenLabsSettings, FlowChatWorkerSettings, HiggsfieldSettings, JobSettings, LlmSettings, MediaSettings,
@@ -515,9 +517,10 @@ mod tests {
     fn every_setting_that_looks_like_a_secret_is_one_templates_cannot_read() {
         let known = known_keys();
         for key in &known {
-            // `redis_url` may carry a password (`redis://user:password@host`).
+            // `redis_url` may carry a password (`redis://user:password@host`); an S3 key id is half a credential.
             let looks_secret = key == "keys"
                 || key == "redis_url"
+                || key == "s3_access_key_id"
                 || ["_key", "_secret", "_pat", "_token", "_password"].iter().any(|suffix| key.ends_with(suffix));
             assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");
         }
@@ -598,6 +601,44 @@ mod tests {
         }
         let padded = load_with(sftp_base().merge(("ftp_host_key_sha256", format!("{FINGERPRINT}=")))).unwrap();
         assert!(padded.media.sftp.unwrap().host_key_sha256.is_some(), "base64 padding is accepted");
+    }
+
+    #[test]
+    fn media_on_s3_needs_credentials_defaults_its_addressing_and_never_prints_the_keys() {
+        assert!(load_with(base()).unwrap().media.s3.is_none(), "the local folder by default");
+        let err = load_with(base().merge(("media_url", "s3://media/gw"))).unwrap_err();
+        assert!(err.message.contains("AWS_ACCESS_KEY_ID") && err.message.contains("GATEWAY_MEDIA_URL"), "{err}");
+        let with_keys = || {
+            base()
+                .merge(("media_url", "s3://media/gw/"))
+                .merge(("s3_access_key_id", "AKIDEXAMPLE7"))
+                .merge(("s3_secret_access_key", "wJalr/EXAMPLEKEY+s3cr3t"))
+        };
+        let aws = load_with(with_keys()).unwrap().media.s3.unwrap();
+        assert_eq!((aws.bucket.as_str(), aws.prefix.as_str(), aws.region.as_str()), ("media", "gw", "us-east-1"));
+        assert_eq!(aws.endpoint, "https://s3.us-east-1.amazonaws.com");
+        assert!(!aws.path_style, "virtual-hosted addressing on AWS");
+        assert_eq!((aws.timeout, aws.upload_timeout), (Duration::from_secs(15), Duration::from_secs(300)));
+        let local = with_keys().merge(("s3_endpoint", "http://127.0.0.1:9000/")).merge(("s3_region", "garage"));
+        let config = load_with(local.clone()).unwrap();
+        let s3 = config.media.s3.as_ref().unwrap();
+        assert_eq!(
+            (s3.endpoint.as_str(), s3.region.as_str(), s3.path_style),
+            ("http://127.0.0.1:9000", "garage", true)
+        );
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("AKIDEXAMPLE7") && !printed.contains("EXAMPLEKEY"), "{printed}");
+        assert!(!load_with(local.merge(("s3_path_style", "false"))).unwrap().media.s3.unwrap().path_style);
+        for (key, value, named) in [
+            ("media_url", "https://media.example.com", "GATEWAY_MEDIA_URL"),
+            ("media_url", "s3://user:pw@media", "GATEWAY_MEDIA_URL"),
+            ("s3_endpoint", "127.0.0.1:9000", "AWS_ENDPOINT_URL"),
+            ("s3_region", "eu west", "AWS_REGION"),
+            ("s3_path_style", "sometimes", "s3_path_style"),
+        ] {
+            let err = load_with(with_keys().merge((key, value))).unwrap_err();
+            assert!(err.message.contains(named), "{key}={value}: {}", err.message);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
+use super::media_store::S3Settings;
 use super::raw::RawConfig;
 use super::secret::Secret;
 use super::values::{base_url, http_url, non_empty, positive_secs};
@@ -79,6 +80,8 @@ pub struct MediaSettings {
     pub public_base_url: String,
     /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED=true`); `None` when off.
     pub sftp: Option<SftpSettings>,
+    /// The S3 bucket stored media lives in (`GATEWAY_MEDIA_URL=s3://...`); `None`: the local folder.
+    pub s3: Option<S3Settings>,
 }
 
 /// The SFTP server stored assets are copied to, and how its host key is trusted.
@@ -276,6 +279,7 @@ fn media(raw: &RawConfig, bind: SocketAddr) -> Result<MediaSettings, ConfigError
             None => format!("http://{bind}"),
         },
         sftp: sftp(raw)?,
+        s3: super::media_store::s3(raw)?,
     })
 }
 

@@ -59,6 +59,11 @@ pub(super) const SEED_ALIASES: &[(&str, &str)] = &[
     // Not the seed's: how the SFTP server's host key is trusted, named like the seed's FTP_* family.
     ("FTP_KNOWN_HOSTS", "ftp_known_hosts"),
     ("FTP_HOST_KEY_SHA256", "ftp_host_key_sha256"),
+    // The AWS SDKs' names, so an environment set up for them (or for MinIO, Garage, Supabase Storage) works as is.
+    ("AWS_ENDPOINT_URL", "s3_endpoint"),
+    ("AWS_REGION", "s3_region"),
+    ("AWS_ACCESS_KEY_ID", "s3_access_key_id"),
+    ("AWS_SECRET_ACCESS_KEY", "s3_secret_access_key"),
 ];
 
 /// The settings that hold secrets. Templates (`{{env.NAME}}` in specs) can never read the environment variables
@@ -79,10 +84,12 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
     "ftp_password",
     "request_state_secret",
     "redis_url",
+    "s3_access_key_id",
+    "s3_secret_access_key",
 ];
 
 /// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
-pub(super) const VERBATIM_ENV: &[&str] = &["ftp_user", "ftp_password"];
+pub(super) const VERBATIM_ENV: &[&str] = &["ftp_user", "ftp_password", "s3_access_key_id", "s3_secret_access_key"];
 
 /// Every environment variable a setting is read from: `GATEWAY_{KEY}`, then its seed aliases.
 pub(super) fn env_names(key: &str) -> Vec<String> {
@@ -249,6 +256,28 @@ pub(super) struct RawConfig {
     pub(super) inline_media_max_bytes: u64,
     /// `GATEWAY_MEDIA_MAX_DOWNLOAD_BYTES`: largest media file downloaded or stored, default 512 MiB.
     pub(super) media_max_download_bytes: u64,
+    /// `GATEWAY_MEDIA_URL`: `s3://bucket[/prefix]` keeps stored media in S3-compatible object storage (shared by
+    /// replicas), default none (the local folder `{data_dir}/Media`).
+    pub(super) media_url: Option<String>,
+    /// `GATEWAY_S3_ENDPOINT` / `AWS_ENDPOINT_URL`: the S3 API's URL (MinIO, Garage, Supabase Storage's
+    /// `https://{ref}.supabase.co/storage/v1/s3`), default AWS's `https://s3.{region}.amazonaws.com`.
+    pub(super) s3_endpoint: Option<String>,
+    /// `GATEWAY_S3_REGION` / `AWS_REGION`: the region requests are signed for, default `us-east-1`.
+    pub(super) s3_region: String,
+    /// `GATEWAY_S3_ACCESS_KEY_ID` / `AWS_ACCESS_KEY_ID`: the access key id, default none.
+    pub(super) s3_access_key_id: Option<String>,
+    /// `GATEWAY_S3_SECRET_ACCESS_KEY` / `AWS_SECRET_ACCESS_KEY`: the secret access key, default none; never
+    /// printed or logged.
+    pub(super) s3_secret_access_key: Option<String>,
+    /// `GATEWAY_S3_PATH_STYLE`: address the bucket as `{endpoint}/{bucket}` (true) or `{bucket}.{endpoint host}`
+    /// (false), default true with an endpoint, false for AWS.
+    #[serde(deserialize_with = "optional_bool")]
+    pub(super) s3_path_style: Option<bool>,
+    /// `GATEWAY_S3_TIMEOUT_SECS`: how long S3 may take to answer a request, and the longest silence in a
+    /// transfer, default 15.
+    pub(super) s3_timeout_secs: u64,
+    /// `GATEWAY_S3_UPLOAD_TIMEOUT_SECS`: the whole upload of one stored file, default 300.
+    pub(super) s3_upload_timeout_secs: u64,
     /// `GATEWAY_PUBLIC_BASE_URL` (or `GATEWAY_PUBLIC_URL`): the gateway's public URL, used in asset links and
     /// as the OAuth resource (`{url}/mcp`), default `http://{bind}`.
     pub(super) public_base_url: Option<String>,
@@ -414,6 +443,14 @@ impl Default for RawConfig {
             inline_media_max_bytes: 1024 * 1024,
             media_max_download_bytes: 512 * 1024 * 1024,
             public_base_url: None,
+            media_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_path_style: None,
+            s3_timeout_secs: 15,
+            s3_upload_timeout_secs: 300,
             oauth_issuers: Vec::new(),
             oauth: String::new(),
             oauth_audience: None,
@@ -476,6 +513,13 @@ fn flexible_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::
             other => Err(serde::de::Error::custom(format!("expected a boolean, found `{other}`"))),
         },
     }
+}
+
+/// [`flexible_bool`] for a setting whose default depends on others (unset: `None`).
+fn optional_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    struct Flexible(#[serde(deserialize_with = "flexible_bool")] bool);
+    Ok(Option::<Flexible>::deserialize(deserializer)?.map(|Flexible(value)| value))
 }
 
 /// Accepts a list or a comma-separated string (how lists arrive through environment variables).

@@ -36,7 +36,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
-/// there) or, with `GATEWAY_REDIS_URL`, when Redis does not answer a PING (the shared rate-limit budgets); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
+/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (the shared rate-limit budgets), or with
+/// `GATEWAY_MEDIA_URL` when the S3 bucket does not answer a HEAD (stored media); otherwise 200, `degraded` when a
+/// hot reload failed (the previous registry keeps serving). Also lists
 /// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
 ///
 /// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
@@ -57,6 +59,11 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
         Some(budgets) => Some(budgets.ping().await),
         None => None,
     };
+    // With media on S3, a replica that cannot reach the bucket can neither store nor serve media: not ready.
+    let media = match state.engine.jobs().media().bucket() {
+        Some(bucket) => Some(bucket.check().await.map_err(|e| e.message)),
+        None => None,
+    };
     let mut settings: BTreeMap<&str, bool> = BTreeMap::new();
     let mut unconfigured = Vec::new();
     for tool in registry.tools() {
@@ -69,10 +76,10 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             unconfigured.push(tool.name());
         }
     }
-    let redis_down = matches!(redis, Some(Err(_)));
+    let shared_down = matches!(redis, Some(Err(_))) || matches!(media, Some(Err(_)));
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        _ if redis_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        _ if shared_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (Ok(()), false) => (StatusCode::OK, "degraded"),
         (Ok(()), true) => (StatusCode::OK, "ready"),
     };
@@ -98,12 +105,14 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             "unconfigured_tools": unconfigured.len(),
         })
     };
-    if let Some(reachable) = redis {
-        body["redis"] = if detailed {
-            json!({"reachable": reachable.is_ok(), "error": reachable.err()})
-        } else {
-            json!({"reachable": reachable.is_ok()})
-        };
+    for (name, check) in [("redis", redis), ("media", media)] {
+        if let Some(reachable) = check {
+            body[name] = if detailed {
+                json!({"reachable": reachable.is_ok(), "error": reachable.err()})
+            } else {
+                json!({"reachable": reachable.is_ok()})
+            };
+        }
     }
     (code, axum::Json(body)).into_response()
 }

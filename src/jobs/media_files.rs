@@ -1,27 +1,47 @@
-//! Media storage: finished outputs live at `{data_dir}/Media/{project}/{image|video|audio}/{asset_id}.{ext}` and
-//! are served at `/assets/{project}/{type}/{file}`.
+//! Media storage: finished outputs live at `{project}/{image|video|audio}/{asset_id}.{ext}`, in the local folder
+//! `{data_dir}/Media` or, with `GATEWAY_MEDIA_URL=s3://bucket[/prefix]`, as objects `{prefix}/{project}/...` of
+//! an S3 bucket every replica shares (never both: with the URL set nothing falls back to the folder). Either
+//! way they are served at `/assets/{project}/{type}/{file}`.
 //!
 //! Files are written to a hidden temporary name in the target folder and renamed into place, so a reader never
-//! sees half a file; downloads stop at the configured size cap. Project names are sanitised to one safe path
-//! segment; [`MediaStore::resolve`] accepts only names this module could have produced, so no request can reach
-//! outside the media folder.
+//! sees half a file; for S3 the temporary file is in `{data_dir}/Media/.staging` and is uploaded with its length
+//! once complete (an object appears whole or not at all), then removed. Downloads stop at the configured size cap.
+//! Project names are sanitised to one safe path segment; [`MediaStore::resolve`] accepts only names this module
+//! could have produced, so no request can reach outside the media folder or the bucket's media.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::record::{Asset, MediaKind};
 use crate::config::MediaSettings;
 use crate::error::{ErrorCode, GatewayError};
+use crate::providers::s3::{S3Bucket, body_stream};
 
-/// The media folder and how its files are linked.
+/// Where stored media lives, and how its files are linked.
 #[derive(Debug, Clone)]
 pub struct MediaStore {
+    /// The media folder; with a bucket, only its `.staging` folder is used.
     root: PathBuf,
     settings: MediaSettings,
+    bucket: Option<Arc<S3Bucket>>,
 }
+
+/// Where a stored asset's bytes are.
+#[derive(Debug, Clone)]
+pub enum Location<'a> {
+    /// A file of the media folder.
+    File(PathBuf),
+    /// An object of the bucket, by its name below the prefix: `{project}/{type}/{file}`.
+    Object(&'a S3Bucket, String),
+}
+
+/// A stored asset's bytes as they are read (a file, or an object's body as it streams in).
+pub type MediaReader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// A project name as one safe path segment: letters, digits, `-` and `_` kept, anything else `_`, at most 64
 /// characters; nothing usable gives `default`.
@@ -109,15 +129,21 @@ fn too_large(limit: u64) -> GatewayError {
 }
 
 impl MediaStore {
-    /// Media under `{data_dir}/Media`.
+    /// Media under `{data_dir}/Media`, or in `bucket` when there is one.
     #[must_use]
-    pub fn new(data_dir: &Path, settings: MediaSettings) -> Self {
-        Self { root: data_dir.join("Media"), settings }
+    pub fn new(data_dir: &Path, settings: MediaSettings, bucket: Option<S3Bucket>) -> Self {
+        Self { root: data_dir.join("Media"), settings, bucket: bucket.map(Arc::new) }
     }
 
     #[must_use]
     pub fn settings(&self) -> &MediaSettings {
         &self.settings
+    }
+
+    /// The bucket media lives in, when it is not the local folder.
+    #[must_use]
+    pub fn bucket(&self) -> Option<&S3Bucket> {
+        self.bucket.as_deref()
     }
 
     /// The public URL of a stored file.
@@ -126,10 +152,10 @@ impl MediaStore {
         format!("{}/assets/{project}/{}/{file}", self.settings.public_base_url, kind.as_str())
     }
 
-    /// The file behind `/assets/{project}/{kind}/{file}`, when every segment is one this store produces:
+    /// Where `/assets/{project}/{kind}/{file}` is, when every segment is one this store produces:
     /// a sanitised project, a known kind, and `{uuid}.{ext}`. Anything else (`..`, separators, NUL) is `None`.
     #[must_use]
-    pub fn resolve(&self, project: &str, kind: &str, file: &str) -> Option<PathBuf> {
+    pub fn resolve(&self, project: &str, kind: &str, file: &str) -> Option<Location<'_>> {
         let kind = MediaKind::parse(kind)?;
         if project.is_empty() || sanitize_project(Some(project)) != project {
             return None;
@@ -139,7 +165,34 @@ impl MediaStore {
         if !ext_ok || uuid::Uuid::try_parse(stem).is_err() || stem.len() != 36 {
             return None;
         }
-        Some(self.root.join(project).join(kind.as_str()).join(file))
+        Some(match self.bucket() {
+            Some(bucket) => Location::Object(bucket, format!("{project}/{}/{file}", kind.as_str())),
+            None => Location::File(self.root.join(project).join(kind.as_str()).join(file)),
+        })
+    }
+
+    /// Open a stored asset for reading, by its `{project}/{type}/{file}` (the SFTP copy reads it so).
+    pub async fn open(&self, relative: String) -> Result<MediaReader, GatewayError> {
+        let mut segments = relative.splitn(3, '/');
+        let (project, kind, file) = (segments.next(), segments.next(), segments.next());
+        let location = project
+            .zip(kind)
+            .zip(file)
+            .and_then(|((project, kind), file)| self.resolve(project, kind, file))
+            .ok_or_else(|| GatewayError::new(ErrorCode::InvalidRequest, format!("`{relative}` is not an asset")))?;
+        let missing = || GatewayError::new(ErrorCode::NotFound, format!("the stored asset `{relative}` is missing"));
+        match location {
+            Location::Object(bucket, name) => {
+                let response = bucket.get(&name, None).await?.ok_or_else(missing)?;
+                let body = body_stream(response, bucket.idle_timeout());
+                Ok(Box::pin(tokio_util::io::StreamReader::new(body)))
+            }
+            Location::File(path) => match tokio::fs::File::open(path).await {
+                Ok(file) => Ok(Box::pin(file)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing()),
+                Err(e) => Err(GatewayError::internal("opening a stored asset", &e)),
+            },
+        }
     }
 
     /// Store bytes already in hand (ElevenLabs audio) as a new asset.
@@ -148,20 +201,28 @@ impl MediaStore {
         project: &str,
         kind: MediaKind,
         mime_type: &str,
-        bytes: &[u8],
+        bytes: bytes::Bytes,
     ) -> Result<Asset, GatewayError> {
-        let limit = self.settings.max_download_bytes;
-        if bytes.len() as u64 > limit {
+        let (limit, length) = (self.settings.max_download_bytes, bytes.len() as u64);
+        if length > limit {
             return Err(too_large(limit));
         }
-        let (asset_id, file, final_path, temp) = self.new_paths(project, kind, mime_type).await?;
-        let written = async {
-            tokio::fs::write(&temp.path, bytes).await?;
-            temp.persist(&final_path).await
+        let project = sanitize_project(Some(project));
+        let asset_id = uuid::Uuid::new_v4().to_string();
+        let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
+        if let Some(bucket) = self.bucket() {
+            let name = format!("{project}/{}/{file}", kind.as_str());
+            bucket.put(&name, length, mime_type, || async { Ok(reqwest::Body::from(bytes.clone())) }).await?;
+        } else {
+            let (final_path, temp) = self.local_paths(&project, kind, &asset_id, &file).await?;
+            let written = async {
+                tokio::fs::write(&temp.path, &bytes).await?;
+                temp.persist(&final_path).await
+            }
+            .await;
+            written.map_err(|e| GatewayError::internal("writing a media file", &e))?;
         }
-        .await;
-        written.map_err(|e| GatewayError::internal("writing a media file", &e))?;
-        Ok(self.asset(project, kind, asset_id, file, mime_type, bytes.len() as u64, None))
+        Ok(self.asset(&project, kind, asset_id, file, mime_type, length, None))
     }
 
     /// Download a provider's output URL into a new asset, streaming to a temporary file under the size cap.
@@ -194,7 +255,16 @@ impl MediaStore {
             .map(|v| v.trim().to_ascii_lowercase())
             .filter(|m| m.starts_with(kind.as_str()))
             .unwrap_or_else(|| mime_from_url(url, kind));
-        let (asset_id, file, final_path, temp) = self.new_paths(project, kind, &mime_type).await?;
+        let project = sanitize_project(Some(project));
+        let asset_id = uuid::Uuid::new_v4().to_string();
+        let file = format!("{asset_id}.{}", extension_for(&mime_type, kind));
+        let (destination, temp) = match self.bucket() {
+            Some(bucket) => (Destination::Bucket(bucket), self.staging_file(&asset_id).await?),
+            None => {
+                let (path, temp) = self.local_paths(&project, kind, &asset_id, &file).await?;
+                (Destination::Folder(path), temp)
+            }
+        };
         let total = async {
             let mut out = tokio::fs::File::create(&temp.path)
                 .await
@@ -212,11 +282,24 @@ impl MediaStore {
             out.flush().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
             out.sync_all().await.map_err(|e| GatewayError::internal("writing a media file", &e))?;
             drop(out);
-            temp.persist(&final_path).await.map_err(|e| GatewayError::internal("storing a media file", &e))?;
             Ok(total)
         }
         .await?;
-        Ok(self.asset(project, kind, asset_id, file, &mime_type, total, Some(url.to_owned())))
+        match destination {
+            Destination::Folder(path) => {
+                temp.persist(&path).await.map_err(|e| GatewayError::internal("storing a media file", &e))?;
+            }
+            Destination::Bucket(bucket) => {
+                let staged = || async {
+                    let file = tokio::fs::File::open(&temp.path)
+                        .await
+                        .map_err(|e| GatewayError::internal("reading a staged media file", &e))?;
+                    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file)))
+                };
+                bucket.put(&format!("{project}/{}/{file}", kind.as_str()), total, &mime_type, staged).await?;
+            }
+        }
+        Ok(self.asset(&project, kind, asset_id, file, &mime_type, total, Some(url.to_owned())))
     }
 
     /// An asset that stays at the provider (downloads disabled).
@@ -241,22 +324,39 @@ impl MediaStore {
         if bytes > self.settings.inline_max_bytes {
             return None;
         }
-        let path = self.resolve(project, asset.media_type.as_str(), file)?;
-        tokio::fs::read(path).await.ok()
+        match self.resolve(project, asset.media_type.as_str(), file)? {
+            Location::File(path) => tokio::fs::read(path).await.ok(),
+            Location::Object(bucket, name) => {
+                match bucket.read_capped(&name, self.settings.inline_max_bytes).await {
+                    Ok(bytes) => bytes.map(Vec::from),
+                    Err(err) => {
+                        // The link stays in the result; only the inline copy is left out.
+                        tracing::warn!(asset = name, error = %err, "media not inlined: the bucket did not give it");
+                        None
+                    }
+                }
+            }
+        }
     }
 
-    async fn new_paths(
+    /// The final path of a new file in the media folder, and its hidden `.part` beside it.
+    async fn local_paths(
         &self,
         project: &str,
         kind: MediaKind,
-        mime_type: &str,
-    ) -> Result<(String, String, PathBuf, PartFile), GatewayError> {
-        let asset_id = uuid::Uuid::new_v4().to_string();
-        let file = format!("{asset_id}.{}", extension_for(mime_type, kind));
-        let dir = self.root.join(sanitize_project(Some(project))).join(kind.as_str());
+        asset_id: &str,
+        file: &str,
+    ) -> Result<(PathBuf, PartFile), GatewayError> {
+        let dir = self.root.join(project).join(kind.as_str());
         tokio::fs::create_dir_all(&dir).await.map_err(|e| GatewayError::internal("creating the media folder", &e))?;
-        let temp = PartFile { path: dir.join(format!(".{asset_id}.part")), kept: false };
-        Ok((asset_id, file.clone(), dir.join(&file), temp))
+        Ok((dir.join(file), PartFile { path: dir.join(format!(".{asset_id}.part")), kept: false }))
+    }
+
+    /// A download's temporary file before it goes to the bucket: `{data_dir}/Media/.staging/{asset_id}.part`.
+    async fn staging_file(&self, asset_id: &str) -> Result<PartFile, GatewayError> {
+        let dir = self.root.join(".staging");
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| GatewayError::internal("creating the staging folder", &e))?;
+        Ok(PartFile { path: dir.join(format!("{asset_id}.part")), kept: false })
     }
 
     #[expect(clippy::too_many_arguments, reason = "an asset is these fields")]
@@ -283,6 +383,12 @@ impl MediaStore {
             upload_error: None,
         }
     }
+}
+
+/// Where a finished download goes: moved into the media folder, or uploaded to the bucket.
+enum Destination<'a> {
+    Folder(PathBuf),
+    Bucket(&'a S3Bucket),
 }
 
 /// A hidden `.part` file, removed when dropped unless it was moved into place, so an interrupted write (an
@@ -331,8 +437,9 @@ mod tests {
             max_download_bytes: 100,
             public_base_url: "http://gw".into(),
             sftp: None,
+            s3: None,
         };
-        MediaStore::new(Path::new("/data"), settings)
+        MediaStore::new(Path::new("/data"), settings, None)
     }
 
     #[test]
@@ -347,8 +454,10 @@ mod tests {
     #[test]
     fn only_produced_names_resolve() {
         let id = "3f2b9c1e-8a4d-4e0f-9b7a-1c2d3e4f5a6b";
-        let ok = store().resolve("film", "image", &format!("{id}.png")).unwrap();
-        assert_eq!(ok, Path::new("/data/Media/film/image").join(format!("{id}.png")));
+        let store = store();
+        let ok = store.resolve("film", "image", &format!("{id}.png")).unwrap();
+        let expected = Path::new("/data/Media/film/image").join(format!("{id}.png"));
+        assert!(matches!(ok, Location::File(path) if path == expected));
         for (project, kind, file) in [
             ("..", "image", format!("{id}.png")),
             ("film", "secrets", format!("{id}.png")),
@@ -358,7 +467,7 @@ mod tests {
             ("film", "image", "passwd".to_owned()),
             ("/etc", "image", format!("{id}.png")),
         ] {
-            assert!(store().resolve(project, kind, &file).is_none(), "{project}/{kind}/{file}");
+            assert!(store.resolve(project, kind, &file).is_none(), "{project}/{kind}/{file}");
         }
     }
 

@@ -1,5 +1,5 @@
 //! Long-running media jobs: their records (SQLite, surviving restarts), the background tasks that run and poll
-//! them, and the media storage their outputs land in.
+//! them, and the media storage their outputs land in (the local folder, or an S3 bucket shared by replicas).
 //!
 //! [`Jobs`] is owned by the application, not by a request: a job started without waiting keeps running after
 //! the call returns, and unfinished Higgsfield jobs resume polling when the gateway starts again. Jobs whose
@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use media_files::{MediaStore, sanitize_project};
+pub use media_files::{Location, MediaStore, sanitize_project};
 pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
 pub use record_db::{JobStore, Reader};
 pub use task_record::{TaskRecord, TaskStatus};
@@ -35,6 +35,7 @@ use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSe
 use crate::error::GatewayError;
 use crate::limits::ProviderCaps;
 use crate::metrics::Metrics;
+use crate::providers::s3::S3Bucket;
 use crate::providers::sftp::Sftp;
 use crate::providers::upstream::{RetryPolicy, Upstream};
 
@@ -53,6 +54,8 @@ pub struct JobsOptions {
     pub max_answer_bytes: u64,
     /// Where stored assets are also uploaded (`STORAGE_FTP_ENABLED`), when configured.
     pub sftp: Option<Sftp>,
+    /// The bucket stored media lives in (`GATEWAY_MEDIA_URL=s3://...`); `None`: the media folder.
+    pub media_bucket: Option<S3Bucket>,
     /// Cancelled on shutdown: background tasks stop.
     pub shutdown: CancellationToken,
 }
@@ -83,7 +86,7 @@ impl Jobs {
         let store = JobStore::new(&options.data_dir.join("jobs.db"));
         Arc::new(Self {
             store,
-            media: MediaStore::new(Path::new(&options.data_dir), options.media),
+            media: MediaStore::new(Path::new(&options.data_dir), options.media, options.media_bucket),
             elevenlabs: options.elevenlabs,
             higgsfield: options.higgsfield,
             settings: options.settings,

@@ -124,7 +124,7 @@ impl Jobs {
 
     /// ElevenLabs' bytes are in hand: they are always stored (there is no provider URL to keep instead).
     async fn store_audio(&self, record: &mut JobRecord, audio: Audio) -> Result<(), GatewayError> {
-        let asset = self.media.store_bytes(&record.project, MediaKind::Audio, &audio.mime_type, &audio.bytes).await?;
+        let asset = self.media.store_bytes(&record.project, MediaKind::Audio, &audio.mime_type, audio.bytes).await?;
         record.trace = audio.trace;
         record.assets = vec![asset];
         Ok(())

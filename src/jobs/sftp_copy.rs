@@ -1,5 +1,5 @@
 //! The SFTP copy of a job's stored assets (seed 004's `STORAGE_FTP_ENABLED`). It runs after the files are in
-//! the media folder and before the job is marked completed, so a client that sees `completed` sees every link:
+//! the media store (read back from the folder or the S3 bucket, streamed) and before the job is marked completed, so a client that sees `completed` sees every link:
 //! each stored asset goes to `{FTP_BASE_DIR}/{project}/{type}/{file}`, its public URL is recorded as the asset's
 //! `sftp_url` and joins the record's `links`. A failed copy never fails the job and never loses the local file:
 //! the typed error is recorded as the asset's `upload_error` and the local link stays. Assets kept at the
@@ -22,8 +22,9 @@ impl Jobs {
             .filter_map(|(index, asset)| {
                 let file = asset.file.as_deref()?;
                 let kind = asset.media_type.as_str();
-                let local = self.media.resolve(&project, kind, file)?;
-                Some((index, Upload { local, remote: format!("{project}/{kind}/{file}") }))
+                self.media.resolve(&project, kind, file)?;
+                let relative = format!("{project}/{kind}/{file}");
+                Some((index, Upload { source: relative.clone(), remote: relative }))
             })
             .collect();
         if uploads.is_empty() {
@@ -32,7 +33,7 @@ impl Jobs {
         let cap = self.caps.cap("sftp");
         let Ok(_permit) = cap.acquire().await else { return };
         let files: Vec<Upload> = uploads.iter().map(|(_, upload)| upload.clone()).collect();
-        let results = sftp.upload(&files).await;
+        let results = sftp.upload(&files, |source| self.media.open(source)).await;
         for ((index, upload), result) in uploads.into_iter().zip(results) {
             let Some(asset) = record.assets.get_mut(index) else { continue };
             match result {

@@ -11,22 +11,23 @@
 //! password. This module moves files and knows nothing about jobs.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PublicKey};
 use russh_sftp::client::SftpSession;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::config::SftpSettings;
 use crate::error::{ErrorCode, GatewayError};
 
-/// One file to upload: a local path and where it goes, relative to the remote base folder.
+/// One file to upload: what the caller's opener reads it from, and where it goes.
 #[derive(Debug, Clone)]
 pub struct Upload {
-    pub local: PathBuf,
+    /// Handed to the opener of [`Sftp::upload`] when the file's turn comes (for media: `{project}/{type}/{file}`).
+    pub source: String,
     /// `/`-separated, relative to `FTP_BASE_DIR` (`{project}/{type}/{file}`).
     pub remote: String,
 }
@@ -135,9 +136,14 @@ impl Sftp {
         format!("{}/{relative}", self.settings.public_base_url)
     }
 
-    /// Upload `files` over one session; one result per file, in order. When the session cannot be opened, or
-    /// breaks, the files not yet uploaded get that error.
-    pub async fn upload(&self, files: &[Upload]) -> Vec<Result<(), GatewayError>> {
+    /// Upload `files` over one session, each read from what `open` gives for its `source` (opened only when its
+    /// turn comes, so a local file or an object in S3 alike); one result per file, in order. When the session
+    /// cannot be opened, or breaks, the files not yet uploaded get that error.
+    pub async fn upload<R, Fut>(&self, files: &[Upload], open: impl Fn(String) -> Fut) -> Vec<Result<(), GatewayError>>
+    where
+        R: AsyncRead + Unpin,
+        Fut: Future<Output = Result<R, GatewayError>>,
+    {
         let (handle, sftp) = match tokio::time::timeout(self.settings.connect_timeout, self.open()).await {
             Ok(Ok(session)) => session,
             Ok(Err(err)) => return vec![Err(err); files.len()],
@@ -159,7 +165,7 @@ impl Sftp {
                 continue;
             }
             let remote = self.remote_path(&file.remote);
-            let put = self.put(&sftp, &file.local, &remote, &mut made);
+            let put = self.put(&sftp, open(file.source.clone()), &remote, &mut made);
             let result = match tokio::time::timeout(self.settings.upload_timeout, put).await {
                 Ok(result) => result,
                 Err(_) => Err(self
@@ -224,19 +230,18 @@ impl Sftp {
         Ok((handle, sftp))
     }
 
-    /// Write `local` to `.{name}.part` beside `remote`, then rename it into place.
-    async fn put(
+    /// Write what `source` opens to `.{name}.part` beside `remote`, then rename it into place.
+    async fn put<R: AsyncRead + Unpin>(
         &self,
         sftp: &SftpSession,
-        local: &Path,
+        source: impl Future<Output = Result<R, GatewayError>>,
         remote: &str,
         made: &mut HashSet<String>,
     ) -> Result<(), GatewayError> {
         let (dir, name) = remote.rsplit_once('/').unwrap_or(("", remote));
         self.make_dirs(sftp, dir, made).await?;
         let part = if dir.is_empty() { format!(".{name}.part") } else { format!("{dir}/.{name}.part") };
-        let mut source =
-            tokio::fs::File::open(local).await.map_err(|e| GatewayError::internal("opening a stored asset", &e))?;
+        let mut source = source.await?;
         let mut target = sftp.create(part.as_str()).await.map_err(|e| self.sftp_error("creating", &part, &e))?;
         let written = async {
             let mut buffer = vec![0u8; 64 * 1024];
@@ -388,10 +393,14 @@ mod tests {
         closed.port = port;
         let sftp = Sftp::new(closed).unwrap();
         let files = [
-            Upload { local: PathBuf::from("/nonexistent/a.png"), remote: "p/image/a.png".into() },
-            Upload { local: PathBuf::from("/nonexistent/b.png"), remote: "p/image/b.png".into() },
+            Upload { source: "/nonexistent/a.png".into(), remote: "p/image/a.png".into() },
+            Upload { source: "/nonexistent/b.png".into(), remote: "p/image/b.png".into() },
         ];
-        let results = sftp.upload(&files).await;
+        let results = sftp
+            .upload(&files, |path| async move {
+                tokio::fs::File::open(path).await.map_err(|e| GatewayError::internal("opening", &e))
+            })
+            .await;
         assert_eq!(results.len(), 2);
         for result in results {
             let err = result.unwrap_err();

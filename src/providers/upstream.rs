@@ -183,7 +183,7 @@ pub struct Upstream<'a> {
 }
 
 /// Why an attempt produced no answer.
-enum Failure {
+pub(crate) enum Failure {
     Transport(reqwest::Error),
     /// The answer declared or streamed more than the cap.
     TooLarge,
@@ -379,7 +379,7 @@ pub fn redirect_refused(
 }
 
 /// Read a response body as it streams in, refusing it as soon as it declares or passes `limit` bytes.
-async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Bytes, Failure> {
+pub(crate) async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Bytes, Failure> {
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(Failure::TooLarge);
     }

@@ -20,7 +20,7 @@ async fn app_with_asset() -> (TestApp, String) {
 }
 
 /// Send `GET {target}` as written and return the status code and the whole response text.
-async fn raw_get(app: &TestApp, target: &str) -> (u16, String) {
+pub async fn raw_get(app: &TestApp, target: &str) -> (u16, String) {
     let address = app.base.trim_start_matches("http://");
     let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
@@ -30,6 +30,24 @@ async fn raw_get(app: &TestApp, target: &str) -> (u16, String) {
     let text = String::from_utf8_lossy(&answer).into_owned();
     let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text)
+}
+
+/// Paths that try to leave the media (with `file`, a real asset's name), for every media store's tests.
+pub fn traversal_attempts(file: &str) -> Vec<String> {
+    vec![
+        "/assets/../secret.txt".to_owned(),
+        "/assets/default/audio/../../../secret.txt".to_owned(),
+        "/assets/%2e%2e/%2e%2e/secret.txt".to_owned(),
+        "/assets/default/%2e%2e/secret.txt".to_owned(),
+        "/assets/default/audio/..%2f..%2f..%2fsecret.txt".to_owned(),
+        "/assets/default/audio/..%5c..%5csecret.txt".to_owned(),
+        "/assets/default\\..\\..\\/audio/secret.txt".to_owned(),
+        "/assets/%2fetc/audio/passwd".to_owned(),
+        "/assets/default/audio/%2fetc%2fpasswd".to_owned(),
+        format!("/assets/default/audio/{file}%00.txt"),
+        format!("/assets/default/audio%00/{file}"),
+        "/assets/default/secrets/x.mp3".to_owned(),
+    ]
 }
 
 #[tokio::test]
@@ -63,21 +81,8 @@ async fn traversal_attempts_are_refused_and_never_reach_other_files() {
     let data_dir = app.state.config.data_dir.clone();
     std::fs::write(data_dir.join("secret.txt"), "TOP-SECRET-CONTENT").unwrap();
     let file = path.rsplit('/').next().unwrap().to_owned();
-    let attempts = [
-        "/assets/../secret.txt".to_owned(),
-        "/assets/default/audio/../../../secret.txt".to_owned(),
-        "/assets/%2e%2e/%2e%2e/secret.txt".to_owned(),
-        "/assets/default/%2e%2e/secret.txt".to_owned(),
-        "/assets/default/audio/..%2f..%2f..%2fsecret.txt".to_owned(),
-        "/assets/default/audio/%2e%2e%2f%2e%2e%2fjobs.db".to_owned(),
-        "/assets/default/audio/..%5c..%5csecret.txt".to_owned(),
-        "/assets/default\\..\\..\\/audio/secret.txt".to_owned(),
-        "/assets/%2fetc/audio/passwd".to_owned(),
-        "/assets/default/audio/%2fetc%2fpasswd".to_owned(),
-        format!("/assets/default/audio/{file}%00.txt"),
-        format!("/assets/default/audio%00/{file}"),
-        "/assets/default/secrets/x.mp3".to_owned(),
-    ];
+    let mut attempts = traversal_attempts(&file);
+    attempts.push("/assets/default/audio/%2e%2e%2f%2e%2e%2fjobs.db".to_owned());
     for target in &attempts {
         let (status, text) = raw_get(&app, target).await;
         assert!(matches!(status, 400 | 404), "{target} answered {status}: {text}");

@@ -9,7 +9,7 @@
 # on exit), `internal-sftp` only. The fakes (examples/fake_higgsfield.rs, one serving a large image) and the
 # gateways run on free loopback ports with LOG_LEVEL=debug. Checks: a generated image arrives under
 # {FTP_BASE_DIR}/{project}/image/{file} with the local asset's bytes and links[] has both URLs (host key pinned
-# by fingerprint, and by a known_hosts file); a wrong password and an untrusted host key complete the job with
+# by fingerprint, and by a known_hosts file; and with media on S3, s3s-fs, read back from the bucket); a wrong password and an untrusted host key complete the job with
 # the local link and the upload error recorded; sshd killed mid-upload leaves the error recorded, the local asset
 # intact and the gateway healthy; the password never appears in an answer, /admin/config or a gateway log.
 # Prints PASS/FAIL lines and `sftp: N passed, M failed`; exits 1 on any failure. Logs go to target/sftp/.
@@ -221,6 +221,35 @@ check "the gateway log (LOG_LEVEL=debug) does not contain the password after a l
 start_gateway known "$higgsfield_port" FTP_KNOWN_HOSTS="$tmp/known_hosts"
 record=$(generate "$known_url" "sftp known hosts" true)
 check "image uploaded and linked with the host key from FTP_KNOWN_HOSTS" uploaded known "$record"
+
+# 2b. Media on S3-compatible storage (s3s-fs, which scripts/test.sh installs; S3S_FS_BIN names it): the SFTP copy
+# reads the asset back from the bucket, nothing is stored in the local folder.
+s3s_bin=${S3S_FS_BIN:-.cache/s3s/bin/s3s-fs}
+[[ -x $s3s_bin ]] || die "s3s-fs is missing at $s3s_bin (scripts/test.sh installs it into .cache/s3s)"
+s3_port=$(free_port)
+mkdir -p "$tmp/s3/media"
+"$s3s_bin" --host 127.0.0.1 --port "$s3_port" --access-key sftpcheck-access --secret-key sftpcheck-secret "$tmp/s3" \
+  >"$logs/s3s-fs.log" 2>&1 &
+pids+=("$!")
+wait_for "s3s-fs" "http://127.0.0.1:$s3_port/media" "$logs/s3s-fs.log"
+start_gateway bucket "$higgsfield_port" FTP_HOST_KEY_SHA256="$fingerprint" GATEWAY_MEDIA_URL=s3://media/gw \
+  AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=sftpcheck-access AWS_SECRET_ACCESS_KEY=sftpcheck-secret
+# from_bucket RECORD: completed, no upload error, the SFTP file has the bucket object's bytes, no local media.
+from_bucket() {
+  local record=$1 file
+  file=$(field 'd["asset"]["file"]' <<<"$record")
+  [[ $(field 'd["status"]' <<<"$record") == completed ]] || { echo "  not completed: $record"; return 1; }
+  [[ $(field 'd["upload_error"]' <<<"$record") == null ]] || { echo "  upload_error: $record"; return 1; }
+  [[ $(field 'len(d["links"])' <<<"$record") == 2 ]] || { echo "  links: $(field 'd["links"]' <<<"$record")"; return 1; }
+  [[ -s "$tmp/s3/media/gw/sftpcheck/image/$file" ]] || { echo "  not in the bucket"; return 1; }
+  cmp -s "$tmp/s3/media/gw/sftpcheck/image/$file" "$base_dir/sftpcheck/image/$file" ||
+    { echo "  remote file differs from the object or is missing"; return 1; }
+  [[ -z $(find "$tmp/data-bucket/Media" -type f 2>/dev/null) ]] || { echo "  media stored locally too"; return 1; }
+}
+record=$(generate "$bucket_url" "sftp from the bucket" true)
+echo "$record" >"$logs/bucket.json"
+check "with media on S3 the image is uploaded over SFTP from the bucket object, nothing stored locally" \
+  from_bucket "$record"
 
 # 3. A wrong password: the job completes with its local link and the refusal recorded.
 start_gateway wrongpw "$higgsfield_port" FTP_HOST_KEY_SHA256="$fingerprint" FTP_PASSWORD="wrong-$password"
