@@ -11,15 +11,15 @@ use common::{SseStream, write_spec};
 use serde_json::{Value, json};
 
 /// The gateway binary, started on an ephemeral port with JSON logs; stderr lines arrive on a channel.
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Gateway {
-    fn start(specs: &std::path::Path, envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(specs: &std::path::Path, envs: &[(&str, &str)]) -> Self {
         let data = std::env::temp_dir().join(format!("gateway-process-{}", uuid::Uuid::new_v4().simple()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
         command
@@ -67,6 +67,12 @@ impl Gateway {
                 Err(_) => panic!("timed out waiting until {what}; log so far:\n{}", self.seen.join("\n")),
             }
         }
+    }
+
+    /// SIGKILL: the process dies at once, as a crashed replica does.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn terminate(&self) {
@@ -203,4 +209,11 @@ async fn a_refusal_names_its_code_in_the_access_log() {
     gateway.terminate();
     let (code, _) = tokio::task::spawn_blocking(move || gateway.wait_exit()).await.unwrap();
     assert_eq!(code, Some(0));
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
