@@ -74,12 +74,12 @@ impl Leases {
         if self.holds(name) {
             return Ok(true);
         }
-        let (lease, replica, ttl) = (key(name), self.replica.clone(), self.ttl_ms());
         let taken: Option<String> = self
             .link
-            .run("taking a lease", "job", |mut c| async move {
-                redis::cmd("SET").arg(lease).arg(replica).arg("NX").arg("PX").arg(ttl).query_async(&mut c).await
-            })
+            .query(
+                "taking a lease",
+                redis::cmd("SET").arg(key(name)).arg(&self.replica).arg("NX").arg("PX").arg(self.ttl_ms()),
+            )
             .await?;
         if taken.is_some() {
             self.lock().insert(name.to_owned());
@@ -100,10 +100,7 @@ impl Leases {
         }
         let mut invocation = self.release.key(key(name));
         invocation.arg(&self.replica);
-        let released = self
-            .link
-            .run("dropping a lease", "job", |mut c| async move { invocation.invoke_async::<i64>(&mut c).await })
-            .await;
+        let released = self.link.invoke::<i64>("dropping a lease", &invocation).await;
         if let Err(err) = released {
             // It expires by itself.
             tracing::warn!(lease = name, error = %err, "cannot drop a lease");
@@ -122,10 +119,7 @@ impl Leases {
             invocation.key(key(name));
         }
         invocation.arg(&self.replica).arg(self.ttl_ms());
-        let kept = self
-            .link
-            .run("renewing leases", "job", |mut c| async move { invocation.invoke_async::<Vec<i64>>(&mut c).await })
-            .await;
+        let kept = self.link.invoke::<Vec<i64>>("renewing leases", &invocation).await;
         match kept {
             Ok(kept) => {
                 let mut held = self.lock();

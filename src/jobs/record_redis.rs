@@ -91,10 +91,7 @@ impl RedisRecords {
             .arg(record.created_ms)
             .arg(if record.status.is_terminal() { "1" } else { "0" })
             .arg(u64::try_from(FINISHED_JOB_TTL.as_millis()).unwrap_or(u64::MAX));
-        let saved: i64 = self
-            .link
-            .run("saving a job record", "job", |mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let saved: i64 = self.link.invoke("saving a job record", &invocation).await?;
         Ok(saved == 1)
     }
 
@@ -135,10 +132,7 @@ impl RedisRecords {
             .arg(&record.task_id)
             .arg(record.created_ms)
             .arg(record.ttl_ms.max(1));
-        let saved: i64 = self
-            .link
-            .run("saving a task record", "job", |mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let saved: i64 = self.link.invoke("saving a task record", &invocation).await?;
         Ok(saved == 1)
     }
 
@@ -168,30 +162,16 @@ impl RedisRecords {
 
     /// A hash's record and owner, `None` when there is no such key.
     async fn read(&self, key: String, what: &str) -> Result<Option<(String, String)>, GatewayError> {
-        let (record, owner): (Option<String>, Option<String>) = self
-            .link
-            .run(what, "job", |mut c| async move {
-                redis::cmd("HMGET").arg(key).arg("record").arg("owner").query_async(&mut c).await
-            })
-            .await?;
+        let (record, owner): (Option<String>, Option<String>) =
+            self.link.query(what, redis::cmd("HMGET").arg(key).arg("record").arg("owner")).await?;
         Ok(record.map(|r| (r, owner.unwrap_or_default())))
     }
 
     async fn members(&self, set: &'static str, what: &str) -> Result<Vec<String>, GatewayError> {
-        self.link
-            .run(what, "job", |mut c| async move {
-                redis::cmd("ZRANGE").arg(set).arg(0).arg(SWEEP_MAX - 1).query_async(&mut c).await
-            })
-            .await
+        self.link.query(what, redis::cmd("ZRANGE").arg(set).arg(0).arg(SWEEP_MAX - 1)).await
     }
 
     async fn forget(&self, set: &'static str, id: &str) -> Result<(), GatewayError> {
-        let id = id.to_owned();
-        self.link
-            .run("tidying the unfinished set", "job", |mut c| async move {
-                redis::cmd("ZREM").arg(set).arg(id).query_async::<i64>(&mut c).await
-            })
-            .await
-            .map(drop)
+        self.link.query::<i64>("tidying the unfinished set", redis::cmd("ZREM").arg(set).arg(id)).await.map(drop)
     }
 }

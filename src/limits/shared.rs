@@ -3,8 +3,8 @@
 //! One GCRA per bucket, run atomically by a Lua script on the Redis server with the server's clock, so replicas
 //! whose clocks differ still share one budget. A bucket is one key (`mcp-gateway:rate:{limit}:{caller}`) holding
 //! its theoretical arrival time, which expires once the bucket is back to a full allowance: Redis keeps no idle
-//! callers. Every exchange is bounded ([`RedisLink`]); when Redis cannot answer, the check fails with a typed, retryable
-//! `upstream_unavailable` error rather than letting the call through on a budget of this replica alone.
+//! callers. Every exchange is bounded (`redis_link`); when Redis cannot answer, the check fails with a typed,
+//! retryable `upstream_unavailable` error rather than letting the call through on a budget of this replica alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +29,8 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((nex
 return 0
 ";
 
-/// The rate-limit budgets kept in Redis.
-#[derive(Debug, Clone)]
+/// The budgets kept in Redis, over the gateway's one [`RedisLink`].
+#[derive(Clone, Debug)]
 pub struct SharedBudgets {
     link: RedisLink,
     script: Arc<redis::Script>,
@@ -49,10 +49,7 @@ impl SharedBudgets {
         let key = format!("mcp-gateway:rate:{limit}:{caller}");
         let mut invocation = self.script.key(key);
         invocation.arg(emission.to_string()).arg(tolerance.to_string());
-        let wait: u64 = self
-            .link
-            .run("the rate-limit script", "rate-limit", |mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let wait: u64 = self.link.invoke("the rate-limit script", &invocation).await?;
         Ok(if wait == 0 { Ok(()) } else { Err(Duration::from_micros(wait)) })
     }
 }

@@ -166,7 +166,7 @@ async fn with_redis_gone_a_job_read_is_a_typed_retryable_503_and_recovers() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "upstream_unavailable", "{body}");
     assert_eq!(body["error"]["retryable"], true, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("job store"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("shared state store"), "{body}");
     let response = app
         .post("/mcp/tools/call")
         .header("authorization", bearer("alice"))

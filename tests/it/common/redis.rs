@@ -1,5 +1,5 @@
-//! A throwaway Debian `redis-server` (which scripts/test.sh installs) for the tests of state shared by replicas:
-//! started on a free loopback port, ready once this very process answers PING.
+//! A throwaway `redis-server` (Debian's, which scripts/test.sh installs) for the tests of state shared through
+//! Redis: started on a free loopback port, ready when it answers PING itself, killed when dropped.
 
 use std::process::{Child, Command, Stdio};
 
@@ -75,7 +75,7 @@ impl Drop for RedisServer {
 }
 
 /// Does a Redis server answer PING on `port`?
-pub async fn pong(port: u16) -> bool {
+async fn pong(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
     let mut answer = [0u8; 7];
