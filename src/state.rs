@@ -22,6 +22,7 @@ use crate::oauth::TokenVerifier;
 use crate::oauth::builtin::{AuthServer, AuthServerParts};
 use crate::providers::s3::S3Bucket;
 use crate::providers::sftp::Sftp;
+use crate::redis_link::RedisLink;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
 use crate::tools::{Engine, EngineOptions, RegistryHandle};
@@ -66,8 +67,8 @@ pub struct App {
     pub auth_server: Option<Arc<AuthServer>>,
     /// The per-caller rate limit, when configured.
     pub rate_limit: Option<Arc<KeyedLimit>>,
-    /// The Redis connection of shared budgets (`GATEWAY_REDIS_URL`), for `/ready`.
-    pub shared_budgets: Option<SharedBudgets>,
+    /// The connection to Redis holding the replicas' shared state (`GATEWAY_REDIS_URL`), for `/ready`.
+    pub redis: Option<RedisLink>,
     pub audit: Option<Arc<AuditLog>>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
@@ -113,6 +114,8 @@ impl AppState {
             config.limits.provider_concurrency,
             config.limits.provider_concurrency_overrides.clone(),
         ));
+        let redis = config.redis_url.as_ref().map(RedisLink::new).transpose().map_err(StartupError::Redis)?;
+        let shared_budgets = redis.clone().map(SharedBudgets::new);
         let sftp = config.media.sftp.clone().map(Sftp::new).transpose().map_err(StartupError::Sftp)?;
         let media_bucket = match &config.media.s3 {
             Some(s3) => Some(S3Bucket::new(s3, http.clone()).map_err(StartupError::MediaBucket)?),
@@ -130,12 +133,9 @@ impl AppState {
             max_answer_bytes: config.limits.upstream_max_answer_bytes,
             sftp,
             media_bucket,
+            redis: redis.clone(),
             shutdown: shutdown.clone(),
         });
-        let shared_budgets = match &config.redis_url {
-            Some(url) => Some(SharedBudgets::new(url).map_err(StartupError::Redis)?),
-            None => None,
-        };
         let options = EngineOptions {
             shared_budgets: shared_budgets.clone(),
             default_timeout: config.limits.call_timeout,
@@ -210,7 +210,7 @@ impl AppState {
             tokens,
             auth_server,
             rate_limit,
-            shared_budgets,
+            redis,
             audit,
             shutdown,
             _watch: watch,

@@ -112,6 +112,8 @@ pub struct JobSettings {
     pub poll_initial: Duration,
     pub poll_max: Duration,
     pub max_age: Duration,
+    /// How long a replica's lease on a job lasts unless renewed (shared state only).
+    pub lease: Duration,
 }
 
 /// Supabase settings; either may be missing (the tools then say which).
@@ -182,6 +184,7 @@ impl Providers {
                 poll_initial: Duration::from_millis(raw.job_poll_initial_ms.max(1)),
                 poll_max: Duration::from_millis(raw.job_poll_max_ms.max(raw.job_poll_initial_ms).max(1)),
                 max_age: positive_secs("job_max_age_secs", raw.job_max_age_secs)?,
+                lease: positive_secs("job_lease_secs", raw.job_lease_secs)?,
             },
             llm: llm(raw)?,
         })

@@ -303,6 +303,9 @@ pub(super) struct RawConfig {
     pub(super) job_poll_max_ms: u64,
     /// `GATEWAY_JOB_MAX_AGE_SECS`: a job unfinished this long after submission is marked failed, default 3600.
     pub(super) job_max_age_secs: u64,
+    /// `GATEWAY_JOB_LEASE_SECS`: with `GATEWAY_REDIS_URL`, how long a replica's claim on a job or tool task lasts
+    /// unless it renews it; a replica that dies lets another take its jobs over after this long, default 30.
+    pub(super) job_lease_secs: u64,
     /// `SUPABASE_MCP_URL`: Supabase's MCP server, target of the `/mcp/...` passthrough, default
     /// `https://mcp.supabase.com/mcp`.
     pub(super) supabase_mcp_url: String,
@@ -460,6 +463,7 @@ impl Default for RawConfig {
             job_poll_initial_ms: 2000,
             job_poll_max_ms: 15_000,
             job_max_age_secs: 3600,
+            job_lease_secs: 30,
             supabase_mcp_url: "https://mcp.supabase.com/mcp".into(),
             supabase_pat: None,
             supabase_project_ref: None,

@@ -1,20 +1,29 @@
-//! Long-running media jobs: their records (SQLite, surviving restarts), the background tasks that run and poll
-//! them, and the media storage their outputs land in (the local folder, or an S3 bucket shared by replicas).
+//! Long-running media jobs: their records (SQLite, surviving restarts; or Redis, shared by replicas), the
+//! background tasks that run and poll them, and the media storage their outputs land in (the local folder, or an
+//! S3 bucket shared by replicas).
 //!
 //! [`Jobs`] is owned by the application, not by a request: a job started without waiting keeps running after
 //! the call returns, and unfinished Higgsfield jobs resume polling when the gateway starts again. Jobs whose
 //! provider cannot be resumed (an ElevenLabs generation cut by a restart: resending it would be a second write)
 //! are marked failed with the reason. Background tasks stop on shutdown. Nothing here knows about tools or
 //! transports; the bindings in `tools/` drive it. A job belongs to the caller that created it (an id string):
-//! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found. With SFTP configured, stored assets are also
-//! uploaded before their job completes (`sftp_copy`).
+//! reads and cancellations on a caller's behalf name a [`Reader`], and another owner's job is not found. With
+//! SFTP configured, stored assets are also uploaded before their job completes (`sftp_copy`).
 //!
 //! The same store keeps the records of tool calls run as tasks ([`TaskRecord`]); the calls themselves are run by
 //! the MCP layer. A restart cannot continue such a call: at start-up the tasks still working are marked failed.
+//!
+//! With shared state (`GATEWAY_REDIS_URL`) every replica reads every record, and one replica at a time runs a
+//! job or task, holding its lease (`lease`). Instead of a look at start-up, each replica sweeps the unfinished
+//! records every third of the lease time: the work of a replica that died (its lease expired) is taken over by the
+//! replica that takes the lease, which polls a Higgsfield job on, and fails what cannot be resumed.
 
+mod lease;
 pub mod media_files;
 pub mod record;
 pub mod record_db;
+pub mod record_redis;
+pub mod record_store;
 mod runner;
 mod sftp_copy;
 pub mod task_record;
@@ -28,7 +37,7 @@ use tokio_util::task::TaskTracker;
 
 pub use media_files::{Location, MediaStore, sanitize_project};
 pub use record::{Asset, JobRecord, JobStatus, MediaKind, UpstreamRequest};
-pub use record_db::{JobStore, Reader};
+pub use record_store::{JobStore, Reader};
 pub use task_record::{TaskRecord, TaskStatus};
 
 use crate::config::{ElevenLabsSettings, HiggsfieldSettings, JobSettings, MediaSettings};
@@ -38,6 +47,10 @@ use crate::metrics::Metrics;
 use crate::providers::s3::S3Bucket;
 use crate::providers::sftp::Sftp;
 use crate::providers::upstream::{RetryPolicy, Upstream};
+use crate::redis_link::RedisLink;
+use lease::Leases;
+use record_db::SqliteRecords;
+use record_redis::RedisRecords;
 
 /// What [`Jobs::open`] needs.
 #[derive(Debug)]
@@ -56,6 +69,8 @@ pub struct JobsOptions {
     pub sftp: Option<Sftp>,
     /// The bucket stored media lives in (`GATEWAY_MEDIA_URL=s3://...`); `None`: the media folder.
     pub media_bucket: Option<S3Bucket>,
+    /// Shared state (`GATEWAY_REDIS_URL`): records in Redis, and one replica at a time runs a job (a lease).
+    pub redis: Option<RedisLink>,
     /// Cancelled on shutdown: background tasks stop.
     pub shutdown: CancellationToken,
 }
@@ -64,6 +79,8 @@ pub struct JobsOptions {
 #[derive(Debug)]
 pub struct Jobs {
     store: JobStore,
+    /// With shared state: the jobs and tasks this replica runs.
+    leases: Option<Arc<Leases>>,
     media: MediaStore,
     elevenlabs: ElevenLabsSettings,
     higgsfield: HiggsfieldSettings,
@@ -80,12 +97,18 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The job service over `{data_dir}/jobs.db` and the media folder.
+    /// The job service over `{data_dir}/jobs.db` (or Redis) and the media folder.
     #[must_use]
     pub fn open(options: JobsOptions) -> Arc<Self> {
-        let store = JobStore::new(&options.data_dir.join("jobs.db"));
+        let (store, leases) = match options.redis {
+            Some(link) => {
+                (JobStore::Redis(RedisRecords::new(link.clone())), Some(Leases::new(link, options.settings.lease)))
+            }
+            None => (JobStore::Sqlite(SqliteRecords::new(&options.data_dir.join("jobs.db"))), None),
+        };
         Arc::new(Self {
             store,
+            leases,
             media: MediaStore::new(Path::new(&options.data_dir), options.media, options.media_bucket),
             elevenlabs: options.elevenlabs,
             higgsfield: options.higgsfield,
@@ -136,10 +159,19 @@ impl Jobs {
         }
     }
 
-    /// Save a record (new or updated), counting its status in the metrics when the store took it.
+    /// Save a record (new or updated), counting its status in the metrics when the store took it. With shared
+    /// state, this replica takes the job's lease before an unfinished record is saved (so no sweep takes over a
+    /// job being started) and lets go of it once the record is final.
     pub async fn save(&self, record: &JobRecord) -> Result<(), GatewayError> {
+        let lease = job_lease(&record.job_id);
+        if !record.status.is_terminal() {
+            self.claim(&lease).await?;
+        }
         if self.store.save(record).await? {
             self.metrics.record_job(&record.provider, record.status.as_str());
+        }
+        if record.status.is_terminal() {
+            self.release(&lease).await;
         }
         Ok(())
     }
@@ -149,9 +181,39 @@ impl Jobs {
         self.store.get(job_id, reader).await
     }
 
-    /// Save a tool task's record (`Ok(false)` when it had already ended: the save changed nothing).
+    /// Save a tool task's record (`Ok(false)` when it had already ended: the save changed nothing). Leases as
+    /// [`Jobs::save`]: a working task is this replica's until it ends.
     pub async fn save_task(&self, record: &TaskRecord) -> Result<bool, GatewayError> {
-        self.store.save_task(record).await
+        let lease = task_lease(&record.task_id);
+        let working = record.status == TaskStatus::Working;
+        if working {
+            self.claim(&lease).await?;
+        }
+        let saved = self.store.save_task(record).await?;
+        if !working {
+            self.release(&lease).await;
+        }
+        Ok(saved)
+    }
+
+    /// Take a lease (with shared state; without, this replica runs everything). Another replica's lease is no
+    /// error: a save on its job's behalf (a cancellation through this replica) leaves the work where it runs.
+    async fn claim(&self, lease: &str) -> Result<bool, GatewayError> {
+        match &self.leases {
+            Some(leases) => leases.claim(lease).await,
+            None => Ok(true),
+        }
+    }
+
+    async fn release(&self, lease: &str) {
+        if let Some(leases) = &self.leases {
+            leases.release(lease).await;
+        }
+    }
+
+    /// Does this replica still run the job (always, without shared state)?
+    fn runs(&self, job_id: &str) -> bool {
+        self.leases.as_ref().is_none_or(|leases| leases.holds(&job_lease(job_id)))
     }
 
     /// A tool task's record, when `reader` may read it and it has not expired.
@@ -169,4 +231,12 @@ impl Jobs {
             }
         });
     }
+}
+
+fn job_lease(job_id: &str) -> String {
+    format!("job:{job_id}")
+}
+
+fn task_lease(task_id: &str) -> String {
+    format!("task:{task_id}")
 }

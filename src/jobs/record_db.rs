@@ -1,5 +1,5 @@
-//! Job records in SQLite (`{data_dir}/jobs.db`, WAL): one row per job, the record as JSON beside its status
-//! and its owner, so records survive restarts and unfinished jobs can be found again. Every access runs on a
+//! Job records in SQLite (`{data_dir}/jobs.db`, WAL), the store of a gateway without `GATEWAY_REDIS_URL`: one row
+//! per job, the record as JSON beside its status and its owner, so records survive restarts and unfinished jobs can be found again. Every access runs on a
 //! blocking thread. The database opens on first use (and again after a failure), so a data dir that cannot be
 //! written does not stop start-up: `/ready` reports it and media calls answer an error.
 //!
@@ -18,36 +18,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{JobRecord, JobStatus};
+use super::record_store::Reader;
 use super::task_record::{TaskRecord, TaskStatus};
 use crate::error::GatewayError;
 
-/// Who reads a job record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reader<'a> {
-    /// The caller with this id: only the jobs it created.
-    Owner(&'a str),
-    /// Every job: administrators, and the job service's own work (polling, resuming, handoffs).
-    Anyone,
-}
-
-impl Reader<'_> {
-    /// The owner a lookup must match, `None` for any.
-    fn owner(self) -> Option<String> {
-        match self {
-            Self::Owner(id) => Some(id.to_owned()),
-            Self::Anyone => None,
-        }
-    }
-}
-
 /// The job table (and the tool-task table beside it).
 #[derive(Debug, Clone)]
-pub struct JobStore {
+pub struct SqliteRecords {
     path: PathBuf,
     conn: Arc<Mutex<Option<Connection>>>,
 }
 
-impl JobStore {
+impl SqliteRecords {
     /// The store at `path`, opened now if possible, else on first use.
     #[must_use]
     pub fn new(path: &Path) -> Self {
@@ -153,14 +135,13 @@ impl JobStore {
             .transpose()
     }
 
-    /// Tool tasks still working that were created before `before_ms`: a restart cut their calls.
-    pub async fn interrupted_tasks(&self, before_ms: i64) -> Result<Vec<TaskRecord>, GatewayError> {
+    /// Tool tasks still working.
+    pub async fn working_tasks(&self) -> Result<Vec<TaskRecord>, GatewayError> {
         let working = TaskStatus::Working.as_str();
         let rows = self
-            .blocking("listing interrupted tasks", move |conn| {
-                let mut statement =
-                    conn.prepare("SELECT record FROM tool_tasks WHERE status = ?1 AND created_ms < ?2")?;
-                let rows = statement.query_map(params![working, before_ms], |row| row.get::<_, String>(0))?;
+            .blocking("listing working tasks", move |conn| {
+                let mut statement = conn.prepare("SELECT record FROM tool_tasks WHERE status = ?1")?;
+                let rows = statement.query_map(params![working], |row| row.get::<_, String>(0))?;
                 rows.collect::<Result<Vec<_>, _>>()
             })
             .await?;
@@ -249,7 +230,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_is_found_by_its_owner_and_by_anyone_but_not_by_another_owner() {
         let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::new(&dir.path().join("jobs.db"));
+        let store = SqliteRecords::new(&dir.path().join("jobs.db"));
         let mine = record("alice");
         store.save(&mine).await.unwrap();
         assert_eq!(store.get(&mine.job_id, Reader::Owner("alice")).await.unwrap().as_ref(), Some(&mine));
@@ -280,7 +261,7 @@ mod tests {
         .unwrap();
         drop(conn);
 
-        let store = JobStore::new(&path);
+        let store = SqliteRecords::new(&path);
         assert_eq!(store.get(&old.job_id, Reader::Owner("anonymous")).await.unwrap(), None);
         let found = store.get(&old.job_id, Reader::Anyone).await.unwrap().unwrap();
         assert_eq!((found.job_id.as_str(), found.owner), (old.job_id.as_str(), None));
@@ -289,6 +270,6 @@ mod tests {
         store.save(&new).await.unwrap();
         assert!(store.get(&new.job_id, Reader::Owner("alice")).await.unwrap().is_some());
         drop(store);
-        assert!(JobStore::new(&path).get(&new.job_id, Reader::Owner("alice")).await.unwrap().is_some(), "reopens");
+        assert!(SqliteRecords::new(&path).get(&new.job_id, Reader::Owner("alice")).await.unwrap().is_some(), "reopens");
     }
 }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::lease::Leases;
 use super::record::{Asset, JobRecord, JobStatus, MediaKind, error_value};
-use super::task_record::{INTERNAL_ERROR, TaskStatus};
-use super::{Jobs, MediaStore, Reader};
+use super::task_record::{INTERNAL_ERROR, TaskRecord, TaskStatus};
+use super::{Jobs, MediaStore, Reader, job_lease, task_lease};
 use crate::audit::now_ms;
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::elevenlabs::{self, Audio};
@@ -213,6 +214,10 @@ impl Jobs {
     async fn poll_until_done(&self, job_id: &str) {
         let mut polls = 0;
         loop {
+            if !self.runs(job_id) {
+                tracing::info!(job_id, "another replica took this job over; polling stops here");
+                return;
+            }
             let mut record = match self.get(job_id, Reader::Anyone).await {
                 Ok(Some(record)) if !record.status.is_terminal() => record,
                 Ok(_) => return,
@@ -299,9 +304,28 @@ impl Jobs {
     }
 
     /// At start-up: resume polling unfinished Higgsfield jobs; mark the others failed with the reason, and the
-    /// tool tasks a restart cut too.
+    /// tool tasks a restart cut too. With shared state, instead, renew this replica's leases and sweep for work
+    /// no replica runs any more, every third of the lease time until shutdown.
     pub async fn resume(self: &Arc<Self>) {
-        self.fail_interrupted_tasks().await;
+        let Some(leases) = self.leases.clone() else {
+            self.resume_local().await;
+            return;
+        };
+        let jobs = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(leases.tick());
+            loop {
+                tick.tick().await;
+                leases.renew_all().await;
+                jobs.sweep(&leases).await;
+            }
+        });
+    }
+
+    /// One gateway alone: everything unfinished that this process did not start was cut by its restart.
+    async fn resume_local(self: &Arc<Self>) {
+        let tasks = self.store.working_tasks().await;
+        self.fail_interrupted_tasks(tasks, |task| task.created_ms < self.opened_ms).await;
         let unfinished = match self.store.unfinished().await {
             Ok(records) => records,
             Err(err) => {
@@ -311,42 +335,87 @@ impl Jobs {
         };
         // A job this process created (a call that arrived while resume was still listing) is running, not
         // interrupted.
-        for mut record in unfinished.into_iter().filter(|r| r.created_ms < self.opened_ms) {
-            if record.provider == "higgsfield" && record.upstream.is_some() {
-                tracing::info!(job_id = record.job_id, "resuming a Higgsfield job");
-                self.spawn_polling(record.job_id.clone());
-            } else {
-                let err = GatewayError::new(
-                    ErrorCode::UpstreamError,
-                    format!(
-                        "the gateway restarted while this {} job was running; it cannot be resumed without sending \
-                         the generation again, so it is not: call the tool again",
-                        record.provider
-                    ),
-                )
-                .retryable(true);
-                self.fail(&mut record, &err).await;
-            }
+        for record in unfinished.into_iter().filter(|r| r.created_ms < self.opened_ms) {
+            self.take_over(record).await;
         }
     }
 
+    /// Take over the unfinished work whose lease nobody holds: its replica died (or stopped) without finishing.
+    async fn sweep(self: &Arc<Self>, leases: &Leases) {
+        let orphaned = |lease: String| async move {
+            if leases.holds(&lease) {
+                return false;
+            }
+            leases.claim(&lease).await.unwrap_or_else(|err| {
+                tracing::warn!(lease, error = %err, "cannot take a lease; trying again later");
+                false
+            })
+        };
+        match self.store.unfinished().await {
+            Ok(records) => {
+                for record in records {
+                    if orphaned(job_lease(&record.job_id)).await {
+                        tracing::info!(job_id = record.job_id, "taking over a job whose replica stopped");
+                        self.take_over(record).await;
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot list unfinished jobs; trying again later"),
+        }
+        let mut interrupted = Vec::new();
+        match self.store.working_tasks().await {
+            Ok(records) => {
+                for record in records {
+                    if orphaned(task_lease(&record.task_id)).await {
+                        interrupted.push(record);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot list working tool tasks; trying again later"),
+        }
+        self.fail_interrupted_tasks(Ok(interrupted), |_| true).await;
+    }
+
+    /// Resume polling a Higgsfield job; fail any other, which cannot be resumed without a second write.
+    async fn take_over(self: &Arc<Self>, mut record: JobRecord) {
+        if record.provider == "higgsfield" && record.upstream.is_some() {
+            tracing::info!(job_id = record.job_id, "resuming a Higgsfield job");
+            self.spawn_polling(record.job_id.clone());
+            return;
+        }
+        let err = GatewayError::new(
+            ErrorCode::UpstreamError,
+            format!(
+                "the gateway restarted while this {} job was running; it cannot be resumed without sending the \
+                 generation again, so it is not: call the tool again",
+                record.provider
+            ),
+        )
+        .retryable(true);
+        self.fail(&mut record, &err).await;
+    }
+
     /// A tool call run as a task lived in the process that stopped; nothing can continue it.
-    async fn fail_interrupted_tasks(&self) {
-        let interrupted = match self.store.interrupted_tasks(self.opened_ms).await {
+    async fn fail_interrupted_tasks(
+        &self,
+        tasks: Result<Vec<TaskRecord>, GatewayError>,
+        interrupted: impl Fn(&TaskRecord) -> bool,
+    ) {
+        let tasks = match tasks {
             Ok(records) => records,
             Err(err) => {
                 tracing::error!(error = %err, "cannot list interrupted tool tasks");
                 return;
             }
         };
-        for mut record in interrupted {
+        for mut record in tasks.into_iter().filter(|task| interrupted(task)) {
             let message = format!(
                 "the gateway restarted while this `{}` call was running as a task; a tool call cannot be resumed \
                  after a restart: call the tool again",
                 record.tool
             );
             record.end(TaskStatus::Failed, None, Some(json!({"code": INTERNAL_ERROR, "message": message})));
-            if let Err(err) = self.store.save_task(&record).await {
+            if let Err(err) = self.save_task(&record).await {
                 tracing::error!(task_id = record.task_id, error = %err, "cannot mark an interrupted task failed");
             }
         }

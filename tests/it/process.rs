@@ -70,6 +70,12 @@ impl Gateway {
         }
     }
 
+    /// SIGKILL: the process dies at once, as a crashed replica does.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn terminate(&self) {
         let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
@@ -204,4 +210,11 @@ async fn a_refusal_names_its_code_in_the_access_log() {
     gateway.terminate();
     let (code, _) = tokio::task::spawn_blocking(move || gateway.wait_exit()).await.unwrap();
     assert_eq!(code, Some(0));
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -391,8 +391,17 @@ pub fn configure(config: &mut mcp_gateway::config::Config, elevenlabs: Option<&s
 /// The shipped specs against the fake Higgsfield at `higgsfield`, with three keys: `alice` and `bob` (list and call),
 /// `ops` (`admin`), for whose-job-is-it tests.
 pub async fn owners_app(higgsfield: String) -> crate::common::TestApp {
+    owners_app_with(higgsfield, |_| {}).await
+}
+
+/// [`owners_app`], with more settings from `extra`.
+pub async fn owners_app_with(
+    higgsfield: String,
+    extra: impl FnOnce(&mut mcp_gateway::config::Config),
+) -> crate::common::TestApp {
     use crate::common::{TestApp, api_key, shipped_tool_specs};
     TestApp::spawn_with(&shipped_tool_specs(), move |config| {
+        extra(config);
         configure(config, None, Some(&higgsfield));
         let caller = ["tools:list", "tools:call"];
         config.security.keys = vec![
