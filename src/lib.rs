@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod oauth;
 pub mod providers;
+pub mod redis_link;
 pub mod sqlite_file;
 pub mod state;
 pub mod telemetry;

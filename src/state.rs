@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::oauth::TokenVerifier;
 use crate::oauth::builtin::{AuthServer, AuthServerParts};
 use crate::providers::sftp::Sftp;
+use crate::redis_link::RedisLink;
 use crate::tools::spec::SpecProblem;
 use crate::tools::watch::{self, WatchGuard};
 use crate::tools::{Engine, EngineOptions, RegistryHandle};
@@ -63,8 +64,8 @@ pub struct App {
     pub auth_server: Option<Arc<AuthServer>>,
     /// The per-caller rate limit, when configured.
     pub rate_limit: Option<Arc<KeyedLimit>>,
-    /// The Redis connection of shared budgets (`GATEWAY_REDIS_URL`), for `/ready`.
-    pub shared_budgets: Option<SharedBudgets>,
+    /// The one Redis connection of shared state (`GATEWAY_REDIS_URL`), for `/ready`.
+    pub redis: Option<RedisLink>,
     pub audit: Option<Arc<AuditLog>>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
@@ -124,10 +125,8 @@ impl AppState {
             sftp,
             shutdown: shutdown.clone(),
         });
-        let shared_budgets = match &config.redis_url {
-            Some(url) => Some(SharedBudgets::new(url).map_err(StartupError::Redis)?),
-            None => None,
-        };
+        let redis = config.redis_url.as_ref().map(RedisLink::new).transpose().map_err(StartupError::Redis)?;
+        let shared_budgets = redis.clone().map(SharedBudgets::new);
         let options = EngineOptions {
             shared_budgets: shared_budgets.clone(),
             default_timeout: config.limits.call_timeout,
@@ -202,7 +201,7 @@ impl AppState {
             tokens,
             auth_server,
             rate_limit,
-            shared_budgets,
+            redis,
             audit,
             shutdown,
             _watch: watch,

@@ -52,9 +52,9 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let data_dir = state.config.data_dir.clone();
     let writable =
         tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
-    // With shared budgets, a replica that cannot reach Redis cannot admit calls: not ready.
-    let redis = match &state.shared_budgets {
-        Some(budgets) => Some(budgets.ping().await),
+    // With shared state, a replica that cannot reach Redis cannot admit calls or find sessions: not ready.
+    let redis = match &state.redis {
+        Some(link) => Some(link.ping().await),
         None => None,
     };
     let mut settings: BTreeMap<&str, bool> = BTreeMap::new();

@@ -7,90 +7,13 @@
 use crate::common;
 
 use std::num::NonZeroU32;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::redis::RedisServer;
 use common::{TestApp, api_key, bearer, header, poll_until};
 use mcp_gateway::config::{Config, Rate, Secret};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tempfile::TempDir;
-
-/// A throwaway `redis-server` on loopback, no persistence; killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl RedisServer {
-    /// On a free port; on a lost race for it (the server exits), again on another, at most 3 times.
-    async fn start() -> Self {
-        for _ in 0..3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            if let Some(server) = Self::try_start_on(port).await {
-                return server;
-            }
-        }
-        panic!("redis-server could not start on a free port three times");
-    }
-
-    async fn start_on(port: u16) -> Self {
-        Self::try_start_on(port).await.unwrap_or_else(|| panic!("redis-server could not start on port {port}"))
-    }
-
-    /// `None` when the server exits before it answers (its port was taken meanwhile).
-    async fn try_start_on(port: u16) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test.sh installs Debian's redis-server)");
-        let mut server = Self { child, port, _dir: dir };
-        // Ready when this very process answers PING: whoever else might hold the port, it is not a Redis of ours.
-        let ready = poll_until("redis-server answers PING or exits", || {
-            let exited = server.child.try_wait().ok().flatten().is_some();
-            async move {
-                if exited {
-                    return Some(false);
-                }
-                pong(port).await.then_some(true)
-            }
-        })
-        .await;
-        ready.then_some(server)
-    }
-
-    fn url(&self) -> Secret {
-        Secret::from_setting(Some(format!("redis://127.0.0.1:{}/", self.port))).unwrap()
-    }
-
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Does a Redis server answer PING on `port`?
-async fn pong(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
-    let mut answer = [0u8; 7];
-    stream.write_all(b"PING\r\n").await.is_ok()
-        && stream.read_exact(&mut answer).await.is_ok()
-        && &answer == b"+PONG\r\n"
-}
 
 fn per_minute(count: u32) -> Rate {
     Rate { count: NonZeroU32::new(count).unwrap(), period: Duration::from_secs(60) }

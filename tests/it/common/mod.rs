@@ -4,6 +4,7 @@
 //!
 
 pub mod fake_llm;
+pub mod redis;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
