@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::shared_sessions::replica_id;
 use crate::error::{ErrorCode, GatewayError};
 use crate::tools::{Ask, ChannelFuture, ClientChannel, LogLevel, Progress, Question};
 
@@ -44,7 +45,9 @@ impl Peer {
         self.log_level.store(level.rank(), Ordering::Relaxed);
     }
 
-    fn log_enabled(&self, level: LogLevel) -> bool {
+    /// Does the client's chosen level let a line of `level` through?
+    #[must_use]
+    pub fn log_enabled(&self, level: LogLevel) -> bool {
         level.rank() >= self.log_level.load(Ordering::Relaxed)
     }
 
@@ -56,6 +59,12 @@ impl Peer {
     pub fn resolve(&self, id: &Value, outcome: Result<Value, Value>) -> bool {
         let sender = self.lock_pending().remove(&id.to_string());
         sender.is_some_and(|tx| tx.send(outcome).is_ok())
+    }
+
+    /// Does a server→client request of this replica wait for its answer?
+    #[must_use]
+    pub fn awaits_answers(&self) -> bool {
+        !self.lock_pending().is_empty()
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -140,7 +149,8 @@ impl StreamLink {
         if !peer.supports(capability) {
             return Err(unsupported(&format!("a client that declared the `{capability}` capability")));
         }
-        let id = json!(peer.next_id.fetch_add(1, Ordering::Relaxed));
+        // Prefixed with this replica's id: unique among the replicas a shared session's answers may reach.
+        let id = json!(format!("{}-{}", replica_id(), peer.next_id.fetch_add(1, Ordering::Relaxed)));
         let (tx, rx) = oneshot::channel();
         peer.lock_pending().insert(id.to_string(), tx);
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
