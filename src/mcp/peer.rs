@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::shared_sessions::replica_id;
+use super::shared_sessions::new_replica_id;
 use crate::error::{ErrorCode, GatewayError};
 use crate::tools::{Ask, ChannelFuture, ClientChannel, LogLevel, Progress, Question};
 
@@ -21,6 +21,8 @@ type Pending = HashMap<String, oneshot::Sender<Result<Value, Value>>>;
 /// What a session knows about its client.
 #[derive(Debug)]
 pub struct Peer {
+    /// The replica's id, which prefixes the ids of server→client requests (see [`Peer::of_replica`]).
+    replica: Arc<str>,
     capabilities: OnceLock<Value>,
     log_level: AtomicU8,
     next_id: AtomicU64,
@@ -34,6 +36,13 @@ impl Peer {
         let peer = Self::default();
         peer.set_capabilities(capabilities);
         peer
+    }
+
+    /// A peer of the replica `replica`: the ids of its requests to the client are unique among replicas, so an
+    /// answer reaching any replica of a shared session finds the request it answers.
+    #[must_use]
+    pub fn of_replica(replica: Arc<str>) -> Self {
+        Self { replica, ..Self::default() }
     }
 
     /// Record the capabilities the client declared at `initialize` (first one wins).
@@ -76,6 +85,7 @@ impl Peer {
 impl Default for Peer {
     fn default() -> Self {
         Self {
+            replica: new_replica_id(),
             capabilities: OnceLock::new(),
             log_level: AtomicU8::new(LogLevel::Info.rank()),
             next_id: AtomicU64::new(1),
@@ -149,8 +159,7 @@ impl StreamLink {
         if !peer.supports(capability) {
             return Err(unsupported(&format!("a client that declared the `{capability}` capability")));
         }
-        // Prefixed with this replica's id: unique among the replicas a shared session's answers may reach.
-        let id = json!(format!("{}-{}", replica_id(), peer.next_id.fetch_add(1, Ordering::Relaxed)));
+        let id = json!(format!("{}-{}", peer.replica, peer.next_id.fetch_add(1, Ordering::Relaxed)));
         let (tx, rx) = oneshot::channel();
         peer.lock_pending().insert(id.to_string(), tx);
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});

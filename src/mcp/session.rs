@@ -228,6 +228,8 @@ pub struct SessionStore {
     max: usize,
     idle: Duration,
     metrics: Arc<Metrics>,
+    /// This replica's id, in its server→client request ids (and, with Redis, its events).
+    replica: Arc<str>,
     shared: Option<Arc<SharedSessions>>,
 }
 
@@ -235,13 +237,14 @@ impl SessionStore {
     /// Sessions in this replica's memory.
     #[must_use]
     pub fn new(max: usize, idle: Duration, metrics: Arc<Metrics>) -> Self {
-        Self { sessions: RwLock::new(HashMap::new()), max, idle, metrics, shared: None }
+        let replica = shared_sessions::new_replica_id();
+        Self { sessions: RwLock::new(HashMap::new()), max, idle, metrics, replica, shared: None }
     }
 
     /// Sessions shared through Redis; call [`Self::listen`] once a runtime runs.
     #[must_use]
     pub fn shared(max: usize, idle: Duration, metrics: Arc<Metrics>, shared: SharedSessions) -> Self {
-        Self { shared: Some(Arc::new(shared)), ..Self::new(max, idle, metrics) }
+        Self { replica: shared.replica().clone(), shared: Some(Arc::new(shared)), ..Self::new(max, idle, metrics) }
     }
 
     /// With Redis: apply the other replicas' events to the sessions held here, until `stop`.
@@ -249,7 +252,8 @@ impl SessionStore {
         let Some(shared) = &self.shared else { return };
         let store = Arc::downgrade(self);
         shared.link().listen(shared_sessions::CHANNEL, stop, move |payload| {
-            let (Some(store), Some((id, event))) = (store.upgrade(), shared_sessions::decode(payload)) else { return };
+            let Some(store) = store.upgrade() else { return };
+            let Some((id, event)) = store.shared.as_ref().and_then(|s| s.decode(payload)) else { return };
             store.apply(&id, event);
         });
     }
@@ -332,7 +336,7 @@ impl SessionStore {
             id: parts.id.clone(),
             owner: parts.owner,
             version: OnceLock::new(),
-            peer: Arc::new(Peer::default()),
+            peer: Arc::new(Peer::of_replica(self.replica.clone())),
             in_flight: Mutex::new(HashMap::new()),
             events: broadcast::channel(64).0,
             legacy_stream: parts.legacy_stream,

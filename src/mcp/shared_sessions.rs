@@ -9,7 +9,7 @@
 //! sessions it holds something of (see `session::SessionStore::apply`) and skips its own.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -30,11 +30,10 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 ";
 
-/// This process among the replicas: random, so ids it makes never collide with another replica's.
+/// A new replica id: random, so ids one replica makes never collide with another's (even two in one process).
 #[must_use]
-pub fn replica_id() -> &'static str {
-    static REPLICA: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-    &REPLICA
+pub fn new_replica_id() -> Arc<str> {
+    uuid::Uuid::new_v4().simple().to_string()[..12].into()
 }
 
 /// What every replica knows of a session.
@@ -101,6 +100,8 @@ struct Envelope {
 #[derive(Debug)]
 pub struct SharedSessions {
     link: RedisLink,
+    /// This replica, as its events name it.
+    replica: Arc<str>,
     idle: Duration,
     set_field: redis::Script,
 }
@@ -108,7 +109,13 @@ pub struct SharedSessions {
 impl SharedSessions {
     #[must_use]
     pub fn new(link: RedisLink, idle: Duration) -> Self {
-        Self { link, idle, set_field: redis::Script::new(SET_FIELD) }
+        Self { link, replica: new_replica_id(), idle, set_field: redis::Script::new(SET_FIELD) }
+    }
+
+    /// This replica's id.
+    #[must_use]
+    pub fn replica(&self) -> &Arc<str> {
+        &self.replica
     }
 
     /// The link, for listening to events.
@@ -184,20 +191,21 @@ impl SharedSessions {
 
     /// Tell the other replicas something about `session`.
     pub async fn publish(&self, session: &str, event: Event) -> Result<(), GatewayError> {
-        let envelope = Envelope { from: replica_id().to_owned(), session: session.to_owned(), event };
+        let envelope = Envelope { from: self.replica.to_string(), session: session.to_owned(), event };
         let payload = serde_json::to_string(&envelope).unwrap_or_default();
         let mut command = redis::cmd("PUBLISH");
         command.arg(CHANNEL).arg(payload);
         let _receivers: i64 = self.link.query("the session event", &command).await?;
         Ok(())
     }
-}
 
-/// An event published by another replica: `(session, event)`; `None` for this replica's own or a malformed one.
-#[must_use]
-pub fn decode(payload: &[u8]) -> Option<(String, Event)> {
-    let envelope: Envelope = serde_json::from_slice(payload).ok()?;
-    (envelope.from != replica_id()).then_some((envelope.session, envelope.event))
+    /// An event published by another replica: `(session, event)`; `None` for this replica's own or a malformed
+    /// one.
+    #[must_use]
+    pub fn decode(&self, payload: &[u8]) -> Option<(String, Event)> {
+        let envelope: Envelope = serde_json::from_slice(payload).ok()?;
+        (*envelope.from != *self.replica).then_some((envelope.session, envelope.event))
+    }
 }
 
 #[cfg(test)]
@@ -221,11 +229,13 @@ mod tests {
 
     #[test]
     fn events_of_other_replicas_decode_and_our_own_are_skipped() {
+        let url = crate::config::Secret::from_setting(Some("redis://127.0.0.1:1/".into())).unwrap();
+        let shared = SharedSessions::new(RedisLink::new(&url).unwrap(), Duration::from_secs(60));
         let event = Event::Cancel { request: json!(7) };
-        let ours = json!({"from": replica_id(), "session": "s", "kind": "cancel", "request": 7}).to_string();
-        assert_eq!(decode(ours.as_bytes()), None);
+        let ours = json!({"from": shared.replica().as_ref(), "session": "s", "kind": "cancel", "request": 7});
+        assert_eq!(shared.decode(ours.to_string().as_bytes()), None);
         let theirs = json!({"from": "other", "session": "s", "kind": "cancel", "request": 7}).to_string();
-        assert_eq!(decode(theirs.as_bytes()), Some(("s".to_owned(), event)));
-        assert_eq!(decode(b"not json"), None);
+        assert_eq!(shared.decode(theirs.as_bytes()), Some(("s".to_owned(), event)));
+        assert_eq!(shared.decode(b"not json"), None);
     }
 }

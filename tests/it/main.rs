@@ -38,6 +38,7 @@ mod rest_compat;
 mod security;
 mod sftp;
 mod shared_limits;
+mod shared_sessions;
 mod slow_clients;
 mod supabase_rpc;
 mod visibility;
