@@ -249,7 +249,7 @@ async fn a_legacy_stream_on_one_replica_carries_the_answers_to_posts_on_the_othe
 #[tokio::test]
 async fn without_redis_a_session_request_gets_a_typed_503_not_a_404_and_sessions_work_again_once_it_returns() {
     let (specs, redis) = (specs(), RedisServer::start().await);
-    let a = replica(&specs, &redis, |_| {}).await;
+    let (a, b) = replicas(&specs, &redis).await;
     let session = a.initialize("2025-06-18").await;
     let port = redis.stop();
 
@@ -266,13 +266,21 @@ async fn without_redis_a_session_request_gets_a_typed_503_not_a_404_and_sessions
     assert_eq!(delete.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(a.get("/ready").send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    // This Redis keeps nothing on disk: the old session is gone with it, and a new one works.
-    let _back = RedisServer::start_on(port).await;
+    // This Redis keeps nothing on disk: the old session is gone with it, and a new one works across replicas,
+    // events included (both replicas reopened their event connections).
+    let back = RedisServer::start_on(port).await;
     poll_until("the replica is ready again", || async {
         let ready = a.get("/ready").send().await.ok()?;
         (ready.status() == StatusCode::OK).then_some(())
     })
     .await;
     let renewed = a.initialize("2025-06-18").await;
-    assert_eq!(a.call_tool(Some(&renewed), "ping", json!({})).await["structuredContent"]["pong"], true);
+    assert_eq!(b.call_tool(Some(&renewed), "ping", json!({})).await["structuredContent"]["pong"], true);
+    listening(&back, 2).await;
+    let response = a.mcp(Some(&renewed), &call(9, "slow_job", json!({}), Some("slow"))).send().await.unwrap();
+    let mut stream = SseStream::new(response);
+    assert_eq!(stream.next_message().await["method"], "notifications/progress");
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}});
+    assert_eq!(b.mcp(Some(&renewed), &cancel).send().await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(stream.next_message().await["result"]["_meta"]["mcp-gateway/error"]["code"], "cancelled");
 }
