@@ -324,6 +324,10 @@ impl SessionStore {
 
     fn insert(&self, parts: Parts) -> Result<Arc<Session>, GatewayError> {
         let mut sessions = self.write();
+        // Two requests may make the cache of one shared session at once: the first one made is the one.
+        if let Some(made) = sessions.get(&parts.id) {
+            return Ok(made.clone());
+        }
         if sessions.len() >= self.max {
             drop(sessions);
             self.expire_idle();
