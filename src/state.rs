@@ -243,7 +243,7 @@ fn spawn_housekeeping(app: Weak<App>) {
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
-            let expired = app.mcp.sessions.expire_idle();
+            let expired = app.mcp.sessions.expire_idle() + app.mcp.sessions.end_vanished().await;
             if expired > 0 {
                 tracing::info!(expired, "idle MCP sessions expired");
             }

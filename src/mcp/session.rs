@@ -469,8 +469,8 @@ impl SessionStore {
     }
 
     /// Forget sessions idle longer than the configured limit. Returns how many ended. With Redis, the record's
-    /// own expiry ends a session; here only quiet caches are dropped (a busy one is ended by its record's absence
-    /// on the next read, or by an `ended` event).
+    /// own expiry ends a session; here only quiet caches are dropped (a busy one is ended by an `ended` event, by
+    /// its record's absence on the next read, or by [`Self::end_vanished`]).
     pub fn expire_idle(&self) -> usize {
         let expired: Vec<Arc<str>> = self
             .sessions
@@ -482,6 +482,23 @@ impl SessionStore {
             .map(|s| s.id.clone())
             .collect();
         expired.iter().filter_map(|id| self.forget(id)).map(|s| s.ended.cancel()).count()
+    }
+
+    /// With Redis: end the busy caches (a GET stream, a call) left idle here whose record expired or ended
+    /// unseen (an `ended` event lost while the events connection reopened). Returns how many ended.
+    pub async fn end_vanished(&self) -> usize {
+        let Some(shared) = &self.shared else { return 0 };
+        let idle: Vec<Arc<Session>> =
+            self.all().into_iter().filter(|s| s.idle_for() > self.idle && !s.holds_stream && !s.is_quiet()).collect();
+        let mut ended = 0;
+        for session in idle {
+            // Redis away: nothing is known, so nothing ends.
+            if matches!(shared.exists(&session.id).await, Ok(false)) && self.forget(&session.id).is_some() {
+                session.ended.cancel();
+                ended += 1;
+            }
+        }
+        ended
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Arc<Session>>> {

@@ -156,6 +156,13 @@ impl SharedSessions {
         self.link.query("the session's expiry", &command).await
     }
 
+    /// Does the session still exist? (Its idle time is left as it is.)
+    pub async fn exists(&self, id: &str) -> Result<bool, GatewayError> {
+        let mut command = redis::cmd("EXISTS");
+        command.arg(Self::key(id));
+        self.link.query("the session's existence", &command).await
+    }
+
     /// Record the negotiated version and capabilities (a legacy session's `initialize`).
     pub async fn initialize(
         &self,

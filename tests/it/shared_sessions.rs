@@ -284,3 +284,20 @@ async fn without_redis_a_session_request_gets_a_typed_503_not_a_404_and_sessions
     assert_eq!(b.mcp(Some(&renewed), &cancel).send().await.unwrap().status(), StatusCode::ACCEPTED);
     assert_eq!(stream.next_message().await["result"]["_meta"]["mcp-gateway/error"]["code"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_get_stream_of_a_session_that_expired_in_redis_is_closed_by_housekeeping() {
+    let (specs, redis) = (specs(), RedisServer::start().await);
+    let a = replica(&specs, &redis, |c| c.limits.session_idle = std::time::Duration::from_secs(1)).await;
+    let session = a.initialize("2025-06-18").await;
+    let get = a.get("/mcp").header(ACCEPT, "text/event-stream").header(SESSION_HEADER, &session).send().await.unwrap();
+    let mut notifications = SseStream::new(get);
+    // Nobody uses the session: its record expires after a second, and the next sweep ends the stream held here.
+    poll_until("the sweep ends the vanished session", || async {
+        (a.state.mcp.sessions.end_vanished().await > 0).then_some(())
+    })
+    .await;
+    notifications.expect_end().await;
+    let gone = a.mcp(Some(&session), &rpc(1, "tools/list", json!({}))).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
