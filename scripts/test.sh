@@ -5,12 +5,12 @@
 #   in both protocol eras (the initialize handshake and the stateless 2026-07-28): the official Python SDK
 #   (mcp==2.3.0; and its OAuth client through the built-in authorization server), the TypeScript SDK (v1
 #   @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and the MCP conformance suite with the
-#   fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era);
-#   then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
+#   fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era), and the Python SDK over two replicas
+#   sharing Redis behind a round-robin nginx; then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
 #   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the redis-server,
-#   openssh-server, prometheus and chromium packages, s3s-fs in .cache/s3s) and fails loudly on the first problem.
+#   nginx, openssh-server, prometheus and chromium packages, s3s-fs in .cache/s3s) and fails loudly on the first problem.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +40,15 @@ if ! .cache/s3s/bin/s3s-fs --version 2>/dev/null | grep -qx "s3s-fs $s3s_version
 fi
 export S3S_FS_BIN="$PWD/.cache/s3s/bin/s3s-fs"
 "$S3S_FS_BIN" --version
+
+step "a plain round-robin proxy for the replica checks (idempotent): Debian's nginx"
+if [[ ! -x /usr/sbin/nginx ]]; then
+  sudo_if_needed=()
+  [[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
+  "${sudo_if_needed[@]}" apt-get update -qq
+  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+fi
+/usr/sbin/nginx -v
 
 step "unit and integration tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
@@ -129,6 +138,10 @@ tally target/interop/python.log
 step "official Python SDK (mcp==2.3.0), mode 2026-07-28 / auto / legacy, against $base and $fixture"
 "$venv/bin/python" tests/interop/python_client_2026.py "$base" --fixture "$fixture" | tee target/interop/python-2026.log
 tally target/interop/python-2026.log
+
+step "official Python SDK, one whole session over two replicas sharing Redis behind round-robin nginx"
+PYTHON="$venv/bin/python" tests/interop/replicas.sh "$bin" | tee target/interop/python-replicas.log
+tally target/interop/python-replicas.log
 
 step "official Python SDK OAuth client (mcp.client.auth) through the built-in authorization server"
 # Its own gateway: GATEWAY_OAUTH=builtin, the public URL its loopback address (the default), a fresh data folder.

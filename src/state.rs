@@ -16,6 +16,7 @@ use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps, SharedBudgets};
 use crate::mcp::request_state::StateKey;
 use crate::mcp::session::SessionStore;
+use crate::mcp::shared_sessions::SharedSessions;
 use crate::mcp::{Mcp, McpHandle};
 use crate::metrics::Metrics;
 use crate::oauth::TokenVerifier;
@@ -159,7 +160,13 @@ impl AppState {
         } else {
             None
         };
-        let sessions = SessionStore::new(config.limits.max_sessions, config.limits.session_idle, metrics.clone());
+        let (max_sessions, idle) = (config.limits.max_sessions, config.limits.session_idle);
+        let sessions = Arc::new(match &redis {
+            Some(link) => {
+                SessionStore::shared(max_sessions, idle, metrics.clone(), SharedSessions::new(link.clone(), idle))
+            }
+            None => SessionStore::new(max_sessions, idle, metrics.clone()),
+        });
         let keys = Arc::new(KeyRing::new(config.security.keys.clone()));
         let auth_server = match config.oauth.as_ref().and_then(|o| o.builtin_issuer.as_deref().map(|i| (o, i))) {
             Some((oauth, issuer)) => Some(Arc::new(
@@ -217,6 +224,7 @@ impl AppState {
         };
         let state = Self(Arc::new(app));
         if in_runtime {
+            state.mcp.sessions.listen(state.shutdown.clone());
             spawn_housekeeping(Arc::downgrade(&state.0));
             tokio::spawn(async move { jobs.resume().await });
         }
@@ -244,7 +252,7 @@ fn spawn_housekeeping(app: Weak<App>) {
         loop {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
-            let expired = app.mcp.sessions.expire_idle();
+            let expired = app.mcp.sessions.expire_idle() + app.mcp.sessions.end_vanished().await;
             if expired > 0 {
                 tracing::info!(expired, "idle MCP sessions expired");
             }

@@ -54,7 +54,7 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let data_dir = state.config.data_dir.clone();
     let writable =
         tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
-    // With shared state, a replica that cannot reach Redis cannot admit calls nor read jobs: not ready.
+    // With shared state, a replica that cannot reach Redis cannot admit calls, find sessions or read jobs: not ready.
     let redis = match &state.redis {
         Some(link) => Some(link.ping().await),
         None => None,

@@ -81,11 +81,11 @@ pub async fn get_mcp(State(state): State<AppState>, Authed(caller): Authed, head
 }
 
 pub async fn delete_mcp(State(state): State<AppState>, Authed(caller): Authed, headers: HeaderMap) -> Response {
-    streamable::delete(&state.mcp, &headers, &caller)
+    streamable::delete(&state.mcp, &headers, &caller).await
 }
 
 pub async fn get_sse(State(state): State<AppState>, Authed(caller): Authed) -> Response {
-    legacy_sse::open(&state.mcp, &caller)
+    legacy_sse::open(&state.mcp, &caller).await
 }
 
 pub async fn post_messages(
@@ -97,7 +97,7 @@ pub async fn post_messages(
     body: Body,
 ) -> Response {
     match read_rpc_body(&state, &headers, body).await {
-        Ok(message) => legacy_sse::post(&state.mcp, &query, request_id, caller, message),
+        Ok(message) => legacy_sse::post(&state.mcp, &query, request_id, caller, message).await,
         Err(response) => response,
     }
 }

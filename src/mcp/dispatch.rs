@@ -212,7 +212,7 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
             let level = LogLevel::parse(level)
                 .ok_or_else(|| RpcError::invalid_params(format!("unknown log level `{level}`")))?;
             if let Some(session) = scope.session {
-                session.peer.set_log_level(level);
+                session.set_log_level(level).await.map_err(|e| RpcError::from_gateway(&e, scope.request_id))?;
             }
             Ok(json!({}))
         }
@@ -221,11 +221,15 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
 }
 
 /// Handle a client notification. Unknown notifications are ignored, as JSON-RPC requires.
-pub fn notification(session: Option<&Arc<Session>>, method: &str, params: &Value) {
+pub async fn notification(session: Option<&Arc<Session>>, method: &str, params: &Value) {
     match method {
         "notifications/cancelled" => {
             let Some(request_id) = params.get("requestId") else { return };
-            let cancelled = session.is_some_and(|s| s.cancel(request_id));
+            // With Redis, a call running on another replica is cancelled there (and `cancelled` is false here).
+            let cancelled = match session {
+                Some(s) => s.cancel(request_id).await,
+                None => false,
+            };
             tracing::info!(%request_id, cancelled, reason = ?params.get("reason"), "client cancelled a request");
         }
         "notifications/initialized" => {}

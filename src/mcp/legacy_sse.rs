@@ -2,7 +2,9 @@
 //! endpoint (`/messages?sessionId=...`); POSTs answer 202 and every response travels on the stream.
 //!
 //! The session lives as long as its stream: when the client disconnects, the session ends. Messages are
-//! handled by the same dispatcher as Streamable HTTP.
+//! handled by the same dispatcher as Streamable HTTP. With Redis, a POST may reach another replica than the one
+//! holding the stream: that replica runs the message and forwards what it sends to the stream's replica, and the
+//! stream's replica keeps the shared record alive while the stream is open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use super::McpHandle;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::peer::StreamLink;
-use super::session::{Session, at_session_limit};
+use super::session::Session;
 use super::sse;
 use super::streamable::rpc_error;
 use super::version::ProtocolVersion;
@@ -26,25 +28,31 @@ use crate::auth::Caller;
 use crate::tools::ClientLink;
 
 /// GET /sse: open a legacy session (owned by `caller`) and its stream.
-pub fn open(state: &McpHandle, caller: &Caller) -> Response {
+pub async fn open(state: &McpHandle, caller: &Caller) -> Response {
     let (events, response) = match sse::open(state) {
         Ok(stream) => stream,
         Err(err) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, "")),
     };
     let (tx, mut rx) = mpsc::channel::<Value>(64);
-    let Ok(session) = state.sessions.create_legacy(tx, caller.id()) else {
-        let error = RpcError::from_gateway(&at_session_limit(), "");
-        return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &error);
+    let session = match state.sessions.create_legacy(tx, caller.id()).await {
+        Ok(session) => session,
+        Err(err) => return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, "")),
     };
     let mut tools_changed = state.engine.registry().subscribe();
     let state = state.clone();
     tokio::spawn(async move {
         let endpoint = format!("/messages?sessionId={}", session.id);
+        // The session lives while its stream does, however long no message comes.
+        let mut renew = tokio::time::interval(state.config.limits.session_idle / 2);
         if events.named("endpoint", &endpoint).await {
             loop {
                 let message = tokio::select! {
                     () = events.closed() => break,
                     () = session.ended.cancelled() => break,
+                    _ = renew.tick() => {
+                        state.sessions.keep_alive(&session.id).await;
+                        continue;
+                    }
                     changed = tools_changed.changed() => match changed {
                         Ok(()) => json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
                         Err(_) => break,
@@ -59,14 +67,16 @@ pub fn open(state: &McpHandle, caller: &Caller) -> Response {
                 }
             }
         }
-        state.sessions.remove(&session.id);
+        if let Err(err) = state.sessions.remove(&session.id).await {
+            tracing::warn!(session = %session.id, error = %err.message, "cannot end the shared session record");
+        }
         tracing::info!(session = %session.id, "legacy SSE stream closed; session ended");
     });
     response
 }
 
 /// POST /messages?sessionId=...: accept a message for the caller's legacy session (202), answer on its stream.
-pub fn post(
+pub async fn post(
     state: &McpHandle,
     query: &HashMap<String, String>,
     request_id: Arc<str>,
@@ -77,7 +87,14 @@ pub fn post(
         let error = RpcError::new(INVALID_REQUEST, "the sessionId query parameter is required");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
     };
-    let Some(session) = state.sessions.get(id, caller.id()).filter(|s| s.legacy_stream.is_some()) else {
+    let found = match state.sessions.get(id, caller.id()).await {
+        Ok(found) => found,
+        Err(err) => {
+            let error = RpcError::from_gateway(&err, &request_id);
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &error);
+        }
+    };
+    let Some(session) = found.filter(|s| s.legacy_stream.is_some()) else {
         let error = RpcError::new(-32001, "unknown sessionId; open a new stream with GET /sse");
         return rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error);
     };
@@ -126,16 +143,19 @@ async fn handle(
     match Incoming::parse(message) {
         Err(rejected) => Some(error_response(&rejected.0, &rejected.1)),
         Ok(Incoming::Notification { method, params }) => {
-            dispatch::notification(Some(session), &method, &params);
+            dispatch::notification(Some(session), &method, &params).await;
             None
         }
         Ok(Incoming::Response { id, outcome }) => {
-            session.peer.resolve(&id, outcome);
+            session.resolve(&id, outcome).await;
             None
         }
         Ok(Incoming::Request { id, method, params }) if method == "initialize" => {
             let version = ProtocolVersion::negotiate(params.get("protocolVersion").and_then(Value::as_str));
-            session.initialize(version, params.get("capabilities").cloned().unwrap_or_else(|| json!({})));
+            let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
+            if let Err(err) = session.initialize(version, capabilities).await {
+                return Some(error_response(&id, &RpcError::from_gateway(&err, request_id)));
+            }
             Some(response(&id, dispatch::initialize_result(state, version)))
         }
         Ok(Incoming::Request { id, method, params }) => {

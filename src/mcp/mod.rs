@@ -20,6 +20,7 @@ pub mod modern;
 pub mod peer;
 pub mod request_state;
 pub mod session;
+pub mod shared_sessions;
 pub mod sse;
 pub mod streamable;
 pub mod tasks;
@@ -31,8 +32,8 @@ pub struct Mcp {
     pub config: Arc<Config>,
     pub engine: Arc<Engine>,
     pub metrics: Arc<Metrics>,
-    /// This replica's handshake-era sessions.
-    pub sessions: session::SessionStore,
+    /// The handshake-era sessions (this replica's, or its caches of those shared through Redis).
+    pub sessions: Arc<session::SessionStore>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
     /// One permit per open SSE stream.

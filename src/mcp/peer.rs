@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::shared_sessions::new_replica_id;
 use crate::error::{ErrorCode, GatewayError};
 use crate::tools::{Ask, ChannelFuture, ClientChannel, LogLevel, Progress, Question};
 
@@ -20,6 +21,8 @@ type Pending = HashMap<String, oneshot::Sender<Result<Value, Value>>>;
 /// What a session knows about its client.
 #[derive(Debug)]
 pub struct Peer {
+    /// The replica's id, which prefixes the ids of server→client requests (see [`Peer::of_replica`]).
+    replica: Arc<str>,
     capabilities: OnceLock<Value>,
     log_level: AtomicU8,
     next_id: AtomicU64,
@@ -35,6 +38,13 @@ impl Peer {
         peer
     }
 
+    /// A peer of the replica `replica`: the ids of its requests to the client are unique among replicas, so an
+    /// answer reaching any replica of a shared session finds the request it answers.
+    #[must_use]
+    pub fn of_replica(replica: Arc<str>) -> Self {
+        Self { replica, ..Self::default() }
+    }
+
     /// Record the capabilities the client declared at `initialize` (first one wins).
     pub fn set_capabilities(&self, capabilities: Value) {
         let _ = self.capabilities.set(capabilities);
@@ -44,7 +54,9 @@ impl Peer {
         self.log_level.store(level.rank(), Ordering::Relaxed);
     }
 
-    fn log_enabled(&self, level: LogLevel) -> bool {
+    /// Does the client's chosen level let a line of `level` through?
+    #[must_use]
+    pub fn log_enabled(&self, level: LogLevel) -> bool {
         level.rank() >= self.log_level.load(Ordering::Relaxed)
     }
 
@@ -58,6 +70,12 @@ impl Peer {
         sender.is_some_and(|tx| tx.send(outcome).is_ok())
     }
 
+    /// Does a server→client request of this replica wait for its answer?
+    #[must_use]
+    pub fn awaits_answers(&self) -> bool {
+        !self.lock_pending().is_empty()
+    }
+
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         // A panic while holding this lock cannot leave the map inconsistent: take it back.
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -67,6 +85,7 @@ impl Peer {
 impl Default for Peer {
     fn default() -> Self {
         Self {
+            replica: new_replica_id(),
             capabilities: OnceLock::new(),
             log_level: AtomicU8::new(LogLevel::Info.rank()),
             next_id: AtomicU64::new(1),
@@ -140,7 +159,7 @@ impl StreamLink {
         if !peer.supports(capability) {
             return Err(unsupported(&format!("a client that declared the `{capability}` capability")));
         }
-        let id = json!(peer.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = json!(format!("{}-{}", peer.replica, peer.next_id.fetch_add(1, Ordering::Relaxed)));
         let (tx, rx) = oneshot::channel();
         peer.lock_pending().insert(id.to_string(), tx);
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});

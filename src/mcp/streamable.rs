@@ -21,12 +21,14 @@ use super::McpHandle;
 use super::dispatch::{self, RequestScope};
 use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, RpcError, error_response, response};
 use super::modern;
-use super::peer::StreamLink;
-use super::session::{Session, at_session_limit};
+use super::peer::{StreamLink, log_notification};
+use super::session::Session;
 use super::sse;
 use super::version::{ProtocolVersion, VersionHeader};
 use crate::auth::Caller;
+use crate::error::{ErrorCode, GatewayError};
 use crate::tools::to_end::ToEnd;
+use crate::tools::{Ask, ChannelFuture, ClientChannel, ClientLink, LogLevel, Progress};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -47,21 +49,41 @@ pub fn json_response(value: &Value) -> Response {
     ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
-/// The request names a session this replica does not know (or that belongs to another key).
-struct UnknownSession;
+/// Why a request that names a session has none.
+enum NoSession {
+    /// Unknown, ended, expired, or another key's: the client re-initializes.
+    Unknown,
+    /// The shared session store (Redis) cannot answer: the session may exist, so retry.
+    Unavailable(GatewayError),
+}
 
-impl UnknownSession {
-    fn response() -> Response {
-        let error = RpcError::new(-32001, "session not found or expired; send initialize to start a new one");
-        rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error)
+impl NoSession {
+    fn response(self, request_id: &str) -> Response {
+        match self {
+            Self::Unknown => {
+                let error = RpcError::new(-32001, "session not found or expired; send initialize to start a new one");
+                rpc_error(StatusCode::NOT_FOUND, &Value::Null, &error)
+            }
+            Self::Unavailable(err) => {
+                rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, &RpcError::from_gateway(&err, request_id))
+            }
+        }
     }
 }
 
 /// Find the session a request names: `Ok(None)` when it names none.
-fn session_of(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Result<Option<Arc<Session>>, UnknownSession> {
+async fn session_of(
+    state: &McpHandle,
+    headers: &HeaderMap,
+    caller: &Caller,
+) -> Result<Option<Arc<Session>>, NoSession> {
     let Some(raw) = headers.get(SESSION_HEADER) else { return Ok(None) };
     let id = raw.to_str().unwrap_or("");
-    state.sessions.get(id, caller.id()).map(Some).ok_or(UnknownSession)
+    match state.sessions.get(id, caller.id()).await {
+        Ok(Some(session)) => Ok(Some(session)),
+        Ok(None) => Err(NoSession::Unknown),
+        Err(err) => Err(NoSession::Unavailable(err)),
+    }
 }
 
 /// Does the client accept an SSE answer?
@@ -116,9 +138,9 @@ pub async fn post(
         // and copied whole on every move of the common one.
         return Box::pin(modern::post(state, headers, request_id, caller, body)).await;
     };
-    let session = match session_of(&state, headers, &caller) {
+    let session = match session_of(&state, headers, &caller).await {
         Ok(session) => session,
-        Err(UnknownSession) => return UnknownSession::response(),
+        Err(missing) => return missing.response(&request_id),
     };
     // A supported header that differs from the session's version is tolerated (some clients send the
     // transport's version); the session's negotiated version governs.
@@ -145,13 +167,13 @@ async fn single(ex: Exchange, message: Value) -> Response {
     };
     match incoming {
         Incoming::Notification { method, params } => {
-            dispatch::notification(ex.session.as_ref(), &method, &params);
+            dispatch::notification(ex.session.as_ref(), &method, &params).await;
             StatusCode::ACCEPTED.into_response()
         }
         Incoming::Response { id, outcome } => match &ex.session {
             Some(session) => {
-                if !session.peer.resolve(&id, outcome) {
-                    tracing::debug!(%id, "response for a request nobody waits for");
+                if !session.resolve(&id, outcome).await {
+                    tracing::debug!(%id, "response for a request nobody here waits for");
                 }
                 StatusCode::ACCEPTED.into_response()
             }
@@ -161,7 +183,7 @@ async fn single(ex: Exchange, message: Value) -> Response {
                 &RpcError::new(INVALID_REQUEST, "responses to server requests need the Mcp-Session-Id header"),
             ),
         },
-        Incoming::Request { id, method, params } if method == "initialize" => initialize(&ex, &id, &params),
+        Incoming::Request { id, method, params } if method == "initialize" => initialize(&ex, &id, &params).await,
         Incoming::Request { id, method, params } => {
             if let Err(refusal) = dispatch::authorize(&ex.caller, &method) {
                 let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::FORBIDDEN);
@@ -172,12 +194,14 @@ async fn single(ex: Exchange, message: Value) -> Response {
     }
 }
 
-fn initialize(ex: &Exchange, id: &Value, params: &Value) -> Response {
+async fn initialize(ex: &Exchange, id: &Value, params: &Value) -> Response {
     let version = ProtocolVersion::negotiate(params.get("protocolVersion").and_then(Value::as_str));
     let capabilities = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-    let Ok(session) = ex.state.sessions.create(version, capabilities, ex.caller.id()) else {
-        let error = RpcError::from_gateway(&at_session_limit(), &ex.request_id);
-        return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, &error);
+    let session = match ex.state.sessions.create(version, capabilities, ex.caller.id()).await {
+        Ok(session) => session,
+        Err(err) => {
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, &RpcError::from_gateway(&err, &ex.request_id));
+        }
     };
     tracing::info!(session = %session.id, version = version.as_str(), caller = ex.caller.id(), "MCP session initialized");
     let mut response = axum::Json(response(id, dispatch::initialize_result(&ex.state, version))).into_response();
@@ -201,13 +225,14 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     // Without a session only progress can reach the client, and only with a progress token: other stateless
     // requests (the common curl and load-balancer case) get no channel and always answer plain JSON.
     let may_notify = ex.can_stream && (ex.session.is_some() || progress_token(&params).is_some());
-    let (link, rx) = if may_notify {
+    let (link, rx): (Option<ClientLink>, _) = if may_notify {
         let (tx, rx) = mpsc::channel(64);
         let peer = ex.session.as_ref().map(|s| s.peer.clone());
         let link = StreamLink::new(tx, peer, progress_token(&params), cancel.clone());
-        (Some(Arc::new(link) as _), Some(rx))
+        (Some(Arc::new(link)), Some(rx))
     } else {
-        (None, None)
+        // A session's call that cannot stream still sends its log lines to the session's GET streams.
+        (ex.session.clone().map(|s| Arc::new(SessionLog(s)) as ClientLink), None)
     };
     let task_ex = ex.clone();
     let task_id = id.clone();
@@ -266,6 +291,39 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
     response
 }
 
+/// The client link of a session's call whose POST cannot stream: its log lines go to the session's GET streams
+/// (on whichever replica holds them); progress belongs to the request's own stream, so there is none, and a
+/// question cannot be asked.
+#[derive(Debug)]
+struct SessionLog(Arc<Session>);
+
+impl ClientChannel for SessionLog {
+    fn progress<'a>(&'a self, _update: Progress<'a>) -> ChannelFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn log<'a>(&'a self, level: LogLevel, logger: &'a str, data: Value) -> ChannelFuture<'a, ()> {
+        Box::pin(async move {
+            if self.0.peer.log_enabled(level) {
+                self.0.notify(log_notification(level, logger, data)).await;
+            }
+        })
+    }
+
+    fn ask(&self, questions: Vec<Ask>) -> ChannelFuture<'_, Result<Vec<Value>, GatewayError>> {
+        Box::pin(async move {
+            if questions.iter().all(|a| a.optional) {
+                return Ok(vec![Value::Null; questions.len()]);
+            }
+            let kinds: Vec<&str> = questions.iter().map(|a| a.question.kind()).collect();
+            Err(GatewayError::new(
+                ErrorCode::Unsupported,
+                format!("asking the client ({}) needs a stream: send Accept: text/event-stream", kinds.join(", ")),
+            ))
+        })
+    }
+}
+
 /// The request's `_meta.progressToken`, when it asks for progress.
 fn progress_token(params: &Value) -> Option<Value> {
     params.get("_meta").and_then(|m| m.get("progressToken")).filter(|t| !t.is_null()).cloned()
@@ -293,10 +351,10 @@ async fn batch(ex: &Exchange, items: Vec<Value>) -> Response {
     for item in items {
         match Incoming::parse(item) {
             Err(rejected) => responses.push(error_response(&rejected.0, &rejected.1)),
-            Ok(Incoming::Notification { method, params }) => dispatch::notification(session, &method, &params),
+            Ok(Incoming::Notification { method, params }) => dispatch::notification(session, &method, &params).await,
             Ok(Incoming::Response { id, outcome }) => {
                 if let Some(s) = session {
-                    s.peer.resolve(&id, outcome);
+                    s.resolve(&id, outcome).await;
                 }
             }
             Ok(Incoming::Request { id, method, .. }) if method == "initialize" => responses
@@ -345,13 +403,13 @@ pub async fn get(state: McpHandle, headers: &HeaderMap, caller: &Caller) -> Resp
         let error = RpcError::new(INVALID_REQUEST, "GET /mcp opens an event stream: send Accept: text/event-stream");
         return rpc_error(StatusCode::NOT_ACCEPTABLE, &Value::Null, &error);
     }
-    let session = match session_of(&state, headers, caller) {
+    let session = match session_of(&state, headers, caller).await {
         Ok(Some(session)) => session,
         Ok(None) => {
             let error = RpcError::new(INVALID_REQUEST, "GET /mcp needs the Mcp-Session-Id header from initialize");
             return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
         }
-        Err(UnknownSession) => return UnknownSession::response(),
+        Err(missing) => return missing.response(""),
     };
     let (events, response) = match sse::open(&state) {
         Ok(stream) => stream,
@@ -388,8 +446,8 @@ pub async fn get(state: McpHandle, headers: &HeaderMap, caller: &Caller) -> Resp
     response
 }
 
-/// DELETE /mcp: end the caller's session.
-pub fn delete(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
+/// DELETE /mcp: end the caller's session (on every replica).
+pub async fn delete(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Response {
     if let Some(refused) = modern_has_no(headers) {
         return refused;
     }
@@ -397,11 +455,13 @@ pub fn delete(state: &McpHandle, headers: &HeaderMap, caller: &Caller) -> Respon
         let error = RpcError::new(INVALID_REQUEST, "DELETE /mcp needs the Mcp-Session-Id header");
         return rpc_error(StatusCode::BAD_REQUEST, &Value::Null, &error);
     };
-    if state.sessions.get(id, caller.id()).is_some() && state.sessions.remove(id) {
-        tracing::info!(session = id, "MCP session ended by the client");
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        UnknownSession::response()
+    match state.sessions.end(id, caller.id()).await {
+        Ok(true) => {
+            tracing::info!(session = id, "MCP session ended by the client");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => NoSession::Unknown.response(""),
+        Err(err) => NoSession::Unavailable(err).response(""),
     }
 }
 

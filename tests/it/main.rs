@@ -40,6 +40,7 @@ mod sftp;
 mod shared_jobs;
 mod shared_limits;
 mod shared_media;
+mod shared_sessions;
 mod slow_clients;
 mod supabase_rpc;
 mod visibility;

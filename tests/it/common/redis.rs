@@ -83,3 +83,17 @@ async fn pong(port: u16) -> bool {
         && stream.read_exact(&mut answer).await.is_ok()
         && &answer == b"+PONG\r\n"
 }
+
+impl RedisServer {
+    /// How many connections listen on `channel` (PUBSUB NUMSUB), so a test can wait for every replica to listen.
+    pub async fn subscribers(&self, channel: &str) -> Option<u64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+        stream.write_all(format!("PUBSUB NUMSUB {channel}\r\n").as_bytes()).await.ok()?;
+        let mut answer = vec![0u8; 256];
+        let read = stream.read(&mut answer).await.ok()?;
+        // `*2 $len channel :count`: the count is the last line.
+        let text = String::from_utf8_lossy(&answer[..read]).into_owned();
+        text.lines().last()?.strip_prefix(':')?.trim().parse().ok()
+    }
+}
