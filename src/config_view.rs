@@ -77,6 +77,8 @@ pub fn masked(config: &Config) -> Value {
             "enabled": config.audit.enabled,
             "arguments": config.audit.arguments,
             "retention_days": config.audit.retention_days,
+            // The URL may carry a password: only where the log is kept.
+            "audit_store": if config.audit_url.is_some() { "postgres" } else { "sqlite" },
         },
         "workers": {
             "dir": config.voice_workers.dir.display().to_string(),

@@ -70,7 +70,7 @@ pub enum LogFormat {
 /// The audit log: whether every call is recorded, with what, for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditSettings {
-    /// Record every tool call in `{data_dir}/audit.db`.
+    /// Record every tool call (in `{data_dir}/audit.db`, or on PostgreSQL with `audit_url`).
     pub enabled: bool,
     /// Store call arguments, not only their hash.
     pub arguments: bool,
@@ -110,6 +110,8 @@ pub struct Config {
     pub oauth: Option<OAuthSettings>,
     /// `GATEWAY_REDIS_URL`: where replicas share their rate-limit budgets; `None`: each process keeps its own.
     pub redis_url: Option<Secret>,
+    /// `GATEWAY_AUDIT_URL`: the audit log on PostgreSQL, shared by replicas; `None`: SQLite in the data dir.
+    pub audit_url: Option<Secret>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
@@ -248,8 +250,15 @@ impl RawConfig {
                 "must be a `redis://` URL (TLS `rediss://` is not supported yet)",
             ));
         }
+        let audit_url = Secret::from_setting(self.audit_url.clone());
+        if let Some(url) = &audit_url
+            && !["postgres://", "postgresql://"].iter().any(|scheme| url.expose().starts_with(scheme))
+        {
+            return Err(ConfigError::key("audit_url", "must be a `postgres://` or `postgresql://` URL"));
+        }
         Ok(Config {
             redis_url,
+            audit_url,
             bind,
             environment: self.environment.to_ascii_lowercase(),
             log_filter,
@@ -515,9 +524,10 @@ mod tests {
     fn every_setting_that_looks_like_a_secret_is_one_templates_cannot_read() {
         let known = known_keys();
         for key in &known {
-            // `redis_url` may carry a password (`redis://user:password@host`).
+            // `redis_url` and `audit_url` may carry a password (`redis://user:password@host`).
             let looks_secret = key == "keys"
                 || key == "redis_url"
+                || key == "audit_url"
                 || ["_key", "_secret", "_pat", "_token", "_password"].iter().any(|suffix| key.ends_with(suffix));
             assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");
         }

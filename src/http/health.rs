@@ -36,7 +36,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
-/// there) or, with `GATEWAY_REDIS_URL`, when Redis does not answer a PING (the shared rate-limit budgets); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
+/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (the shared rate-limit budgets), or with
+/// `GATEWAY_AUDIT_URL` when PostgreSQL does not answer (the audit log; block `audit`); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
 /// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
 ///
 /// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
@@ -69,10 +70,15 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             unconfigured.push(tool.name());
         }
     }
-    let redis_down = matches!(redis, Some(Err(_)));
+    // With the audit log on PostgreSQL, a replica that cannot reach it keeps calls' entries queued: not ready.
+    let audit = match &state.audit {
+        Some(audit) => audit.ping().await,
+        None => None,
+    };
+    let store_down = matches!(redis, Some(Err(_))) || matches!(audit, Some(Err(_)));
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        _ if redis_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        _ if store_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (Ok(()), false) => (StatusCode::OK, "degraded"),
         (Ok(()), true) => (StatusCode::OK, "ready"),
     };
@@ -98,12 +104,14 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             "unconfigured_tools": unconfigured.len(),
         })
     };
-    if let Some(reachable) = redis {
-        body["redis"] = if detailed {
-            json!({"reachable": reachable.is_ok(), "error": reachable.err()})
-        } else {
-            json!({"reachable": reachable.is_ok()})
-        };
+    for (name, reachable) in [("redis", redis), ("audit", audit)] {
+        if let Some(reachable) = reachable {
+            body[name] = if detailed {
+                json!({"reachable": reachable.is_ok(), "error": reachable.err()})
+            } else {
+                json!({"reachable": reachable.is_ok()})
+            };
+        }
     }
     (code, axum::Json(body)).into_response()
 }
