@@ -37,6 +37,7 @@ mod registry_reload;
 mod rest_compat;
 mod security;
 mod sftp;
+mod shared_audit;
 mod shared_limits;
 mod slow_clients;
 mod supabase_rpc;

@@ -11,7 +11,7 @@ use common::{SseStream, write_spec};
 use serde_json::{Value, json};
 
 /// The gateway binary, started on an ephemeral port with JSON logs; stderr lines arrive on a channel.
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
     lines: Receiver<String>,
     seen: Vec<String>,
@@ -19,7 +19,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(specs: &std::path::Path, envs: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(specs: &std::path::Path, envs: &[(&str, &str)]) -> Self {
         let data = std::env::temp_dir().join(format!("gateway-process-{}", uuid::Uuid::new_v4().simple()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
         command
@@ -55,7 +55,7 @@ impl Gateway {
     }
 
     /// Read stderr until a line matches (bounded), keeping every line seen.
-    fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for_line(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(15)) {
                 Ok(line) => {
@@ -69,13 +69,13 @@ impl Gateway {
         }
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
     }
 
     /// Wait for the process to exit (bounded) and return its code with every remaining log line.
-    fn wait_exit(mut self) -> (Option<i32>, String) {
+    pub(crate) fn wait_exit(mut self) -> (Option<i32>, String) {
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().expect("poll the child") {
                 self.seen.extend(self.lines.try_iter());
