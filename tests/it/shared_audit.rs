@@ -400,3 +400,18 @@ async fn retention_deletes_rows_older_than_the_setting() {
     assert_eq!(audited_request_ids(&second, 1).await, ["recent"], "the 40-day-old row is gone at start");
     assert_eq!(count_rows(&url, "").await, 1);
 }
+
+#[tokio::test]
+async fn a_gateway_started_while_postgres_is_away_answers_calls_and_is_not_ready() {
+    let (_held, port) = common::closed_port();
+    let app = gateway(&format!("postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{port}/audit"), |_| {}).await;
+    let ready = app.get("/ready").send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["audit"]["reachable"], false, "{ready}");
+    assert_eq!(ready["status"], "unavailable", "{ready}");
+    let (status, body) = audit_rows(&app).await;
+    assert_eq!((status.as_u16(), &body["error"]["code"]), (503, &json!("upstream_unavailable")), "{body}");
+    let tools = app.get("/mcp/tools/list").send().await.unwrap();
+    assert_eq!(tools.status(), 200, "requests that need no audit read still answer");
+}
