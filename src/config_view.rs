@@ -179,6 +179,17 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_store_is_named_without_its_url() {
+        let dir = std::path::Path::new("/tmp");
+        let mut config = Config::for_tests(dir, dir);
+        assert_eq!(masked(&config)["audit"]["audit_store"], "sqlite");
+        config.audit_url = crate::config::Secret::from_setting(Some("postgres://gw:hunter2-pg@db/audit".into()));
+        let view = masked(&config);
+        assert_eq!(view["audit"]["audit_store"], "postgres");
+        assert!(!view.to_string().contains("hunter2-pg"), "{view}");
+    }
+
+    #[test]
     fn the_sftp_copy_shows_where_it_goes_but_not_the_password() {
         let dir = std::path::Path::new("/tmp");
         let mut config = Config::for_tests(dir, dir);

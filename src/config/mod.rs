@@ -308,6 +308,17 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_url_must_be_a_postgres_url() {
+        assert!(load_with(base()).unwrap().audit_url.is_none(), "SQLite by default");
+        for url in ["postgres://gw:pw@db:5432/audit", "postgresql://db/audit"] {
+            let config = load_with(base().merge(("audit_url", url))).unwrap();
+            assert_eq!(config.audit_url.as_ref().map(Secret::expose), Some(url));
+        }
+        let err = load_with(base().merge(("audit_url", "mysql://gw:pw@db/audit"))).unwrap_err();
+        assert!(err.message.contains("postgres://") && !err.message.contains(":pw@"), "{}", err.message);
+    }
+
+    #[test]
     fn defaults_bind_loopback_8080() {
         let config = load_with(base()).unwrap();
         assert_eq!(config.bind, "127.0.0.1:8080".parse().unwrap());
