@@ -14,6 +14,7 @@
 //! time. No TLS: the database is expected on the deployment's private network, and a URL asking for TLS
 //! (`sslmode=require`) is refused at start rather than silently served in clear.
 
+use std::borrow::Cow;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -192,6 +193,19 @@ pub(super) fn spawn_writer(
         .map_err(|e| format!("cannot start the audit writer: {e}"))
 }
 
+/// `value` as PostgreSQL's text can hold it: NUL, which it cannot (a tool name may carry one), becomes U+FFFD.
+fn text(value: &str) -> Cow<'_, str> {
+    if value.contains('\0') { Cow::Owned(value.replace('\0', "\u{fffd}")) } else { Cow::Borrowed(value) }
+}
+
+/// Why a batch was not written.
+enum Failure {
+    /// The server could not be reached or did not answer: keep the batch and try again.
+    Unreachable(String),
+    /// The server refused the rows themselves.
+    Refused(String),
+}
+
 /// The writer's connection and its schedule of retention.
 struct Writer {
     config: Config,
@@ -223,6 +237,11 @@ impl Writer {
                 }
             }
             match self.write(&batch).await {
+                Err(Failure::Refused(e)) => {
+                    // Retrying a batch the server rejects would stall the log behind it for good.
+                    tracing::error!(error = %e, lost = batch.len(), "PostgreSQL refused audit entries");
+                    batch.clear();
+                }
                 Ok(()) => {
                     if failures > 0 {
                         tracing::info!(attempts = failures + 1, "the audit log's PostgreSQL is reachable again");
@@ -237,7 +256,7 @@ impl Writer {
                         tokio::time::sleep(GATHER).await;
                     }
                 }
-                Err(e) => {
+                Err(Failure::Unreachable(e)) => {
                     failures += 1;
                     let queued = batch.len() + receiver.len();
                     if failures == 1 {
@@ -254,26 +273,30 @@ impl Writer {
     }
 
     /// Insert `batch` in one statement; a failed exchange drops the connection (the next attempt reconnects).
-    async fn write(&mut self, batch: &[AuditEntry]) -> Result<(), String> {
-        let client = self.connected().await?;
+    async fn write(&mut self, batch: &[AuditEntry]) -> Result<(), Failure> {
+        let client = self.connected().await.map_err(Failure::Unreachable)?;
         let status: Vec<Option<i32>> = batch.iter().map(|e| e.upstream_status.map(i32::from)).collect();
         let columns: [&(dyn ToSql + Sync); 10] = [
             &batch.iter().map(|e| e.time_ms).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.request_id.as_str()).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.key_id.as_str()).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.tool.as_str()).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.category.as_deref()).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+            &batch.iter().map(|e| text(&e.request_id)).collect::<Vec<_>>(),
+            &batch.iter().map(|e| text(&e.key_id)).collect::<Vec<_>>(),
+            &batch.iter().map(|e| text(&e.tool)).collect::<Vec<_>>(),
+            &batch.iter().map(|e| e.category.as_deref().map(text)).collect::<Vec<_>>(),
+            &batch.iter().map(|e| text(&e.outcome)).collect::<Vec<_>>(),
             &batch.iter().map(|e| e.duration_ms).collect::<Vec<_>>(),
             &status,
-            &batch.iter().map(|e| e.args_hash.as_str()).collect::<Vec<_>>(),
-            &batch.iter().map(|e| e.args.as_deref()).collect::<Vec<_>>(),
+            &batch.iter().map(|e| text(&e.args_hash)).collect::<Vec<_>>(),
+            &batch.iter().map(|e| e.args.as_deref().map(text)).collect::<Vec<_>>(),
         ];
-        let written = bounded(EXCHANGE, client.execute(INSERT, &columns)).await.map(drop);
-        if written.is_err() {
-            self.client = None;
-        }
-        written
+        let failure = match tokio::time::timeout(EXCHANGE, client.execute(INSERT, &columns)).await {
+            Ok(Ok(_)) => return Ok(()),
+            // The server answered, and refused these rows: trying them again would fail again.
+            Ok(Err(e)) if e.as_db_error().is_some() && !client.is_closed() => Failure::Refused(describe(&e)),
+            Ok(Err(e)) => Failure::Unreachable(describe(&e)),
+            Err(_) => Failure::Unreachable(format!("PostgreSQL did not answer within {} s", EXCHANGE.as_secs())),
+        };
+        self.client = None;
+        Err(failure)
     }
 
     /// The open connection, or a new one (migrated) when there is none or it closed.

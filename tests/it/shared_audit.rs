@@ -415,3 +415,17 @@ async fn a_gateway_started_while_postgres_is_away_answers_calls_and_is_not_ready
     let tools = app.get("/mcp/tools/list").send().await.unwrap();
     assert_eq!(tools.status(), 200, "requests that need no audit read still answer");
 }
+
+#[tokio::test]
+async fn a_nul_in_a_tool_name_is_kept_visible_and_blocks_nothing_behind_it() {
+    let url = shared().await.database().await;
+    let log = AuditLog::open_postgres(&secret(&url), 30).unwrap();
+    let mut entries = varied_entries(now_ms() - 1000).into_iter().take(2);
+    let (mut odd, after) = (entries.next().unwrap(), entries.next().unwrap());
+    odd.tool = "bad\0name".into();
+    assert!(log.record(odd) && log.record(after));
+    log.close();
+    let rows = log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
+    let tools: Vec<&str> = rows.iter().filter_map(|row| row["tool"].as_str()).collect();
+    assert_eq!(tools, ["search", "bad\u{fffd}name"], "{rows:?}");
+}
