@@ -429,3 +429,27 @@ async fn a_nul_in_a_tool_name_is_kept_visible_and_blocks_nothing_behind_it() {
     let tools: Vec<&str> = rows.iter().filter_map(|row| row["tool"].as_str()).collect();
     assert_eq!(tools, ["search", "bad\u{fffd}name"], "{rows:?}");
 }
+
+#[tokio::test]
+async fn through_an_outage_the_queue_is_bounded_and_what_it_held_is_written_when_postgres_returns() {
+    let mut server = Postgres::start().await;
+    let url = server.database().await;
+    let log = AuditLog::open_postgres(&secret(&url), 30).unwrap();
+    let mut entries = varied_entries(now_ms() - 60_000).into_iter().cycle();
+    assert!(log.record(entries.next().unwrap()));
+    poll_until("the first entry is written", || async {
+        let client = connect(&url).await.ok()?;
+        let row = client.query_one("SELECT count(*) FROM mcp_gateway_audit", &[]).await.ok()?;
+        (row.get::<_, i64>(0) == 1).then_some(())
+    })
+    .await;
+
+    server.stop();
+    let offered = 12_000;
+    let accepted = (0..offered).filter(|_| log.record(entries.next().unwrap())).count();
+    // The queue holds 10,000 entries, the writer one batch of at most 1,024 more; the rest is refused at once.
+    assert!((10_000..=11_024).contains(&accepted), "accepted {accepted} of {offered}");
+    server.restart().await;
+    tokio::task::spawn_blocking(move || log.close()).await.unwrap();
+    assert_eq!(count_rows(&url, "").await, 1 + i64::try_from(accepted).unwrap(), "every accepted entry is written");
+}
