@@ -1,12 +1,14 @@
 //! The audit log on a real PostgreSQL server (Debian's `postgresql`, which scripts/test.sh installs): two
 //! gateways with the same `GATEWAY_AUDIT_URL` read each other's calls; the SQLite and PostgreSQL logs answer
-//! alike for the same entries; shutdown flushes the queue; with the server stopped `/ready` and `/admin/audit`
-//! answer 503 while calls still answer, and the queued entries arrive when it returns; a wrong password is a
-//! readable error that never shows the password; retention deletes old rows.
+//! alike for the same entries; shutdown flushes the queue; with the server stopped (or away from the start)
+//! `/ready` and `/admin/audit` answer 503 while calls still answer, the queue stays bounded and what it held
+//! arrives when the server returns; a wrong password is a readable error that never shows the password;
+//! retention deletes old rows; a NUL in a tool name blocks nothing.
 //!
-//! One server per test process (a static) with a database per test; the outage test stops and restarts a server
-//! of its own. The servers run as the `postgres` system user (initdb and postgres refuse root), on loopback, with
-//! fsync off, and stop when the test process ends (a watchdog shell stops them when its stdin closes).
+//! One server per test process (a static) with a database per test; the outage tests stop and restart servers
+//! of their own. The servers run as the `postgres` system user when the tests run as root (initdb and postgres
+//! refuse root), on loopback, with fsync off, and stop when the test process ends (a watchdog shell stops them
+//! when its stdin closes).
 
 use crate::common;
 
