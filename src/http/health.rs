@@ -36,9 +36,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
-/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (the shared rate-limit budgets), or with
-/// `GATEWAY_AUDIT_URL` when PostgreSQL does not answer (the audit log; block `audit`); otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists
-/// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
+/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (the shared rate-limit budgets; block
+/// `redis`), or with `GATEWAY_AUDIT_URL` when PostgreSQL does not answer (the audit log; block `audit`);
+/// otherwise 200, `degraded` when a hot reload failed (the previous registry keeps serving). Also lists the
+/// settings tools need and whether each is set (names only, never values), and the tools that lack one.
 ///
 /// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
 /// operators: an `admin` key, or the keyless mode on a loopback bind. Anyone else gets the status and counts.
@@ -53,11 +54,22 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let data_dir = state.config.data_dir.clone();
     let writable =
         tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
-    // With shared budgets, a replica that cannot reach Redis cannot admit calls: not ready.
-    let redis = match &state.shared_budgets {
-        Some(budgets) => Some(budgets.ping().await),
-        None => None,
-    };
+    // With shared budgets, a replica that cannot reach Redis cannot admit calls; with the audit log on
+    // PostgreSQL, one that cannot reach it only queues its calls' entries: not ready either way. Both asked at once.
+    let (redis, audit) = tokio::join!(
+        async {
+            match &state.shared_budgets {
+                Some(budgets) => Some(budgets.ping().await),
+                None => None,
+            }
+        },
+        async {
+            match &state.audit {
+                Some(audit) => audit.ping().await,
+                None => None,
+            }
+        }
+    );
     let mut settings: BTreeMap<&str, bool> = BTreeMap::new();
     let mut unconfigured = Vec::new();
     for tool in registry.tools() {
@@ -70,11 +82,6 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             unconfigured.push(tool.name());
         }
     }
-    // With the audit log on PostgreSQL, a replica that cannot reach it keeps calls' entries queued: not ready.
-    let audit = match &state.audit {
-        Some(audit) => audit.ping().await,
-        None => None,
-    };
     let store_down = matches!(redis, Some(Err(_))) || matches!(audit, Some(Err(_)));
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
