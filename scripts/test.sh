@@ -23,14 +23,18 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
-step "real servers the integration tests start (idempotent): Debian's redis-server"
-if ! command -v redis-server >/dev/null 2>&1; then
+step "real servers the integration tests start (idempotent): Debian's redis-server and postgresql"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+if ((${#missing[@]})); then
   sudo_if_needed=()
   [[ $(id -u) -eq 0 ]] || sudo_if_needed=(sudo)
   "${sudo_if_needed[@]}" apt-get update -qq
-  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  "${sudo_if_needed[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 redis-server --version
+"$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -1)" --version
 
 step "real servers the integration tests start (idempotent): s3s-fs (crates.io) in .cache/s3s, for media on S3"
 # The S3-compatible server of tests/it/shared_media.rs; built once (about 2 minutes), then kept in .cache/s3s.

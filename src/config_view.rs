@@ -77,6 +77,8 @@ pub fn masked(config: &Config) -> Value {
             "enabled": config.audit.enabled,
             "arguments": config.audit.arguments,
             "retention_days": config.audit.retention_days,
+            // The URL may carry a password: only where the log is kept.
+            "audit_store": if config.audit_url.is_some() { "postgres" } else { "sqlite" },
         },
         "workers": {
             "dir": config.voice_workers.dir.display().to_string(),
@@ -191,6 +193,17 @@ mod tests {
         assert_eq!(presence(Some("k")), "set");
         assert_eq!(presence(Some("")), "unset");
         assert_eq!(presence(None), "unset");
+    }
+
+    #[test]
+    fn the_audit_store_is_named_without_its_url() {
+        let dir = std::path::Path::new("/tmp");
+        let mut config = Config::for_tests(dir, dir);
+        assert_eq!(masked(&config)["audit"]["audit_store"], "sqlite");
+        config.audit_url = crate::config::Secret::from_setting(Some("postgres://gw:hunter2-pg@db/audit".into()));
+        let view = masked(&config);
+        assert_eq!(view["audit"]["audit_store"], "postgres");
+        assert!(!view.to_string().contains("hunter2-pg"), "{view}");
     }
 
     #[test]

@@ -104,11 +104,15 @@ impl AppState {
             .build()
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let metrics = Arc::new(Metrics::new());
-        let audit = if config.audit.enabled {
-            let path = config.data_dir.join("audit.db");
-            Some(Arc::new(AuditLog::open(&path, config.audit.retention_days).map_err(StartupError::Audit)?))
-        } else {
-            None
+        let audit = match (config.audit.enabled, &config.audit_url) {
+            (false, _) => None,
+            (true, Some(url)) => {
+                Some(Arc::new(AuditLog::open_postgres(url, config.audit.retention_days).map_err(StartupError::Audit)?))
+            }
+            (true, None) => {
+                let path = config.data_dir.join("audit.db");
+                Some(Arc::new(AuditLog::open(&path, config.audit.retention_days).map_err(StartupError::Audit)?))
+            }
         };
         let shutdown = CancellationToken::new();
         let provider_caps = Arc::new(ProviderCaps::new(

@@ -14,10 +14,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::params;
 use serde::Serialize;
 
-use super::{AuditLog, format_ms};
+use super::format_ms;
 
 /// The longest window, in seconds.
 pub const MAX_WINDOW_SECS: u32 = 86_400;
@@ -27,10 +26,6 @@ pub const MAX_BUCKETS: u32 = 1_440;
 pub const MAX_ROWS: usize = 200_000;
 /// The most tools a summary lists.
 pub const MAX_TOOLS: usize = 100;
-
-/// The newest rows of a window, at most `?3` of them.
-const WINDOW_ROWS: &str = "SELECT time_ms, tool, outcome, duration_ms FROM audit WHERE time_ms >= ?1 AND time_ms < ?2 \
-                           ORDER BY time_ms DESC LIMIT ?3";
 
 /// The window to summarise: `buckets` buckets of `bucket_ms` starting at `from_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +59,11 @@ impl ActivityQuery {
         let buckets = usize::try_from(buckets).map_err(|e| e.to_string())?;
         let from_ms = end_ms - i64::from(window_secs) * 1000;
         Ok(Self { from_ms, until_ms: end_ms, bucket_ms, buckets, max_rows: MAX_ROWS })
+    }
+
+    /// The rows a backend reads at most: one past the cap, so a window holding more is seen to.
+    pub(super) fn row_limit(&self) -> i64 {
+        i64::try_from(self.max_rows.saturating_add(1)).unwrap_or(i64::MAX)
     }
 }
 
@@ -189,63 +189,67 @@ fn nearest_rank(sorted: &[f64], p: usize) -> Option<f64> {
     sorted.get(rank - 1).copied()
 }
 
-impl AuditLog {
-    /// Summarise the calls in `query`'s window (blocking I/O: call from a blocking context).
-    pub fn activity(&self, query: &ActivityQuery) -> Result<Activity, String> {
-        let conn = self.read_only()?;
-        let mut statement = conn.prepare(WINDOW_ROWS).map_err(|e| format!("cannot query the audit log: {e}"))?;
-        let limit = i64::try_from(query.max_rows.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut rows = statement
-            .query(params![query.from_ms, query.until_ms, limit])
-            .map_err(|e| format!("cannot query the audit log: {e}"))?;
-        let mut totals = Tally::default();
-        let mut tools: HashMap<String, Tally> = HashMap::new();
-        let (mut read, mut truncated, mut oldest) = (0, false, None);
-        while let Some(row) = rows.next().map_err(|e| format!("cannot read the audit log: {e}"))? {
-            if read == query.max_rows {
-                truncated = true;
-                break;
-            }
-            let read_row = || -> rusqlite::Result<(i64, String, String, f64)> {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            };
-            let (time_ms, tool, outcome, duration_ms) =
-                read_row().map_err(|e| format!("cannot read the audit log: {e}"))?;
-            let bucket = usize::try_from((time_ms - query.from_ms) / query.bucket_ms).unwrap_or(0);
-            let sample = Sample { bucket: bucket.min(query.buckets - 1), duration_ms, error: outcome != "ok" };
-            totals.add(sample, &outcome);
-            tools.entry(tool).or_default().add(sample, &outcome);
-            read += 1;
-            oldest = Some(time_ms);
+/// A window's rows, newest first, folded into its summary as they are read (each backend reads them its own
+/// way, at most [`ActivityQuery::row_limit`] of them).
+pub(super) struct Summariser<'q> {
+    query: &'q ActivityQuery,
+    totals: Tally,
+    tools: HashMap<String, Tally>,
+    read: usize,
+    truncated: bool,
+    oldest: Option<i64>,
+}
+
+impl<'q> Summariser<'q> {
+    pub(super) fn new(query: &'q ActivityQuery) -> Self {
+        Self { query, totals: Tally::default(), tools: HashMap::new(), read: 0, truncated: false, oldest: None }
+    }
+
+    /// Count one row; false once the window holds more than the cap (this row is not counted: stop reading).
+    pub(super) fn add(&mut self, time_ms: i64, tool: String, outcome: &str, duration_ms: f64) -> bool {
+        if self.read == self.query.max_rows {
+            self.truncated = true;
+            return false;
         }
-        let mut tools: Vec<(String, Tally)> = tools.into_iter().collect();
+        let bucket = usize::try_from((time_ms - self.query.from_ms) / self.query.bucket_ms).unwrap_or(0);
+        let sample = Sample { bucket: bucket.min(self.query.buckets - 1), duration_ms, error: outcome != "ok" };
+        self.totals.add(sample, outcome);
+        self.tools.entry(tool).or_default().add(sample, outcome);
+        self.read += 1;
+        self.oldest = Some(time_ms);
+        true
+    }
+
+    pub(super) fn finish(self) -> Activity {
+        let query = self.query;
+        let mut tools: Vec<(String, Tally)> = self.tools.into_iter().collect();
         tools
             .sort_by(|(a_name, a), (b_name, b)| b.samples.len().cmp(&a.samples.len()).then_with(|| a_name.cmp(b_name)));
         let tools_omitted = tools.len().saturating_sub(MAX_TOOLS);
         tools.truncate(MAX_TOOLS);
-        Ok(Activity {
+        Activity {
             from: format_ms(query.from_ms),
             until: format_ms(query.until_ms),
             window_secs: (query.until_ms - query.from_ms) / 1000,
             bucket_secs: query.bucket_ms / 1000,
             buckets: query.buckets,
-            rows: read,
-            truncated,
-            covered_from: if truncated { oldest.map(format_ms) } else { None },
-            totals: totals.finish(query.buckets),
+            rows: self.read,
+            truncated: self.truncated,
+            covered_from: if self.truncated { self.oldest.map(format_ms) } else { None },
+            totals: self.totals.finish(query.buckets),
             tools: tools
                 .into_iter()
                 .map(|(tool, tally)| ToolActivity { tool, summary: tally.finish(query.buckets) })
                 .collect(),
             tools_omitted,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::entry;
-    use super::super::{AuditEntry, parse_rfc3339_ms};
+    use super::super::{AuditEntry, AuditLog, parse_rfc3339_ms};
     use super::*;
 
     const HOUR: &str = "2026-03-01T10:00:00Z";
@@ -297,8 +301,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn calls_errors_and_percentiles_per_tool_and_per_bucket() {
+    #[tokio::test]
+    async fn calls_errors_and_percentiles_per_tool_and_per_bucket() {
         let mut entries = Vec::new();
         // ping: 10 calls in the first minute, 1..=10 ms, all ok.
         for i in 1..=10 {
@@ -313,7 +317,7 @@ mod tests {
         entries.push(call("ping", -1, "ok", 500.0));
         entries.push(call("ping", 3600, "ok", 500.0));
         let (_dir, log) = log_with(entries);
-        let activity = log.activity(&the_hour()).unwrap();
+        let activity = log.activity(&the_hour()).await.unwrap();
         assert_eq!((activity.from.as_str(), activity.until.as_str()), ("2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"));
         assert_eq!((activity.rows, activity.truncated, activity.tools_omitted), (14, false, 0));
         let t = &activity.totals;
@@ -345,50 +349,35 @@ mod tests {
         assert_eq!(search.series.calls.iter().sum::<u64>(), 4);
     }
 
-    #[test]
-    fn an_empty_window_has_zero_calls_and_no_percentiles() {
+    #[tokio::test]
+    async fn an_empty_window_has_zero_calls_and_no_percentiles() {
         let (_dir, log) = log_with(vec![call("ping", -10, "ok", 1.0)]);
-        let activity = log.activity(&the_hour()).unwrap();
+        let activity = log.activity(&the_hour()).await.unwrap();
         assert_eq!((activity.rows, activity.totals.calls, activity.totals.errors), (0, 0, 0));
         assert_eq!((activity.totals.error_rate, activity.totals.p50_ms, activity.totals.p99_ms), (None, None, None));
         assert!(activity.tools.is_empty());
         assert_eq!(activity.totals.series.calls, vec![0; 60]);
     }
 
-    #[test]
-    fn a_window_past_the_row_cap_reads_the_newest_rows_and_says_so() {
+    #[tokio::test]
+    async fn a_window_past_the_row_cap_reads_the_newest_rows_and_says_so() {
         let entries = (0..5).map(|i| call("ping", i * 60, "ok", 1.0)).collect();
         let (_dir, log) = log_with(entries);
-        let activity = log.activity(&ActivityQuery { max_rows: 3, ..the_hour() }).unwrap();
+        let activity = log.activity(&ActivityQuery { max_rows: 3, ..the_hour() }).await.unwrap();
         assert_eq!((activity.rows, activity.truncated, activity.totals.calls), (3, true, 3));
         assert_eq!(activity.covered_from.as_deref(), Some("2026-03-01T10:02:00Z"));
         assert_eq!(&activity.totals.series.calls[..5], &[0, 0, 1, 1, 1]);
-        let exact = log.activity(&ActivityQuery { max_rows: 5, ..the_hour() }).unwrap();
+        let exact = log.activity(&ActivityQuery { max_rows: 5, ..the_hour() }).await.unwrap();
         assert_eq!((exact.rows, exact.truncated, exact.covered_from), (5, false, None));
     }
 
-    #[test]
-    fn tools_past_the_cap_are_counted_not_listed() {
+    #[tokio::test]
+    async fn tools_past_the_cap_are_counted_not_listed() {
         let entries = (0..=MAX_TOOLS).map(|i| call(&format!("tool_{i:03}"), 1, "ok", 1.0)).collect();
         let (_dir, log) = log_with(entries);
-        let activity = log.activity(&the_hour()).unwrap();
+        let activity = log.activity(&the_hour()).await.unwrap();
         assert_eq!((activity.tools.len(), activity.tools_omitted), (MAX_TOOLS, 1));
         assert_eq!(activity.totals.calls, MAX_TOOLS as u64 + 1);
         assert_eq!(activity.tools[0].tool, "tool_000", "ties in name order");
-    }
-
-    #[test]
-    fn the_window_is_read_through_the_time_index() {
-        let (_dir, log) = log_with(Vec::new());
-        let conn = log.read_only().unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {WINDOW_ROWS}"))
-            .unwrap()
-            .query_map(params![0, 1, 10], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(plan.iter().any(|step| step.contains("INDEX audit_time")), "{plan:?}");
-        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort of the rows: {plan:?}");
     }
 }

@@ -1,27 +1,32 @@
-//! The audit log: every tool call recorded in SQLite (`{data_dir}/audit.db`): time, request id, key id, tool,
-//! category, outcome, duration, upstream status, a SHA-256 of the arguments (the arguments themselves only when
-//! configured), with retention.
+//! The audit log: every tool call recorded with its time, request id, key id, tool, category, outcome, duration,
+//! upstream status, a SHA-256 of the arguments (the arguments themselves only when configured), with retention.
+//! Kept in SQLite (`{data_dir}/audit.db`, `sqlite.rs`) by default, or on PostgreSQL (`GATEWAY_AUDIT_URL`,
+//! `postgres.rs`) shared by every replica; both answer with the same rows and summaries.
 //!
 //! Writes never block a request: entries go through a bounded channel to one writer thread that commits them in
-//! batches gathered over up to 50 ms. A full channel drops the entry with a warning and a metric rather than stall calls. `close` drains
-//! the channel and joins the writer, so a graceful shutdown loses nothing. Reads open their own read-only
-//! connection (WAL mode lets them run beside the writer). `activity.rs` summarises a recent window for the charts.
+//! batches gathered over up to 50 ms. A full channel drops the entry with a warning (the caller counts it in a
+//! metric) rather than stall calls. `close` drains the channel and joins the writer, so a graceful shutdown
+//! loses nothing. `activity.rs` summarises a recent window for the charts.
 
 mod activity;
+mod postgres;
+mod sqlite;
 
 pub use activity::{Activity, ActivityQuery, MAX_WINDOW_SECS};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OpenFlags, params_from_iter};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::{Receiver, Sender, channel};
+use tokio::sync::mpsc::{Sender, channel};
+
+use crate::config::Secret;
+use crate::error::{ErrorCode, GatewayError};
 
 /// Entries waiting for the writer at most (the channel allocates as it fills, not up front).
 const QUEUE: usize = 10_000;
@@ -63,9 +68,16 @@ pub struct AuditQuery {
 /// Handle to the audit log.
 #[derive(Debug)]
 pub struct AuditLog {
-    path: PathBuf,
+    store: Store,
     sender: Mutex<Option<Sender<AuditEntry>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Where the entries are kept, and how they are read back.
+#[derive(Debug)]
+enum Store {
+    Sqlite(PathBuf),
+    Postgres(postgres::Reader),
 }
 
 /// The current time in milliseconds since the Unix epoch.
@@ -152,32 +164,25 @@ fn feed_json(out: &mut Feed<'_>, value: &(impl serde::Serialize + ?Sized)) {
 }
 
 impl AuditLog {
-    /// Open (creating if needed) the log at `path` and start its writer thread.
+    /// Open (creating if needed) the SQLite log at `path` and start its writer thread.
     pub fn open(path: &Path, retention_days: u32) -> Result<Self, String> {
-        let conn = crate::sqlite_file::open_wal(
-            path,
-            "CREATE TABLE IF NOT EXISTS audit (
-                 id INTEGER PRIMARY KEY,
-                 time_ms INTEGER NOT NULL,
-                 request_id TEXT NOT NULL,
-                 key_id TEXT NOT NULL,
-                 tool TEXT NOT NULL,
-                 category TEXT,
-                 outcome TEXT NOT NULL,
-                 duration_ms REAL NOT NULL,
-                 upstream_status INTEGER,
-                 args_hash TEXT NOT NULL,
-                 args TEXT
-             );
-             CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);
-             CREATE INDEX IF NOT EXISTS audit_tool ON audit(tool, time_ms);",
-        )?;
         let (sender, receiver) = channel(QUEUE);
-        let writer = std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || write_loop(&conn, receiver, retention_days))
-            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
-        Ok(Self { path: path.to_path_buf(), sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) })
+        let writer = sqlite::open(path, receiver, retention_days)?;
+        Ok(Self::started(Store::Sqlite(path.to_path_buf()), sender, writer))
+    }
+
+    /// The log on the PostgreSQL server of `url`, and its writer thread. Nothing is connected yet (the gateway
+    /// starts while the server is away); the writer connects and migrates the schema at once, in the background.
+    pub fn open_postgres(url: &Secret, retention_days: u32) -> Result<Self, String> {
+        let settings = postgres::settings(url)?;
+        let reader = postgres::Reader::new(settings.clone())?;
+        let (sender, receiver) = channel(QUEUE);
+        let writer = postgres::spawn_writer(settings, receiver, retention_days)?;
+        Ok(Self::started(Store::Postgres(reader), sender, writer))
+    }
+
+    fn started(store: Store, sender: Sender<AuditEntry>, writer: JoinHandle<()>) -> Self {
+        Self { store, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(writer)) }
     }
 
     /// Queue an entry. Returns false when it had to be dropped (queue full or log closed).
@@ -194,7 +199,8 @@ impl AuditLog {
         }
     }
 
-    /// Flush everything queued and stop the writer. Idempotent.
+    /// Flush everything queued and stop the writer. Idempotent. On PostgreSQL, a server that stays away is
+    /// waited for a bounded time (10 s), then the entries still queued are reported lost.
     pub fn close(&self) {
         drop(self.sender.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         if let Some(writer) = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
@@ -204,141 +210,78 @@ impl AuditLog {
         }
     }
 
-    /// Read entries, newest first (blocking I/O: call from a blocking context).
-    pub fn query(&self, query: &AuditQuery) -> Result<Vec<Value>, String> {
-        let conn = self.read_only()?;
-        let mut sql = String::from(
-            "SELECT time_ms, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, args_hash, args \
-             FROM audit WHERE 1 = 1",
-        );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        for (column, value) in [("tool", &query.tool), ("key_id", &query.key_id), ("outcome", &query.outcome)] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                args.push(value.clone().into());
+    /// Read entries, newest first, as `/admin/audit` shows them.
+    pub async fn query(&self, query: &AuditQuery) -> Result<Vec<Value>, GatewayError> {
+        let entries = match &self.store {
+            Store::Sqlite(path) => {
+                let (path, query) = (path.clone(), query.clone());
+                blocking(move || sqlite::query(&path, &query)).await?
             }
-        }
-        for (op, value) in [(">=", query.since_ms), ("<", query.until_ms)] {
-            if let Some(value) = value {
-                sql.push_str(&format!(" AND time_ms {op} ?"));
-                args.push(value.into());
-            }
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", query.limit.clamp(1, 1000)));
-        let mut statement = conn.prepare(&sql).map_err(|e| format!("cannot query the audit log: {e}"))?;
-        let rows = statement
-            .query_map(params_from_iter(args.iter()), |row| {
-                Ok(json!({
-                    "time": format_ms(row.get::<_, i64>(0)?),
-                    "request_id": row.get::<_, String>(1)?,
-                    "key_id": row.get::<_, String>(2)?,
-                    "tool": row.get::<_, String>(3)?,
-                    "category": row.get::<_, Option<String>>(4)?,
-                    "outcome": row.get::<_, String>(5)?,
-                    "duration_ms": row.get::<_, f64>(6)?,
-                    "upstream_status": row.get::<_, Option<u16>>(7)?,
-                    "args_hash": row.get::<_, String>(8)?,
-                    "args": row.get::<_, Option<String>>(9)?.and_then(|a| serde_json::from_str::<Value>(&a).ok()),
-                }))
-            })
-            .map_err(|e| format!("cannot query the audit log: {e}"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| format!("cannot read the audit log: {e}"))
+            Store::Postgres(reader) => reader.query(query).await.map_err(unavailable)?,
+        };
+        Ok(entries.into_iter().map(entry_json).collect())
     }
 
-    /// A read-only connection of its own, beside the writer's.
-    fn read_only(&self) -> Result<Connection, String> {
-        Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("cannot open the audit log: {e}"))
+    /// Summarise the calls in `query`'s window.
+    pub async fn activity(&self, query: &ActivityQuery) -> Result<Activity, GatewayError> {
+        match &self.store {
+            Store::Sqlite(path) => {
+                let (path, query) = (path.clone(), *query);
+                blocking(move || sqlite::activity(&path, &query)).await
+            }
+            Store::Postgres(reader) => reader.activity(query).await.map_err(unavailable),
+        }
     }
+
+    /// With PostgreSQL: does the server answer now (for `/ready`)? `None` for the local SQLite file.
+    pub async fn ping(&self) -> Option<Result<(), String>> {
+        match &self.store {
+            Store::Sqlite(_) => None,
+            Store::Postgres(reader) => Some(reader.ping().await),
+        }
+    }
+}
+
+/// An entry as `/admin/audit` shows it (the arguments, when kept, as JSON).
+fn entry_json(e: AuditEntry) -> Value {
+    json!({
+        "time": format_ms(e.time_ms),
+        "request_id": e.request_id,
+        "key_id": e.key_id,
+        "tool": e.tool,
+        "category": e.category,
+        "outcome": e.outcome,
+        "duration_ms": e.duration_ms,
+        "upstream_status": e.upstream_status,
+        "args_hash": e.args_hash,
+        "args": e.args.and_then(|a| serde_json::from_str::<Value>(&a).ok()),
+    })
+}
+
+/// A blocking read of the SQLite log, on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, GatewayError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(GatewayError::internal("reading the audit log", &e)),
+        Err(e) => Err(GatewayError::internal("reading the audit log", &e)),
+    }
+}
+
+/// The typed answer when the PostgreSQL log cannot be read: retryable.
+fn unavailable(cause: String) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::UpstreamUnavailable,
+        "the audit log's database (PostgreSQL) is unavailable; retry shortly",
+    )
+    .retryable(true)
+    .with_cause(cause)
 }
 
 impl Drop for AuditLog {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-fn write_loop(conn: &Connection, mut receiver: Receiver<AuditEntry>, retention_days: u32) {
-    let mut last_retention: Option<Instant> = None;
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(first) = receiver.blocking_recv() {
-        batch.clear();
-        batch.push(first);
-        while batch.len() < BATCH {
-            match receiver.try_recv() {
-                Ok(entry) => batch.push(entry),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = write_batch(conn, &batch) {
-            tracing::error!(error = %e, lost = batch.len(), "audit entries could not be written");
-        }
-        if batch.len() < BATCH && !receiver.is_closed() {
-            std::thread::sleep(GATHER);
-        }
-        if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
-            apply_retention(conn, retention_days);
-            last_retention = Some(Instant::now());
-        }
-    }
-}
-
-/// Rows per `INSERT` statement: one statement per row spent a fifth to a quarter of the writer's time starting and
-/// ending statements; a batch is written as statements of this many rows, and the rest one row at a time.
-const ROWS_PER_INSERT: usize = 32;
-
-/// `INSERT INTO audit (...) VALUES (?, ...), ...` for `rows` rows.
-fn insert_sql(rows: usize) -> String {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = String::from(
-        "INSERT INTO audit (time_ms, request_id, key_id, tool, category, outcome, duration_ms, upstream_status, \
-         args_hash, args) VALUES ",
-    );
-    sql.push_str(&vec![row; rows].join(", "));
-    sql
-}
-
-fn write_batch(conn: &Connection, batch: &[AuditEntry]) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    let chunks = batch.chunks_exact(ROWS_PER_INSERT);
-    let rest = chunks.remainder();
-    if chunks.len() > 0 {
-        let mut insert = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
-        for chunk in chunks {
-            insert.execute(params_from_iter(chunk.iter().flat_map(row_values)))?;
-        }
-    }
-    if !rest.is_empty() {
-        let mut insert = tx.prepare_cached(&insert_sql(1))?;
-        for entry in rest {
-            insert.execute(params_from_iter(row_values(entry)))?;
-        }
-    }
-    tx.commit()
-}
-
-/// One entry's values, in the column order of [`insert_sql`].
-fn row_values(e: &AuditEntry) -> [&dyn rusqlite::ToSql; 10] {
-    [
-        &e.time_ms,
-        &e.request_id,
-        &e.key_id,
-        &e.tool,
-        &e.category,
-        &e.outcome,
-        &e.duration_ms,
-        &e.upstream_status,
-        &e.args_hash,
-        &e.args,
-    ]
-}
-
-fn apply_retention(conn: &Connection, days: u32) {
-    let cutoff = now_ms() - i64::from(days) * 86_400_000;
-    match conn.execute("DELETE FROM audit WHERE time_ms < ?1", [cutoff]) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(deleted = n, days, "audit retention applied"),
-        Err(e) => tracing::warn!(error = %e, "audit retention failed"),
     }
 }
 
@@ -361,32 +304,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entries_are_flushed_on_close_and_filtered() {
+    #[tokio::test]
+    async fn entries_are_flushed_on_close_and_filtered() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(&dir.path().join("audit.db"), 3650).unwrap();
         assert!(log.record(entry("ping", "2026-01-01T00:00:00Z", "ok")));
         assert!(log.record(entry("search", "2026-01-02T00:00:00Z", "upstream_error")));
         log.close();
         assert!(!log.record(entry("late", "2026-01-03T00:00:00Z", "ok")), "closed logs refuse entries");
-        let all = log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).unwrap();
+        let all = log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0]["tool"], "search", "newest first");
         let failures =
-            log.query(&AuditQuery { outcome: Some("upstream_error".into()), limit: 10, ..AuditQuery::default() });
+            log.query(&AuditQuery { outcome: Some("upstream_error".into()), limit: 10, ..AuditQuery::default() }).await;
         assert_eq!(failures.unwrap().len(), 1);
         let since = parse_rfc3339_ms("2026-01-02T00:00:00Z");
-        let since = log.query(&AuditQuery { since_ms: since, limit: 10, ..AuditQuery::default() }).unwrap();
+        let since = log.query(&AuditQuery { since_ms: since, limit: 10, ..AuditQuery::default() }).await.unwrap();
         assert_eq!(since.len(), 1);
         assert_eq!(since[0]["tool"], "search");
         assert_eq!(since[0]["time"], "2026-01-02T00:00:00Z");
     }
 
-    #[test]
-    fn a_batch_larger_than_one_insert_keeps_every_entry_in_order() {
+    #[tokio::test]
+    async fn a_batch_larger_than_one_insert_keeps_every_entry_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(&dir.path().join("audit.db"), 3650).unwrap();
-        let count = ROWS_PER_INSERT * 2 + 5;
+        let count = sqlite::ROWS_PER_INSERT * 2 + 5;
         for i in 0..count {
             let mut e = entry(&format!("tool_{i}"), "2026-01-01T00:00:00Z", "ok");
             e.args = Some(format!("{{\"i\":{i}}}"));
@@ -394,7 +337,7 @@ mod tests {
             assert!(log.record(e));
         }
         log.close();
-        let rows = log.query(&AuditQuery { limit: 1000, ..AuditQuery::default() }).unwrap();
+        let rows = log.query(&AuditQuery { limit: 1000, ..AuditQuery::default() }).await.unwrap();
         assert_eq!(rows.len(), count);
         for (row, i) in rows.iter().zip((0..count).rev()) {
             assert_eq!(row["tool"], format!("tool_{i}"), "newest first, in the order recorded");
@@ -405,13 +348,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn retention_deletes_old_rows() {
+    #[tokio::test]
+    async fn retention_deletes_old_rows() {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::open(&dir.path().join("audit.db"), 1).unwrap();
         log.record(entry("old", "2000-01-01T00:00:00Z", "ok"));
         log.close();
-        assert!(log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).unwrap().is_empty());
+        assert!(log.query(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap().is_empty());
     }
 
     #[test]

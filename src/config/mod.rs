@@ -72,7 +72,7 @@ pub enum LogFormat {
 /// The audit log: whether every call is recorded, with what, for how long.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditSettings {
-    /// Record every tool call in `{data_dir}/audit.db`.
+    /// Record every tool call (in `{data_dir}/audit.db`, or on PostgreSQL with `audit_url`).
     pub enabled: bool,
     /// Store call arguments, not only their hash.
     pub arguments: bool,
@@ -112,6 +112,8 @@ pub struct Config {
     pub oauth: Option<OAuthSettings>,
     /// `GATEWAY_REDIS_URL`: where replicas share their rate-limit budgets; `None`: each process keeps its own.
     pub redis_url: Option<Secret>,
+    /// `GATEWAY_AUDIT_URL`: the audit log on PostgreSQL, shared by replicas; `None`: SQLite in the data dir.
+    pub audit_url: Option<Secret>,
     /// Supabase (PostgREST) for `supabase_rpc` tools; `None` members make those tools answer `not_configured`.
     pub supabase: SupabaseSettings,
     /// The FlowChat worker services for `worker` tools.
@@ -250,8 +252,15 @@ impl RawConfig {
                 "must be a `redis://` URL (TLS `rediss://` is not supported yet)",
             ));
         }
+        let audit_url = Secret::from_setting(self.audit_url.clone());
+        if let Some(url) = &audit_url
+            && !["postgres://", "postgresql://"].iter().any(|scheme| url.expose().starts_with(scheme))
+        {
+            return Err(ConfigError::key("audit_url", "must be a `postgres://` or `postgresql://` URL"));
+        }
         Ok(Config {
             redis_url,
+            audit_url,
             bind,
             environment: self.environment.to_ascii_lowercase(),
             log_filter,
@@ -298,6 +307,17 @@ mod tests {
 
     fn base() -> Figment {
         Figment::from(Serialized::defaults(RawConfig::default()))
+    }
+
+    #[test]
+    fn the_audit_url_must_be_a_postgres_url() {
+        assert!(load_with(base()).unwrap().audit_url.is_none(), "SQLite by default");
+        for url in ["postgres://gw:pw@db:5432/audit", "postgresql://db/audit"] {
+            let config = load_with(base().merge(("audit_url", url))).unwrap();
+            assert_eq!(config.audit_url.as_ref().map(Secret::expose), Some(url));
+        }
+        let err = load_with(base().merge(("audit_url", "mysql://gw:pw@db/audit"))).unwrap_err();
+        assert!(err.message.contains("postgres://") && !err.message.contains(":pw@"), "{}", err.message);
     }
 
     #[test]
@@ -517,9 +537,11 @@ mod tests {
     fn every_setting_that_looks_like_a_secret_is_one_templates_cannot_read() {
         let known = known_keys();
         for key in &known {
-            // `redis_url` may carry a password (`redis://user:password@host`); an S3 key id is half a credential.
+            // `redis_url` and `audit_url` may carry a password (`redis://user:password@host`); an S3 key id is
+            // half a credential.
             let looks_secret = key == "keys"
                 || key == "redis_url"
+                || key == "audit_url"
                 || key == "s3_access_key_id"
                 || ["_key", "_secret", "_pat", "_token", "_password"].iter().any(|suffix| key.ends_with(suffix));
             assert_eq!(SECRET_SETTINGS.contains(&key.as_str()), looks_secret, "{key}: list it in SECRET_SETTINGS");

@@ -86,6 +86,7 @@ pub(super) const SECRET_SETTINGS: &[&str] = &[
     "redis_url",
     "s3_access_key_id",
     "s3_secret_access_key",
+    "audit_url",
 ];
 
 /// Settings whose environment values are strings exactly as written (a password may look like a number or a list).
@@ -190,6 +191,9 @@ pub(super) struct RawConfig {
     pub(super) audit_arguments: bool,
     /// `GATEWAY_AUDIT_RETENTION_DAYS`: audit rows older than this are deleted, default 30.
     pub(super) audit_retention_days: u32,
+    /// `GATEWAY_AUDIT_URL`: `postgres://user:password@host:port/db`, the audit log every replica writes and reads;
+    /// default none (SQLite in `{data_dir}/audit.db`).
+    pub(super) audit_url: Option<String>,
     /// `GATEWAY_SHUTDOWN_GRACE_SECS`: on SIGTERM, how long in-flight requests may finish, default 30.
     pub(super) shutdown_grace_secs: u64,
     /// `GATEWAY_PROVIDER_CONCURRENCY`: requests in flight per upstream provider, default 64.
@@ -416,6 +420,7 @@ impl Default for RawConfig {
             audit: true,
             audit_arguments: false,
             audit_retention_days: 30,
+            audit_url: None,
             shutdown_grace_secs: 30,
             provider_concurrency: 64,
             provider_concurrency_overrides: BTreeMap::new(),

@@ -61,7 +61,7 @@ pub async fn audit(
         until_ms,
         limit,
     };
-    let entries = read(move || audit.query(&query)).await?;
+    let entries = audit.query(&query).await?;
     Ok(Json(json!({"count": entries.len(), "entries": entries})))
 }
 
@@ -74,7 +74,7 @@ pub async fn activity(
     let window = bounded(&params, "window", 3600, 60..=crate::audit::MAX_WINDOW_SECS)?;
     let bucket = bounded(&params, "bucket", 60, 10..=3600)?;
     let query = ActivityQuery::ending_at(now_ms(), window, bucket).map_err(GatewayError::invalid_params)?;
-    Ok(Json(read(move || audit.activity(&query)).await?))
+    Ok(Json(audit.activity(&query).await?))
 }
 
 /// The audit log, or `not_configured` when it is off.
@@ -99,14 +99,5 @@ where
         None => Ok(default),
         Some(Ok(n)) if range.contains(&n) => Ok(n),
         Some(_) => Err(GatewayError::invalid_params(format!("`{name}` must be {} to {}", range.start(), range.end()))),
-    }
-}
-
-/// Run a blocking read of the audit log on the blocking pool.
-async fn read<T: Send + 'static>(work: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, GatewayError> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(GatewayError::internal("reading the audit log", &e)),
-        Err(e) => Err(GatewayError::internal("reading the audit log", &e)),
     }
 }

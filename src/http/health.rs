@@ -36,10 +36,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /ready`: 503 `unavailable` when the data dir cannot be written (the audit log and job store live
-/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (the shared rate-limit budgets), or with
-/// `GATEWAY_MEDIA_URL` when the S3 bucket does not answer a HEAD (stored media); otherwise 200, `degraded` when a
-/// hot reload failed (the previous registry keeps serving). Also lists
-/// the settings tools need and whether each is set (names only, never values), and the tools that lack one.
+/// there), with `GATEWAY_REDIS_URL` when Redis does not answer a PING (budgets, sessions, job records; block
+/// `redis`), with `GATEWAY_AUDIT_URL` when PostgreSQL does not answer (the audit log; block `audit`), or with
+/// `GATEWAY_MEDIA_URL` when the S3 bucket does not answer a HEAD (stored media; block `media`); otherwise 200,
+/// `degraded` when a hot reload failed (the previous registry keeps serving). Also lists the settings tools need
+/// and whether each is set (names only, never values), and the tools that lack one.
 ///
 /// Those details (reload problems with their paths, the data dir's OS error, setting and tool names) are for
 /// operators: an `admin` key, or the keyless mode on a loopback bind. Anyone else gets the status and counts.
@@ -54,16 +55,29 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
     let data_dir = state.config.data_dir.clone();
     let writable =
         tokio::task::spawn_blocking(move || probe_writable(&data_dir)).await.unwrap_or_else(|e| Err(e.to_string()));
-    // With shared state, a replica that cannot reach Redis cannot admit calls, find sessions or read jobs: not ready.
-    let redis = match &state.redis {
-        Some(link) => Some(link.ping().await),
-        None => None,
-    };
-    // With media on S3, a replica that cannot reach the bucket can neither store nor serve media: not ready.
-    let media = match state.engine.jobs().media().bucket() {
-        Some(bucket) => Some(bucket.check().await.map_err(|e| e.message)),
-        None => None,
-    };
+    // With shared state, a replica that cannot reach Redis cannot admit calls, find sessions or read jobs; with the
+    // audit log on PostgreSQL, one that cannot reach it only queues its calls' entries; with media on S3, one that
+    // cannot reach the bucket can neither store nor serve media: not ready in each case. All asked at once.
+    let (redis, audit, media) = tokio::join!(
+        async {
+            match &state.redis {
+                Some(link) => Some(link.ping().await),
+                None => None,
+            }
+        },
+        async {
+            match &state.audit {
+                Some(audit) => audit.ping().await,
+                None => None,
+            }
+        },
+        async {
+            match state.engine.jobs().media().bucket() {
+                Some(bucket) => Some(bucket.check().await.map_err(|e| e.message)),
+                None => None,
+            }
+        }
+    );
     let mut settings: BTreeMap<&str, bool> = BTreeMap::new();
     let mut unconfigured = Vec::new();
     for tool in registry.tools() {
@@ -76,7 +90,7 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             unconfigured.push(tool.name());
         }
     }
-    let shared_down = matches!(redis, Some(Err(_))) || matches!(media, Some(Err(_)));
+    let shared_down = [&redis, &audit, &media].iter().any(|check| matches!(check, Some(Err(_))));
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         _ if shared_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -105,7 +119,7 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
             "unconfigured_tools": unconfigured.len(),
         })
     };
-    for (name, check) in [("redis", redis), ("media", media)] {
+    for (name, check) in [("redis", redis), ("audit", audit), ("media", media)] {
         if let Some(reachable) = check {
             body[name] = if detailed {
                 json!({"reachable": reachable.is_ok(), "error": reachable.err()})

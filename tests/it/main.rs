@@ -37,6 +37,7 @@ mod registry_reload;
 mod rest_compat;
 mod security;
 mod sftp;
+mod shared_audit;
 mod shared_jobs;
 mod shared_limits;
 mod shared_media;
