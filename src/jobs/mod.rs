@@ -211,6 +211,12 @@ impl Jobs {
         }
     }
 
+    /// Are the records shared by replicas (`GATEWAY_REDIS_URL`), so a job or task may run on another one?
+    #[must_use]
+    pub fn shared(&self) -> bool {
+        self.leases.is_some()
+    }
+
     /// Does this replica still run the job (always, without shared state)?
     fn runs(&self, job_id: &str) -> bool {
         self.leases.as_ref().is_none_or(|leases| leases.holds(&job_lease(job_id)))

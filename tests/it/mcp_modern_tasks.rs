@@ -21,7 +21,7 @@ use crate::media_fakes::{FakeHiggsfield, configure, owners_app};
 const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
 /// `_meta` of a request that opts in to the tasks extension.
-fn opted_in() -> Value {
+pub(crate) fn opted_in() -> Value {
     meta(json!({"elicitation": {}, "extensions": {EXTENSION: {}}}))
 }
 
@@ -36,7 +36,7 @@ async fn create(app: &TestApp, prompt: &str) -> Value {
 }
 
 /// A tasks method, opted in, with `Mcp-Name` naming the task.
-async fn on_task(app: &TestApp, method: &str, task_id: &str, extra: Value) -> Value {
+pub(crate) async fn on_task(app: &TestApp, method: &str, task_id: &str, extra: Value) -> Value {
     let mut params = json!({"taskId": task_id, "_meta": opted_in()});
     if let Value::Object(extra) = extra {
         params.as_object_mut().unwrap().extend(extra);
@@ -44,7 +44,7 @@ async fn on_task(app: &TestApp, method: &str, task_id: &str, extra: Value) -> Va
     result(app, method, params).await
 }
 
-async fn until_status(app: &TestApp, task_id: &str, status: &str) -> Value {
+pub(crate) async fn until_status(app: &TestApp, task_id: &str, status: &str) -> Value {
     poll_until(&format!("the task is {status}"), || async {
         let task = on_task(app, "tasks/get", task_id, json!({})).await;
         (task["status"] == status).then_some(task)
@@ -228,18 +228,18 @@ async fn another_keys_task_answers_what_an_unknown_id_answers_and_is_left_alone(
 }
 
 /// `tools/call` of a fixture tool, opted in: the result (a `CreateTaskResult` for a task tool).
-async fn call_opted_in(app: &TestApp, name: &str, arguments: Value) -> Value {
+pub(crate) async fn call_opted_in(app: &TestApp, name: &str, arguments: Value) -> Value {
     result(app, "tools/call", json!({"name": name, "arguments": arguments, "_meta": opted_in()})).await
 }
 
 /// The task id of a `CreateTaskResult`.
-fn task_id_of(created: &Value) -> String {
+pub(crate) fn task_id_of(created: &Value) -> String {
     assert_eq!(created["resultType"], "task", "a task: {created}");
     created["taskId"].as_str().unwrap().to_owned()
 }
 
 /// The first text block of a task's result.
-fn result_text(task: &Value) -> &str {
+pub(crate) fn result_text(task: &Value) -> &str {
     task.pointer("/result/content/0/text").and_then(Value::as_str).unwrap_or_else(|| panic!("a text result: {task}"))
 }
 

@@ -189,3 +189,33 @@ async fn with_redis_gone_a_job_read_is_a_typed_retryable_503_and_recovers() {
     assert_eq!(body["error"]["code"], "not_found", "{body}");
     start_job(&app.client, &app.base).await;
 }
+
+#[tokio::test]
+async fn a_tool_task_running_on_one_replica_is_followed_through_another_and_answered_where_it_runs() {
+    use crate::mcp_modern::{message, modern};
+    use crate::mcp_modern_tasks::{call_opted_in, on_task, opted_in, result_text, task_id_of, until_status};
+
+    let redis = RedisServer::start().await;
+    let (url, specs) = (redis.url(), common::fixture_specs());
+    let spawn = || {
+        let url = url.clone();
+        TestApp::spawn_with(&specs, move |config: &mut Config| config.redis_url = Some(url))
+    };
+    let (a, b) = (spawn().await, spawn().await);
+    let task_id = task_id_of(&call_opted_in(&a, "confirm_delete", json!({"filename": "a.txt"})).await);
+    until_status(&a, &task_id, "input_required").await;
+    // The record is shared: B finds the task, still working (the question waits in A's memory).
+    assert_eq!(on_task(&b, "tasks/get", &task_id, json!({})).await["status"], "working");
+
+    let answer = json!({"confirm": {"action": "accept", "content": {"confirm": true}}});
+    let params = json!({"taskId": task_id, "_meta": opted_in(), "inputResponses": answer});
+    let refused = message(modern(&b, "tasks/update", params.clone()), StatusCode::OK).await;
+    assert_eq!(refused["error"]["data"]["code"], "upstream_unavailable", "{refused}");
+    assert_eq!(refused["error"]["data"]["retryable"], true, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("another replica"), "{refused}");
+    assert_eq!(on_task(&a, "tasks/get", &task_id, json!({})).await["status"], "input_required", "nothing was lost");
+
+    on_task(&a, "tasks/update", &task_id, json!({"inputResponses": answer})).await;
+    let done = until_status(&b, &task_id, "completed").await;
+    assert_eq!(result_text(&done), "Deletion answered: true", "{done}");
+}

@@ -379,8 +379,19 @@ pub async fn request(
                     return Err(RpcError::invalid_params("`inputResponses` must be an object of answers by key"));
                 }
             };
-            if let Some(inbox) = inbox {
-                inbox.deliver(&responses);
+            match inbox {
+                Some(inbox) => inbox.deliver(&responses),
+                // With shared state the task may run on another replica, which this one cannot hand answers to:
+                // say so (retryable: the next attempt may reach that replica) rather than drop them.
+                None if record.status == TaskStatus::Working && !responses.is_empty() && mcp.engine.jobs().shared() => {
+                    let err = GatewayError::new(
+                        ErrorCode::UpstreamUnavailable,
+                        "this task runs on another replica, which answers cannot be relayed to yet; send them again",
+                    )
+                    .retryable(true);
+                    return Err(RpcError::from_gateway(&err, request_id));
+                }
+                None => {}
             }
             Ok(json!({}))
         }
