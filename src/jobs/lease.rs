@@ -3,9 +3,11 @@
 //!
 //! A lease is the key `mcp-gateway:lease:{name}` holding the replica's random id, with an expiry of the lease
 //! time (`GATEWAY_JOB_LEASE_SECS`). It is taken with `SET NX` before the work's record is saved unfinished, renewed
-//! for every lease this replica holds in one script call each third of the lease time, and dropped (only if still
-//! ours) when the work ends. Replicas sweep the unfinished records (`Jobs::sweep`): a record whose lease can be
-//! taken has no live runner, and the replica that took it finishes or fails the work.
+//! for every lease this replica holds in one script call each third of the lease time (taken back if it expired
+//! meanwhile and nobody else took it: Redis was away longer than the lease), and dropped (only if still ours) when
+//! the work ends. Replicas sweep the unfinished records (`Jobs::sweep`): a record whose lease two sweeps in a row
+//! find free has no live runner (a live one takes its lease back within one tick), and the replica that takes it
+//! finishes or fails the work.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,12 +16,17 @@ use std::time::Duration;
 use crate::error::GatewayError;
 use crate::redis_link::RedisLink;
 
-/// Renew the leases KEYS still held by ARGV[1] for ARGV[2] ms; answers 1 or 0 per key.
+/// Renew the leases KEYS of ARGV[1] for ARGV[2] ms, taking back those that expired and nobody took; answers 1
+/// (ours) or 0 (another replica's) per key.
 const RENEW: &str = r"
 local kept = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
+  local holder = redis.call('GET', key)
+  if holder == ARGV[1] then
     redis.call('PEXPIRE', key, ARGV[2])
+    kept[i] = 1
+  elseif not holder then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
     kept[i] = 1
   else
     kept[i] = 0
@@ -41,6 +48,8 @@ pub struct Leases {
     replica: String,
     ttl: Duration,
     held: Mutex<HashSet<String>>,
+    /// The leases the last sweep found free.
+    free_last_sweep: Mutex<HashSet<String>>,
     renew: redis::Script,
     release: redis::Script,
 }
@@ -58,6 +67,7 @@ impl Leases {
             replica: uuid::Uuid::new_v4().to_string(),
             ttl,
             held: Mutex::new(HashSet::new()),
+            free_last_sweep: Mutex::new(HashSet::new()),
             renew: redis::Script::new(RENEW),
             release: redis::Script::new(RELEASE),
         })
@@ -85,6 +95,29 @@ impl Leases {
             self.lock().insert(name.to_owned());
         }
         Ok(taken.is_some())
+    }
+
+    /// In a sweep: take the lease `name` if this sweep and the one before found it free (`Ok(true)`: its work is
+    /// this replica's now). `free` collects the leases this sweep found free; hand it to [`Self::end_sweep`].
+    pub async fn take_orphan(&self, name: &str, free: &mut HashSet<String>) -> Result<bool, GatewayError> {
+        if self.holds(name) {
+            return Ok(false);
+        }
+        let taken: bool = self.link.query("checking a lease", redis::cmd("EXISTS").arg(key(name))).await?;
+        if taken {
+            return Ok(false);
+        }
+        free.insert(name.to_owned());
+        let free_before = self.free_last_sweep.lock().unwrap_or_else(PoisonError::into_inner).contains(name);
+        if !free_before {
+            return Ok(false);
+        }
+        self.claim(name).await
+    }
+
+    /// The sweep is over: what it found free is what the next one compares with.
+    pub fn end_sweep(&self, free: HashSet<String>) {
+        *self.free_last_sweep.lock().unwrap_or_else(PoisonError::into_inner) = free;
     }
 
     /// Is the lease `name` this replica's (as far as it knows: a lease it could not renew in time may be lost)?

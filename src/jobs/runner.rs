@@ -2,6 +2,7 @@
 //! Higgsfield polls with backoff up to the maximum job age, cancellation of queued Higgsfield requests, output
 //! downloads, and resuming unfinished jobs at start-up.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -342,19 +343,11 @@ impl Jobs {
 
     /// Take over the unfinished work whose lease nobody holds: its replica died (or stopped) without finishing.
     async fn sweep(self: &Arc<Self>, leases: &Leases) {
-        let orphaned = |lease: String| async move {
-            if leases.holds(&lease) {
-                return false;
-            }
-            leases.claim(&lease).await.unwrap_or_else(|err| {
-                tracing::warn!(lease, error = %err, "cannot take a lease; trying again later");
-                false
-            })
-        };
+        let mut free = HashSet::new();
         match self.store.unfinished().await {
             Ok(records) => {
                 for record in records {
-                    if orphaned(job_lease(&record.job_id)).await {
+                    if orphaned(leases, job_lease(&record.job_id), &mut free).await {
                         tracing::info!(job_id = record.job_id, "taking over a job whose replica stopped");
                         self.take_over(record).await;
                     }
@@ -366,13 +359,14 @@ impl Jobs {
         match self.store.working_tasks().await {
             Ok(records) => {
                 for record in records {
-                    if orphaned(task_lease(&record.task_id)).await {
+                    if orphaned(leases, task_lease(&record.task_id), &mut free).await {
                         interrupted.push(record);
                     }
                 }
             }
             Err(err) => tracing::warn!(error = %err, "cannot list working tool tasks; trying again later"),
         }
+        leases.end_sweep(free);
         self.fail_interrupted_tasks(Ok(interrupted), |_| true).await;
     }
 
@@ -426,4 +420,12 @@ impl Jobs {
             tracing::error!(job_id = record.job_id, error = %err, "cannot save a job record");
         }
     }
+}
+
+/// Has the work under `lease` lost its runner (this sweep took its lease)? A failed check is tried next sweep.
+async fn orphaned(leases: &Leases, lease: String, free: &mut HashSet<String>) -> bool {
+    leases.take_orphan(&lease, free).await.unwrap_or_else(|err| {
+        tracing::warn!(lease, error = %err, "cannot take a lease; trying again later");
+        false
+    })
 }

@@ -219,3 +219,44 @@ async fn a_tool_task_running_on_one_replica_is_followed_through_another_and_answ
     let done = until_status(&b, &task_id, "completed").await;
     assert_eq!(result_text(&done), "Deletion answered: true", "{done}");
 }
+
+#[tokio::test]
+async fn a_runner_keeps_its_generation_through_a_redis_stall_longer_than_its_lease() {
+    let redis = RedisServer::start().await;
+    let (_higgsfield, base) = FakeHiggsfield::start(0).await;
+    let (eleven, eleven_base) = FakeElevenLabs::start().await;
+    let url = redis.url();
+    let voice_replica = || {
+        let (url, eleven_base) = (url.clone(), eleven_base.clone());
+        owners_app_with(base.clone(), move |config: &mut Config| {
+            media_fakes::configure(config, Some(&eleven_base), None);
+            config.redis_url = Some(url);
+            config.jobs.lease = Duration::from_secs(1);
+        })
+    };
+    let (runner, other) = (voice_replica().await, voice_replica().await);
+    let voice = call(&runner.client, &runner.base, "elevenlabs_voice", json!({"text": "hold"})).await;
+    let job_id = voice["job_id"].as_str().unwrap_or_else(|| panic!("a voice job: {voice}")).to_owned();
+    poll_until("the generation is in flight", || {
+        let sent = eleven.seen.lock().unwrap().len();
+        async move { (sent == 1).then_some(()) }
+    })
+    .await;
+
+    // Redis stops answering for twice the lease: the runner's lease expires meanwhile. When Redis answers again,
+    // the runner takes it back on its next renewal, before the other replica's sweeps (which need to find it free
+    // twice) can take the job over and fail it.
+    redis.stall(2).await;
+    eleven.release.store(true, Ordering::SeqCst);
+    let done = poll_until("the generation ends", || {
+        let (other, job_id) = (&other, job_id.clone());
+        async move {
+            let (status, body) = job_status(other, "alice", &job_id).await;
+            let running = ["queued", "in_progress"].iter().any(|s| body["result"]["status"] == *s);
+            (status == StatusCode::OK && !running).then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(done["result"]["status"], "completed", "the runner finished its own generation: {done}");
+    assert_eq!(eleven.seen.lock().unwrap().len(), 1, "sent once");
+}

@@ -36,6 +36,8 @@ impl RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // `DEBUG SLEEP` from loopback: a Redis that stops answering for a while, keys kept.
+            .args(["--enable-debug-command", "local"])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -54,6 +56,22 @@ impl RedisServer {
         })
         .await;
         ready.then_some(server)
+    }
+
+    /// Stop answering for `seconds` (`DEBUG SLEEP`), as a Redis that stalls does; its keys stay, and expire on
+    /// their clock meanwhile. Returns when Redis answers again; the test's other tasks run on meanwhile.
+    pub async fn stall(&self, seconds: u32) {
+        let port = self.port;
+        let status = tokio::task::spawn_blocking(move || {
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "DEBUG", "SLEEP", &seconds.to_string()])
+                .stdout(Stdio::null())
+                .status()
+        })
+        .await
+        .unwrap()
+        .expect("redis-cli is installed with redis-server");
+        assert!(status.success(), "DEBUG SLEEP failed");
     }
 
     pub fn url(&self) -> Secret {
