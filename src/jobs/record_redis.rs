@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::record::JobRecord;
 use super::record_store::Reader;
 use super::task_record::{TaskRecord, TaskStatus};
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
 use crate::redis_link::RedisLink;
 
 /// How long a finished job's record stays readable (`check_job_status`, `tasks/get`).
@@ -112,10 +112,13 @@ impl RedisRecords {
         let ids = self.members(OPEN_JOBS, "listing unfinished jobs").await?;
         let mut records = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.get(&id, Reader::Anyone).await? {
-                Some(record) if !record.status.is_terminal() => records.push(record),
+            match self.get(&id, Reader::Anyone).await {
+                Ok(Some(record)) if !record.status.is_terminal() => records.push(record),
                 // Gone (or final but still listed after a failed save): nothing to resume.
-                _ => self.forget(OPEN_JOBS, &id).await?,
+                Ok(_) => self.forget(OPEN_JOBS, &id).await?,
+                // An undecodable record (logged as it was read) must not stop the others, as in SQLite.
+                Err(err) if err.code == ErrorCode::Internal => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(records)
@@ -151,10 +154,12 @@ impl RedisRecords {
         let ids = self.members(WORKING_TASKS, "listing working tasks").await?;
         let mut records = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.get_task(&id, Reader::Anyone).await? {
-                Some(record) if record.status == TaskStatus::Working => records.push(record),
+            match self.get_task(&id, Reader::Anyone).await {
+                Ok(Some(record)) if record.status == TaskStatus::Working => records.push(record),
                 // Expired or ended: not working any more.
-                _ => self.forget(WORKING_TASKS, &id).await?,
+                Ok(_) => self.forget(WORKING_TASKS, &id).await?,
+                Err(err) if err.code == ErrorCode::Internal => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(records)

@@ -260,3 +260,30 @@ async fn a_runner_keeps_its_generation_through_a_redis_stall_longer_than_its_lea
     assert_eq!(done["result"]["status"], "completed", "the runner finished its own generation: {done}");
     assert_eq!(eleven.seen.lock().unwrap().len(), 1, "sent once");
 }
+
+#[tokio::test]
+async fn an_unreadable_record_in_redis_does_not_stop_the_others_from_being_taken_over() {
+    use mcp_gateway::jobs::record_redis::RedisRecords;
+    use mcp_gateway::jobs::{JobRecord, MediaKind};
+    use mcp_gateway::redis_link::RedisLink;
+
+    let redis = RedisServer::start().await;
+    let records = RedisRecords::new(RedisLink::new(&redis.url()).unwrap());
+    let good = JobRecord::new("alice", "higgsfield", "t", None, MediaKind::Image, "default".into(), json!({}));
+    records.save(&good).await.unwrap();
+    // A record another version (or a hand) wrote that this one cannot read, listed as unfinished before it.
+    for command in [
+        vec!["HSET", "mcp-gateway:job:garbled", "record", "not json", "status", "in_progress", "owner", "alice"],
+        vec!["ZADD", "mcp-gateway:jobs:open", "0", "garbled"],
+    ] {
+        let status = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port().to_string()])
+            .args(command)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let unfinished = records.unfinished().await.unwrap();
+    assert_eq!(unfinished.iter().map(|r| r.job_id.as_str()).collect::<Vec<_>>(), [good.job_id.as_str()]);
+}

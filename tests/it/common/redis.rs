@@ -74,6 +74,11 @@ impl RedisServer {
         assert!(status.success(), "DEBUG SLEEP failed");
     }
 
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> Secret {
         Secret::from_setting(Some(format!("redis://127.0.0.1:{}/", self.port))).unwrap()
     }
