@@ -309,3 +309,41 @@ async fn a_call_whose_stream_ends_or_whose_upstream_dies_is_a_retryable_error_at
     let rest = app.post("/mcp/tools/call").json(&json!({"tool_name": "a_fine", "params": {}})).send().await.unwrap();
     assert_eq!(rest.status(), StatusCode::SERVICE_UNAVAILABLE, "{:?}", rest.text().await);
 }
+
+#[tokio::test]
+async fn upstream_resources_templates_and_prompts_join_the_gateways_own() {
+    let upstream = TestApp::fixtures().await;
+    let (gateway, _specs) = federating(&format!("{}/mcp", upstream.base), json!({}), "a_test_simple_text").await;
+    let session = gateway.initialize("2025-11-25").await;
+
+    let resources = gateway.rpc(Some(&session), "resources/list", json!({})).await;
+    let uris: Vec<&str> =
+        resources["result"]["resources"].as_array().unwrap().iter().filter_map(|r| r["uri"].as_str()).collect();
+    assert!(uris.contains(&"test://static-text"), "{resources}");
+    let read = gateway.rpc(Some(&session), "resources/read", json!({"uri": "test://static-text"})).await;
+    assert_eq!(read["result"]["contents"][0]["text"], "This is the content of the static text resource.", "{read}");
+    let templated = gateway.rpc(Some(&session), "resources/read", json!({"uri": "test://template/42/data"})).await;
+    let text = templated["result"]["contents"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Data for ID: 42"), "read through the upstream's template: {templated}");
+    let missing = gateway.rpc(Some(&session), "resources/read", json!({"uri": "nothing://here"})).await;
+    assert!(missing.get("error").is_some(), "{missing}");
+
+    let prompts = gateway.rpc(Some(&session), "prompts/list", json!({})).await;
+    let names: Vec<&str> =
+        prompts["result"]["prompts"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(names.contains(&"a_test_prompt_with_arguments"), "prompts are prefixed: {names:?}");
+    let got = gateway
+        .rpc(
+            Some(&session),
+            "prompts/get",
+            json!({"name": "a_test_prompt_with_arguments", "arguments": {"arg1": "x", "arg2": "y"}}),
+        )
+        .await;
+    assert_eq!(got["result"]["messages"][0]["content"]["text"], "Prompt with arguments: arg1='x', arg2='y'", "{got}");
+
+    // The 2026 era reads and gets through the same paths.
+    let read = result(&gateway, "resources/read", json!({"uri": "test://static-text"})).await;
+    assert_eq!(read["contents"][0]["text"], "This is the content of the static text resource.", "{read}");
+    let got = result(&gateway, "prompts/get", json!({"name": "a_test_simple_prompt", "arguments": {}})).await;
+    assert!(got["messages"].as_array().is_some_and(|m| !m.is_empty()), "{got}");
+}
