@@ -1,4 +1,5 @@
-//! The `mcp-gateway` binary: `check`, `tools`, `call`, configuration errors and `serve`.
+//! The `mcp-gateway` binary: `check`, `tools`, `call`, `upstream list` / `approve`, configuration errors and
+//! `serve`.
 //!
 //! Every run starts from an empty environment (no inherited `GATEWAY_*`, `LOG_LEVEL`, ...) in a temp working
 //! directory, so only what a test sets counts.
@@ -11,7 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{core_specs, ping_like_tool, shipped_tool_specs, write_spec};
-use serde_json::Value;
+use mcp_gateway::federation::pins::{Pins, Verdict};
+use serde_json::{Value, json};
 
 /// The binary with a clean environment, run from `cwd`.
 fn gateway(cwd: &Path) -> Command {
@@ -438,4 +440,74 @@ fn check_validates_upstream_specs_by_json_path() {
     assert_eq!(bad.status.code(), Some(1));
     let stdout = text(&bad.stdout);
     assert!(stdout.starts_with("erp.json: $.transport: unknown transport `carrier_pigeon`"), "{stdout}");
+}
+
+/// `add` as an upstream lists it, with `description` and, when `limit`, one more property.
+fn upstream_add(description: &str, limit: bool) -> Value {
+    let mut tool = json!({"name": "add", "description": description,
+        "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}}});
+    if limit {
+        tool["inputSchema"]["properties"]["limit"] = json!({"type": "integer"});
+    }
+    Pins::definition(&tool)
+}
+
+#[test]
+fn upstream_list_shows_pins_and_held_changes_and_approve_pins_the_offered_definition() {
+    let data = tempfile::tempdir().unwrap();
+    let pins = Pins::open(&Pins::path_in(data.path())).unwrap();
+    pins.check("crm", "add", &upstream_add("Add two numbers", false)).unwrap();
+    pins.check("crm", "search", &Pins::definition(&json!({"name": "search", "description": "Find"}))).unwrap();
+    let offered = upstream_add("Add two numbers, then email them", true);
+    assert!(matches!(pins.check("crm", "add", &offered).unwrap(), Verdict::Changed { .. }));
+    let generation = pins.approvals_generation().unwrap();
+    let upstream =
+        |args: &[&str]| run(gateway(data.path()).arg("upstream").args(args).env("GATEWAY_DATA_DIR", data.path()));
+
+    let list = upstream(&["list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    let stdout = text(&list.stdout);
+    let digest = Pins::digest(&upstream_add("Add two numbers", false));
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|line| line.split_whitespace().collect()).collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with(&["crm", "add", &digest[..12]])),
+        "the pin of add with its digest:\n{stdout}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with(&["crm", "search"])), "{stdout}");
+    assert!(stdout.contains("1 held change(s)"), "{stdout}");
+    let held = stdout.lines().last().unwrap_or_default();
+    assert!(held.starts_with("crm") && held.contains("add"), "{stdout}");
+    assert!(held.ends_with("description changed, inputSchema changed (+limit)"), "{stdout}");
+
+    let approve = upstream(&["approve", "crm", "--tool", "add"]);
+    assert_eq!(approve.status.code(), Some(0), "{}", text(&approve.stderr));
+    assert_eq!(text(&approve.stdout), "approved crm add\n");
+    assert_ne!(pins.approvals_generation().unwrap(), generation, "a gateway on the file can see the approval");
+    assert_eq!(pins.check("crm", "add", &offered).unwrap(), Verdict::Same, "the offered definition is the pin");
+
+    let again = upstream(&["approve", "crm"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("nothing is held for upstream crm"), "{}", text(&again.stderr));
+    let list = upstream(&["list"]);
+    assert!(text(&list.stdout).contains("no held changes"), "{}", text(&list.stdout));
+}
+
+#[test]
+fn upstream_approve_of_a_tool_not_held_exits_1_and_approves_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let none = run(gateway(data.path()).args(["upstream", "list"]).env("GATEWAY_DATA_DIR", data.path()));
+    assert_eq!(none.status.code(), Some(0), "{}", text(&none.stderr));
+    assert!(text(&none.stdout).starts_with("no upstream tool is pinned yet"), "{}", text(&none.stdout));
+    assert!(!Pins::path_in(data.path()).exists(), "listing creates no file");
+
+    let pins = Pins::open(&Pins::path_in(data.path())).unwrap();
+    pins.check("crm", "add", &upstream_add("v1", false)).unwrap();
+    pins.check("crm", "add", &upstream_add("v2", false)).unwrap();
+    let other = run(gateway(data.path())
+        .args(["upstream", "approve", "crm", "--tool", "sub"])
+        .env("GATEWAY_DATA_DIR", data.path()));
+    assert_eq!(other.status.code(), Some(1));
+    assert!(text(&other.stderr).contains("nothing is held for upstream crm among sub"), "{}", text(&other.stderr));
+    assert_eq!(pins.held(Some("crm")).unwrap().len(), 1, "add is still held");
+    assert_eq!(pins.approvals_generation().unwrap(), 0);
 }
