@@ -28,6 +28,10 @@ use dial::Dialer;
 use link::{Status, UpstreamLink};
 use pins::Pins;
 
+/// How often the pins store is looked at for approvals made by another process (`mcp-gateway upstream approve`),
+/// which are served within this much plus one tools/list.
+const APPROVALS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Every upstream of the current specs, each kept by its link.
 #[derive(Debug)]
 pub struct Federation {
@@ -58,12 +62,17 @@ impl Federation {
         let mut specs = registry.subscribe_specs();
         let follower = federation.clone();
         tokio::spawn(async move {
+            let mut approvals = tokio::time::interval(APPROVALS_POLL);
+            approvals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    changed = specs.changed() => if changed.is_err() { break },
+                    changed = specs.changed() => match changed {
+                        Ok(()) => follower.sync(),
+                        Err(_) => break,
+                    },
+                    _ = approvals.tick() => follower.follow_approvals().await,
                     () = shutdown.cancelled() => break,
                 }
-                follower.sync();
             }
             follower.stop_all().await;
         });
@@ -117,6 +126,22 @@ impl Federation {
             let link = UpstreamLink::new(spec, self.dialer.clone(), self.registry.clone(), pins);
             tokio::spawn(link.clone().run());
             links.push(link);
+        }
+    }
+
+    /// After an approval recorded since the last look (the CLI's, from another process, or this one's), list
+    /// again the upstreams that hold changes, so approved definitions are served.
+    async fn follow_approvals(&self) {
+        let Some(pins) = self.pins.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else { return };
+        match tokio::task::spawn_blocking(move || pins.approved_since_last_look()).await {
+            Ok(Ok(true)) => {
+                for link in self.lock_links().iter().filter(|link| !link.status().held.is_empty()) {
+                    link.refresh();
+                }
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot look for approvals in the pins store"),
+            Err(e) => tracing::warn!(error = %e, "looking for approvals in the pins store failed"),
         }
     }
 
