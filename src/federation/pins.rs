@@ -10,13 +10,12 @@
 //! A running gateway notices approvals made by another process through [`Pins::approvals_generation`]: a counter
 //! in the `meta` table that every approval increments in the same transaction. `PRAGMA data_version` would not
 //! do: it changes on every commit of any other connection, the gateway's own checks included, so it cannot tell
-//! an approval from a recorded offer. [`Pins::approved_since_last_look`] is that poll for the gateway.
+//! an approval from a recorded offer.
 //!
 //! Every call is blocking (one connection behind a mutex): on async paths, call from a blocking thread.
 //! The schema is versioned with `PRAGMA user_version`; a file written by a newer schema is refused.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::types::Type;
@@ -96,8 +95,6 @@ pub struct Pin {
 pub struct Pins {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
-    /// The approvals generation at the last [`Pins::approved_since_last_look`] (or at opening).
-    approvals_seen: Arc<AtomicI64>,
 }
 
 impl Pins {
@@ -117,13 +114,7 @@ impl Pins {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(|e| format!("cannot set the schema version of {}: {e}", path.display()))?;
         }
-        let pins = Self {
-            path: path.to_path_buf(),
-            conn: Arc::new(Mutex::new(conn)),
-            approvals_seen: Arc::new(AtomicI64::new(0)),
-        };
-        pins.approvals_seen.store(pins.approvals_generation()?, Ordering::Relaxed);
-        Ok(pins)
+        Ok(Self { path: path.to_path_buf(), conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// The database of a data dir (`{data_dir}/upstream_pins.db`).
@@ -265,13 +256,6 @@ impl Pins {
                 .optional()
                 .map(Option::unwrap_or_default)
         })
-    }
-
-    /// Whether an approval was recorded, by this process or another, since this handle was opened or last
-    /// asked: what a running gateway polls to serve the CLI's approvals (one poller per handle).
-    pub fn approved_since_last_look(&self) -> Result<bool, String> {
-        let now = self.approvals_generation()?;
-        Ok(self.approvals_seen.swap(now, Ordering::Relaxed) != now)
     }
 
     /// The database file.
@@ -511,20 +495,6 @@ mod tests {
         assert_eq!(gateway.check("crm", "add", &add("v2")).unwrap(), Verdict::Same);
         assert_eq!(cli.approve("crm", None).unwrap(), Vec::<String>::new());
         assert_eq!(gateway.approvals_generation().unwrap(), after, "approving nothing changes nothing");
-    }
-
-    #[test]
-    fn an_approval_by_another_handle_is_seen_once_since_the_last_look() {
-        let (dir, gateway) = open();
-        gateway.check("crm", "add", &add("v1")).unwrap();
-        gateway.check("crm", "add", &add("v2")).unwrap();
-        let cli = Pins::open(&Pins::path_in(dir.path())).unwrap();
-        assert!(!gateway.approved_since_last_look().unwrap());
-        cli.approve("crm", None).unwrap();
-        assert!(gateway.approved_since_last_look().unwrap());
-        assert!(!gateway.approved_since_last_look().unwrap(), "seen once");
-        let later = Pins::open(&Pins::path_in(dir.path())).unwrap();
-        assert!(!later.approved_since_last_look().unwrap(), "approvals before opening are not news");
     }
 
     #[test]
