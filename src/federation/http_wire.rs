@@ -24,6 +24,8 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::providers::upstream::redact_url;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+/// Marks the error a request's stream gets when it ends before its answer ([`super::connection`] reads it).
+pub const STREAM_ENDED: &str = "stream_ended";
 /// Longest wait between two attempts to reopen the GET stream.
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -283,57 +285,72 @@ impl StreamReader {
         SseDecoder::new(usize::try_from(self.max).unwrap_or(usize::MAX))
     }
 
-    async fn read(self, response: reqwest::Response, deadline: Instant, stop: CancellationToken) -> StreamEnd {
-        let decoder = self.decoder();
-        self.read_on(decoder, response, deadline, stop).await
+    /// Read until the stream ends; a request's stream that ends before its answer answers it with
+    /// [`STREAM_ENDED`], so the request fails at once rather than at its deadline.
+    async fn read(self, response: reqwest::Response, deadline: Instant, stop: CancellationToken) {
+        let (end, answered) = self.read_on(self.decoder(), response, deadline, stop).await;
+        if let (false, Some(id)) = (answered || end == StreamEnd::Stopped, self.on_request) {
+            let message = serde_json::json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32603, "message": "the upstream's answer stream ended before its answer",
+                          "data": {"gateway": STREAM_ENDED}}});
+            let _ = self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await;
+        }
     }
 
-    /// Read on with `decoder` (which may hold the start of an event already).
+    /// Read on with `decoder` (which may hold the start of an event already): why the stream stopped being read,
+    /// and whether the request's answer was among its events.
     pub(super) async fn read_on(
         &self,
         mut decoder: SseDecoder,
         mut response: reqwest::Response,
         deadline: Instant,
         stop: CancellationToken,
-    ) -> StreamEnd {
+    ) -> (StreamEnd, bool) {
+        let mut answered = false;
         loop {
             let chunk = tokio::select! {
                 chunk = response.chunk() => chunk,
-                () = tokio::time::sleep_until(deadline.into()) => return StreamEnd::Stopped,
-                () = stop.cancelled() => return StreamEnd::Stopped,
+                () = tokio::time::sleep_until(deadline.into()) => return (StreamEnd::Stopped, answered),
+                () = stop.cancelled() => return (StreamEnd::Stopped, answered),
             };
             let chunk = match chunk {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => return StreamEnd::Ended,
+                Ok(None) => return (StreamEnd::Ended, answered),
                 Err(e) => {
                     let why = e.without_url().to_string();
                     tracing::debug!(upstream = %self.upstream, error = %why, "an upstream event stream broke");
-                    return StreamEnd::Broken(why);
+                    return (StreamEnd::Broken(why), answered);
                 }
             };
             let Ok(events) = decoder.push(&chunk) else {
                 tracing::warn!(upstream = %self.upstream, max = self.max, "an upstream event was larger than the bound; stream dropped");
-                return StreamEnd::Broken(format!("an event was larger than {} bytes", self.max));
+                return (StreamEnd::Broken(format!("an event was larger than {} bytes", self.max)), answered);
             };
-            if !self.deliver(events).await {
-                return StreamEnd::Stopped;
+            match self.deliver(events).await {
+                Some(among) => answered |= among,
+                None => return (StreamEnd::Stopped, answered),
             }
         }
     }
 
-    /// The `message` events to the inbox; `false` when nobody reads it any more.
-    pub(super) async fn deliver(&self, events: Vec<SseEvent>) -> bool {
+    /// The `message` events to the inbox: whether the request's answer was among them; `None` when nobody reads
+    /// the inbox any more.
+    pub(super) async fn deliver(&self, events: Vec<SseEvent>) -> Option<bool> {
+        let mut answered = false;
         for event in events.into_iter().filter(|e| e.event.as_deref().is_none_or(|t| t == "message")) {
             match serde_json::from_str::<Value>(&event.data) {
                 Ok(message) => {
+                    answered |= message.get("method").is_none()
+                        && self.on_request.is_some()
+                        && message.get("id").and_then(Value::as_u64) == self.on_request;
                     if self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await.is_err() {
-                        return false;
+                        return None;
                     }
                 }
                 Err(_) => tracing::warn!(upstream = %self.upstream, "an upstream event is not JSON; skipped"),
             }
         }
-        true
+        Some(answered)
     }
 }
 

@@ -223,10 +223,11 @@ impl Wire for Arc<SseWire> {
             let reader = self.reader(inbox.clone());
             let upstream = self.upstream.clone();
             tokio::spawn(async move {
-                if !reader.deliver(after).await {
+                if reader.deliver(after).await.is_none() {
                     return;
                 }
-                let end = reader.read_on(decoder, response, Instant::now() + STREAM_LIFETIME, stream.clone()).await;
+                let deadline = Instant::now() + STREAM_LIFETIME;
+                let (end, _) = reader.read_on(decoder, response, deadline, stream.clone()).await;
                 let reason = match end {
                     StreamEnd::Stopped => return,
                     StreamEnd::Ended => "the upstream ended its event stream".to_owned(),

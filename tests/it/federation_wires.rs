@@ -66,6 +66,13 @@ async fn until_served(client: &reqwest::Client, base: &str, tool: &str) {
     .await;
 }
 
+/// `/ready` names the upstream `echo` ready (by name to an admin, as a count otherwise).
+async fn echo_ready(client: &reqwest::Client, base: &str) -> bool {
+    let ready: Value = client.get(format!("{base}/ready")).send().await.unwrap().json().await.unwrap();
+    let upstreams = &ready["upstreams"];
+    upstreams["echo"] == "ready" || (upstreams["ready"] == 1 && upstreams["total"] == 1)
+}
+
 /// The text of a call's first content block.
 fn text_of(result: &Value) -> String {
     result["content"][0]["text"].as_str().unwrap_or_else(|| panic!("a text answer: {result}")).to_owned()
@@ -86,6 +93,8 @@ async fn a_stdio_upstream_is_served_logged_restarted_and_sees_only_its_env() {
     let mut gateway = Gateway::start(specs.path(), &[("SECRET_X", GATEWAY_SECRET)]);
     let client = reqwest::Client::new();
     until_served(&client, &gateway.base, "echo_echo").await;
+    poll_until("/ready names the upstream ready", || async { echo_ready(&client, &gateway.base).await.then_some(()) })
+        .await;
 
     let names = tool_names(&client, &gateway.base).await;
     for tool in ["echo_echo", "echo_pid", "echo_env_keys", "echo_count"] {
@@ -118,6 +127,10 @@ async fn a_stdio_upstream_is_served_logged_restarted_and_sees_only_its_env() {
     })
     .await;
     assert_ne!(second, first);
+    poll_until("/ready names the upstream ready again", || async {
+        echo_ready(&client, &gateway.base).await.then_some(())
+    })
+    .await;
     let again = call(&client, &gateway.base, "echo_echo", json!({"text": "again"})).await;
     assert_eq!(text_of(&again), "echo: again");
     let exited =
