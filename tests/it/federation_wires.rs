@@ -2,7 +2,8 @@
 //! (`tests/fixtures/upstream/stdio_echo.py`, run by the project's venv `.cache/venv`, which scripts/test.sh
 //! makes): the real binary supervising a child process (tools served, stderr in the gateway's log, a killed
 //! child restarted, its environment only the spec's `env` and PATH), the app serving a legacy SSE server
-//! (progress relayed), and hostile upstreams (an endpoint on another origin, a 10 MB stdout line, banners).
+//! (progress relayed) and a legacy-only one (initialized after `server/discover` fails), and hostile upstreams
+//! (an endpoint on another origin, a 10 MB stdout line, lines that are not JSON).
 
 use crate::common;
 use crate::process::Gateway;
@@ -305,4 +306,65 @@ async fn lines_that_are_not_json_are_skipped() {
         let answer = app.call_tool(None, "echo_echo", json!({"text": text})).await;
         assert_eq!(text_of(&answer), format!("echo: {text}"), "{answer}");
     }
+}
+
+/// Where the legacy-only server writes its stream's events.
+type Events = tokio::sync::mpsc::Sender<Result<String, std::convert::Infallible>>;
+
+/// A legacy-only HTTP+SSE server (protocol 2024-11-05, no `server/discover`), answering on its stream.
+#[derive(Clone, Default)]
+struct LegacyOnly {
+    stream: Arc<Mutex<Option<Events>>>,
+    methods: Arc<Mutex<Vec<String>>>,
+}
+
+impl LegacyOnly {
+    async fn open(&self) -> axum::response::Response {
+        let (sender, events) = tokio::sync::mpsc::channel(16);
+        sender.send(Ok("event: endpoint\ndata: /messages?session_id=1\n\n".to_owned())).await.unwrap();
+        *self.stream.lock().unwrap() = Some(sender);
+        let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(events));
+        ([("content-type", "text/event-stream")], body).into_response()
+    }
+
+    async fn message(&self, request: Value) -> axum::http::StatusCode {
+        let Some(method) = request["method"].as_str() else { return axum::http::StatusCode::ACCEPTED };
+        self.methods.lock().unwrap().push(method.to_owned());
+        let id = request["id"].clone();
+        if id.is_null() {
+            return axum::http::StatusCode::ACCEPTED;
+        }
+        let answer = match method {
+            "initialize" => json!({"result": {"protocolVersion": "2024-11-05", "capabilities": {"tools": {}},
+                                              "serverInfo": {"name": "legacy-only", "version": "1"}}}),
+            "tools/list" => json!({"result": {"tools": [{"name": "hello", "inputSchema": {"type": "object"}}]}}),
+            "tools/call" => json!({"result": {"content": [{"type": "text", "text": "hello from legacy"}]}}),
+            other => json!({"error": {"code": -32601, "message": format!("no method {other}")}}),
+        };
+        let mut message = json!({"jsonrpc": "2.0", "id": id});
+        message.as_object_mut().unwrap().extend(answer.as_object().unwrap().clone());
+        let sender = self.stream.lock().unwrap().clone().unwrap();
+        sender.send(Ok(format!("event: message\ndata: {message}\n\n"))).await.unwrap();
+        axum::http::StatusCode::ACCEPTED
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_only_sse_server_is_initialized_after_discover_fails() {
+    let legacy = LegacyOnly::default();
+    let (opener, poster) = (legacy.clone(), legacy.clone());
+    let port = serve(Router::new().route("/sse", get(move || async move { opener.open().await })).route(
+        "/messages",
+        post(move |axum::Json(request): axum::Json<Value>| async move { poster.message(request).await }),
+    ))
+    .await;
+    let specs = sse_specs(&format!("http://127.0.0.1:{port}/sse"));
+    let app = TestApp::spawn_with(specs.path(), |_| {}).await;
+    until_served(&app.client, &app.base, "legacy_hello").await;
+    let answer = app.call_tool(None, "legacy_hello", json!({})).await;
+    assert_eq!(text_of(&answer), "hello from legacy", "{answer}");
+    let status = app.state.federation.as_ref().unwrap().statuses()[0].1.clone();
+    assert_eq!(status.era.as_deref(), Some("2024-11-05"), "{status:?}");
+    let methods = legacy.methods.lock().unwrap().clone();
+    assert_eq!(methods[..3], ["server/discover", "initialize", "notifications/initialized"], "{methods:?}");
 }
