@@ -139,7 +139,15 @@ async fn a_stdio_upstream_is_served_logged_restarted_and_sees_only_its_env() {
     assert!(exited.contains("signal: 9"), "{exited}");
     // The gateway reaped the killed child: no zombie of it is left.
     assert!(!Path::new(&format!("/proc/{first}")).exists(), "the killed child {first} is still in the process table");
-    gateway.kill();
+
+    // Shutdown stops the child it runs now.
+    gateway.terminate();
+    let (code, _) = gateway.wait_exit();
+    assert_eq!(code, Some(0));
+    poll_until("the child ends with the gateway", || async {
+        (!Path::new(&format!("/proc/{second}")).exists()).then_some(())
+    })
+    .await;
 }
 
 /// The echo server on the legacy SSE transport, on a free port; killed when dropped.
