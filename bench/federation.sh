@@ -4,7 +4,8 @@
 # Streamable HTTP, the 2026-07-28 era between them). The same stateless `tools/call` of A's `ping` (JSON POSTs on
 # /mcp, with wrk), sent straight to A and through B as `a_ping`, at BENCH_CONNECTIONS connections (req/s, p50,
 # p99) and at concurrency 1 (p50). Target (issue 13): the federated call adds at most 150 µs at p50 at
-# concurrency 1 over the direct call to the same upstream.
+# concurrency 1 over the direct call to the same upstream. The per-caller rate limit is set too high to refuse
+# anything (1,000,000,000/minute), as in bench/redis.sh.
 #
 # Prints a Markdown table and writes it with the date, the machine, the git revision and the exact command to
 # bench/results/federation-latest.md.
@@ -41,7 +42,7 @@ post_federated() {
     if [[ "$status" == 200* ]] && grep -q '"pong":true' "$WORK/answer.$1"; then echo "$status"; else echo "000 -"; fi
 }
 launch_gateway() { # PORT LOG SPECS
-    env GATEWAY_BIND="127.0.0.1:$1" LOG_LEVEL=warn GATEWAY_TOOL_SPECS="$3" GATEWAY_DATA_DIR="$WORK/data-$1" \
+    env GATEWAY_BIND="127.0.0.1:$1" LOG_LEVEL=warn RATE_LIMIT=1000000000/minute GATEWAY_TOOL_SPECS="$3" GATEWAY_DATA_DIR="$WORK/data-$1" \
         "$GATEWAY_BIN" serve >"$2" 2>&1 &
 }
 launch_a() { launch_gateway "$1" "$2" ./tool_specs; }
