@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""Interop check of federation: the official MCP Python SDK (mcp==2.3.0) against a gateway serving real upstream
+MCP servers, and against a second gateway whose upstream is the first. Started by tests/interop/federation.sh.
+
+Usage: python tests/interop/python_federation.py A_BASE B_BASE --admin-key K --limited-key L --secret S
+           --ts-pid PID --gateway-bin BIN --data-dir DIR [--timeout SECONDS]
+
+Gateway A (keys: K holds `admin`; L may call everything but `py_*`) serves four upstreams: `py` (the Python SDK
+server over Streamable HTTP: `internal_only` excluded, `add` renamed `sum` with its own description, `search`'s
+`tenant` fixed to "acme"), `pyio` (the same server as a stdio child, timeout 2 s; its `flip` meets the gateway's
+own tool `pyio_flip`), `ts` (the TypeScript SDK v1 server, process PID) and `gone` (nobody listens). Gateway B
+(keyless) serves A as upstream `a` (prefix `a_`), reaching it with the key S. Checks, as a user sees them:
+  admin.*   /admin/upstreams states, eras, served counts, the name collision, the failed upstream; /ready
+  a-legacy.*, a-2026.*  one Client(mode="legacy") and one Client(mode="2026-07-28") on A: prefixed names, the
+            exclude / rename / description rules, the fixed argument (absent from the schema, set on the call),
+            add over HTTP, stdio and TypeScript, progress and log lines relayed, elicitation and sampling answered
+            by this client's callbacks, a cancelled call cancelled upstream, a timeout as the typed error
+  rest.*    REST POST /mcp/tools/call of an upstream tool; a key denied `py_*` sees and calls none of them
+  b-legacy.*, b-2026.*  the same calls through B and A (two gateways, one upstream)
+  b.*       B's view of A in /admin/upstreams, and /admin/config without the key's value
+  pins.*    py's `flip` changes `echo`: clients hear tools/list_changed, `py_echo` is held (not listed, not
+            callable, listed under `held` with both definitions, and by `mcp-gateway upstream list`), then
+            POST /admin/upstreams/py/approve serves it again with the new description
+  down.*    the TypeScript upstream stops: its tools answer upstream_unavailable (retryable), the others still work
+Prints "PASS name" / "FAIL name: reason" per check, then "federation: N passed, M failed"; exits 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx2 as httpx
+import mcp.types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from python_client import check, describe, ensure, record, results, texts
+
+MODERN = "2026-07-28"
+NAME = "Ada"
+SUMMARY = "One line, from the client's model."
+SUM_DESCRIPTION = "Add two integers, served by the gateway."
+ECHO_BEFORE = "Echo the text back."
+ECHO_AFTER = "Echo the text back (version 2)."
+PY_SERVED = {"sum", "echo", "search", "count", "ask_name", "summarize", "sleepy", "cancelled", "flip"}
+PYIO_SERVED = {"add", "echo", "search", "count", "ask_name", "summarize", "sleepy", "cancelled", "internal_only"}
+TS_SERVED = {"add", "count"}
+
+
+class Peer:
+    """This client's side of the relayed requests and notifications: what it was asked, logged and told."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.sampled: list[str] = []
+        self.logs: list[str] = []
+        self.notified: list[str] = []
+
+    async def elicit(self, _context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": NAME})
+
+    async def sample(self, _context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        self.sampled.extend(getattr(m.content, "text", "") for m in params.messages)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text=SUMMARY), model="interop-model"
+        )
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(str(params.data))
+
+    async def message(self, message: Any) -> None:
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if isinstance(method, str):
+            self.notified.append(method)
+
+
+def gateway_error(result: Any) -> dict[str, Any]:
+    """The typed error the gateway puts in an error result's `_meta`, or {}."""
+    meta = result.meta if isinstance(getattr(result, "meta", None), dict) else {}
+    error = meta.get("mcp-gateway/error")
+    return error if isinstance(error, dict) else {}
+
+
+def structured(result: Any) -> Any:
+    return result.structured_content
+
+
+async def poll(what: str, probe: Callable[[], Awaitable[tuple[bool, Any]]], timeout: float) -> Any:
+    """Run `probe` every 0.1 s until it answers (True, value); fail after `timeout` s naming the last value."""
+    last: Any = None
+    with anyio.move_on_after(timeout):
+        while True:
+            ok, last = await probe()
+            if ok:
+                return last
+            await anyio.sleep(0.1)
+    raise AssertionError(f"{what} not within {timeout:g} s; last: {last!r}"[:400])
+
+
+def connect(base: str, mode: str, key: str | None, peer: Peer, t: float) -> Client:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    http = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(t, read=t * 5))
+    return Client(
+        streamable_http_client(f"{base}/mcp", http_client=http),
+        mode=mode,
+        read_timeout_seconds=t,
+        elicitation_callback=peer.elicit,
+        sampling_callback=peer.sample,
+        logging_callback=peer.log,
+        log_level="info" if mode != "legacy" else None,
+        message_handler=peer.message,
+    )
+
+
+async def session_suite(label: str, base: str, mode: str, key: str | None, via: str, t: float) -> None:
+    """One connection on BASE in MODE; every tool name is prefixed with VIA (the outer gateway's prefix)."""
+    peer = Peer()
+    py, pyio, ts = f"{via}py_", f"{via}pyio_", f"{via}ts_"
+
+    async def negotiated(client: Client) -> None:
+        version = client.protocol_version
+        ok = version == MODERN if mode != "legacy" else version in HANDSHAKE_PROTOCOL_VERSIONS
+        ensure(ok, f"negotiated {version!r}")
+
+    async def tools(client: Client) -> dict[str, types.Tool]:
+        return {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    async def listed(client: Client) -> None:
+        names = set(await tools(client))
+        expected = {py + n for n in PY_SERVED} | {pyio + n for n in PYIO_SERVED} | {ts + n for n in TS_SERVED}
+        missing = expected - names
+        ensure(not missing, f"missing {sorted(missing)}; listed {sorted(names)}")
+        unexpected = {py + "add", py + "internal_only"} & names
+        ensure(not unexpected, f"listed although renamed or excluded: {sorted(unexpected)}")
+        ensure(not any(n.startswith(f"{via}gone_") for n in names), "tools of the unreachable upstream listed")
+
+    async def rules(client: Client) -> None:
+        listing = await tools(client)
+        ensure(listing[py + "sum"].description == SUM_DESCRIPTION, f"py_sum: {listing[py + 'sum'].description!r}")
+        ensure(
+            set(listing[py + "sum"].input_schema.get("properties", {})) == {"a", "b"},
+            f"py_sum schema {listing[py + 'sum'].input_schema}",
+        )
+        ensure(listing[py + "echo"].description == ECHO_BEFORE, f"py_echo: {listing[py + 'echo'].description!r}")
+        own = listing[pyio + "flip"].description
+        ensure(own == "The gateway's own tool of this name.", f"pyio_flip is not the gateway's own tool: {own!r}")
+
+    async def fixed_schema(client: Client) -> None:
+        schema = (await tools(client))[py + "search"].input_schema
+        ensure(set(schema.get("properties", {})) == {"query"}, f"properties {sorted(schema.get('properties', {}))}")
+        ensure("tenant" not in schema.get("required", []), f"required {schema.get('required')}")
+
+    async def fixed_call(client: Client) -> None:
+        result = await client.call_tool(py + "search", {"query": "invoices"})
+        ensure(not result.is_error, f"is_error set: {texts(result)}")
+        ensure(structured(result) == {"query": "invoices", "tenant": "acme"}, f"structured {structured(result)!r}")
+
+    async def fixed_not_overridable(client: Client) -> None:
+        result = await client.call_tool(py + "search", {"query": "invoices", "tenant": "evil"})
+        reached = structured(result) if not result.is_error else None
+        ensure(result.is_error or (reached or {}).get("tenant") == "acme", f"the caller set the tenant: {reached!r}")
+
+    def adds(name: str, a: int, b: int) -> Callable[[Client], Awaitable[None]]:
+        async def body(client: Client) -> None:
+            result = await client.call_tool(name, {"a": a, "b": b})
+            ensure(not result.is_error, f"is_error set: {texts(result)}")
+            ensure(structured(result) == {"result": a + b}, f"structured {structured(result)!r}")
+            ensure(texts(result) == [str(a + b)], f"text {texts(result)!r}")
+
+        return body
+
+    def progress_of(name: str, n: int) -> Callable[[Client], Awaitable[None]]:
+        async def body(client: Client) -> None:
+            seen: list[tuple[float, float | None]] = []
+
+            async def on_progress(value: float, total: float | None, _message: str | None) -> None:
+                seen.append((value, total))
+
+            result = await client.call_tool(name, {"n": n}, progress_callback=on_progress)
+            ensure(not result.is_error, f"is_error set: {texts(result)}")
+            ensure(texts(result) == [f"counted to {n}"], f"text {texts(result)!r}")
+            ensure(seen == [(float(i), float(n)) for i in range(1, n + 1)], f"progress {seen}")
+
+        return body
+
+    async def logs(client: Client) -> None:
+        peer.logs.clear()
+        result = await client.call_tool(py + "count", {"n": 2})
+        ensure(not result.is_error, f"is_error set: {texts(result)}")
+        # Log notifications ride the call's stream before its result; allow the client a moment to dispatch them.
+        await poll("log lines", lambda: ok_value(peer.logs == ["count step 1", "count step 2"], peer.logs), 2)
+
+    async def elicitation(client: Client) -> None:
+        result = await client.call_tool(py + "ask_name")
+        ensure(not result.is_error, f"is_error set: {texts(result)}")
+        ensure(texts(result) == [f"hello {NAME}"], f"text {texts(result)!r}")
+        ensure(peer.asked == ["What is your name?"], f"the elicitation callback was asked {peer.asked}")
+
+    async def sampling(client: Client) -> None:
+        result = await client.call_tool(py + "summarize", {"text": "federation relays sampling"})
+        ensure(not result.is_error, f"is_error set: {texts(result)}")
+        ensure(texts(result) == [SUMMARY], f"text {texts(result)!r}")
+        ensure(any("federation relays sampling" in s for s in peer.sampled), f"the model was given {peer.sampled}")
+
+    async def cancelled_count(client: Client) -> int:
+        result = await client.call_tool(py + "cancelled")
+        ensure(not result.is_error and isinstance(structured(result), dict), f"cancelled(): {texts(result)}")
+        return int(structured(result)["cancelled"])
+
+    async def cancel(client: Client) -> None:
+        before = await cancelled_count(client)
+        with anyio.move_on_after(1.5):
+            await client.call_tool(py + "sleepy", {"secs": 30})
+            raise AssertionError("sleepy(30) returned although the client gave up after 1.5 s")
+
+        async def probe() -> tuple[bool, int]:
+            now = await cancelled_count(client)
+            return now > before, now
+
+        await poll("the upstream's count of cancelled calls to rise", probe, t / 2)
+
+    async def timeout(client: Client) -> None:
+        started = time.monotonic()
+        result = await client.call_tool(pyio + "sleepy", {"secs": 20})
+        elapsed = time.monotonic() - started
+        error = gateway_error(result)
+        ensure(result.is_error, f"no error after {elapsed:.1f} s: {texts(result)}")
+        ensure(error.get("code") == "timeout" and error.get("retryable") is True, f"typed error {error}")
+        ensure(elapsed < 10, f"answered after {elapsed:.1f} s; the upstream's timeout is 2 s")
+
+    checks: list[tuple[str, Callable[[Client], Awaitable[None]]]] = [
+        ("negotiated", negotiated),
+        ("list_prefixed", listed),
+        ("exclude_rename_description", rules),
+        ("fixed_schema", fixed_schema),
+        ("fixed_call", fixed_call),
+        ("fixed_not_overridable", fixed_not_overridable),
+        ("add_http", adds(py + "sum", 2, 3)),
+        ("add_stdio", adds(pyio + "add", 4, 5)),
+        ("add_ts", adds(ts + "add", 20, 22)),
+        ("progress", progress_of(py + "count", 3)),
+        ("progress_ts", progress_of(ts + "count", 4)),
+        ("logs", logs),
+        ("elicitation", elicitation),
+        ("sampling", sampling),
+        ("cancel", cancel),
+        ("timeout", timeout),
+        ("stdio_after_timeout", adds(pyio + "add", 1, 1)),
+    ]
+    pending = [name for name, _ in checks]
+    try:
+        with anyio.fail_after(t * (len(checks) + 1)):
+            async with connect(base, mode, key, peer, t) as client:
+                for name, body in checks:
+                    pending.remove(name)
+                    await check(f"{label}.{name}", t, lambda body=body: body(client))
+    except Exception as exc:  # noqa: BLE001 - connect/teardown failure
+        reason = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+        for name in pending:
+            record(f"{label}.{name}", False, reason if name == pending[0] else "not run: no connection")
+        if not pending:
+            record(f"{label}.close", False, reason)
+
+
+async def ok_value(ok: bool, value: Any) -> tuple[bool, Any]:
+    return ok, value
+
+
+def by_name(listing: Any) -> dict[str, dict[str, Any]]:
+    upstreams = listing.get("upstreams") if isinstance(listing, dict) else None
+    ensure(isinstance(upstreams, list), f"no `upstreams` list: {listing!r}"[:300])
+    return {u.get("name"): u for u in upstreams if isinstance(u, dict)}
+
+
+async def admin_suite(http: httpx.AsyncClient, a: str, t: float) -> dict[str, dict[str, Any]]:
+    """/admin/upstreams and /ready on A, once every upstream has settled; returns the upstreams by name."""
+    settled: dict[str, dict[str, Any]] = {}
+
+    async def states() -> None:
+        async def probe() -> tuple[bool, Any]:
+            answer = await http.get(f"{a}/admin/upstreams")
+            if answer.status_code != 200:
+                return False, f"{answer.status_code} {answer.text[:200]}"
+            ups = by_name(answer.json())
+            now = {name: u.get("state") for name, u in ups.items()}
+            return now == {"py": "ready", "pyio": "ready", "ts": "ready", "gone": "failed"}, ups
+
+        settled.update(await poll("py, pyio, ts ready and gone failed", probe, t))
+
+    async def eras() -> None:
+        got = {name: settled[name].get("era") for name in ("py", "pyio", "ts")}
+        ensure(got["py"] == MODERN and got["pyio"] == MODERN, f"eras {got}: the Python SDK answers server/discover")
+        ensure(got["ts"] in HANDSHAKE_PROTOCOL_VERSIONS, f"eras {got}: the TypeScript SDK v1 needs initialize")
+        transports = {name: settled[name].get("transport") for name in ("py", "pyio", "ts")}
+        ensure(transports == {"py": "streamable_http", "pyio": "stdio", "ts": "streamable_http"}, f"{transports}")
+
+    async def counts() -> None:
+        got = {name: settled[name].get("tools") for name in ("py", "pyio", "ts", "gone")}
+        ensure(got == {"py": 9, "pyio": 9, "ts": 2, "gone": 0}, f"served counts {got}")
+        held = {name: settled[name].get("held") for name in ("py", "pyio", "ts")}
+        ensure(all(h == [] for h in held.values()), f"held at start {held}")
+
+    async def collision() -> None:
+        problems = settled["pyio"].get("problems") or []
+        ensure(any("pyio_flip" in str(p) for p in problems), f"pyio problems {problems}")
+        ensure(not settled["py"].get("problems"), f"py problems {settled['py'].get('problems')}")
+
+    async def failed() -> None:
+        gone = settled["gone"]
+        ensure(isinstance(gone.get("error"), str) and gone["error"], f"gone: {gone}")
+        ensure(settled["py"].get("error") is None, f"py error {settled['py'].get('error')!r}")
+
+    async def ready() -> None:
+        answer = await http.get(f"{a}/ready")
+        body = answer.json()
+        ensure(answer.status_code == 200, f"/ready {answer.status_code}: a failed upstream must not make it unready")
+        ensure(body.get("status") == "degraded", f"status {body.get('status')!r}, expected degraded")
+        expected = {"py": "ready", "pyio": "ready", "ts": "ready", "gone": "failed"}
+        ensure(body.get("upstreams") == expected, f"upstreams {body.get('upstreams')!r}")
+
+    for name, body in (("states", states), ("eras", eras), ("served_counts", counts), ("collision", collision),
+                       ("failed_upstream", failed), ("ready", ready)):
+        if name != "states" and not settled:
+            record(f"admin.{name}", False, "not run: the upstreams never settled")
+            continue
+        await check(f"admin.{name}", t * 2, body)
+    return settled
+
+
+async def rest_suite(http: httpx.AsyncClient, a: str, limited_key: str, t: float) -> None:
+    async def call() -> None:
+        answer = await http.post(f"{a}/mcp/tools/call", json={"tool_name": "py_sum", "params": {"a": 20, "b": 22}})
+        ensure(answer.status_code == 200, f"{answer.status_code} {answer.text[:300]}")
+        body = answer.json()
+        ensure(body.get("success") is True and body.get("tool_name") == "py_sum", f"body {body}")
+        ensure(body.get("result") in ({"result": 42}, 42, "42"), f"result {body.get('result')!r}")
+
+    async def fixed() -> None:
+        answer = await http.post(f"{a}/mcp/tools/call", json={"tool_name": "py_search", "params": {"query": "q"}})
+        ensure(answer.status_code == 200, f"{answer.status_code} {answer.text[:300]}")
+        ensure(answer.json().get("result") == {"query": "q", "tenant": "acme"}, f"result {answer.json()}")
+
+    async def denied() -> None:
+        limited = {"Authorization": f"Bearer {limited_key}"}
+        listing = await http.get(f"{a}/mcp/tools/list", headers=limited)
+        names = {tool["name"] for tool in listing.json().get("tools", [])}
+        ensure("ts_add" in names, f"the limited key does not see ts_add: {sorted(names)}")
+        ensure(not any(n.startswith("py_") for n in names), f"py_* listed to a key denied them: {sorted(names)}")
+        answer = await http.post(
+            f"{a}/mcp/tools/call", json={"tool_name": "py_sum", "params": {"a": 1, "b": 2}}, headers=limited
+        )
+        code = (answer.json().get("error") or {}).get("code")
+        ensure(answer.status_code == 404 and code == "unknown_tool", f"{answer.status_code} {answer.text[:300]}")
+
+    for name, body in (("call", call), ("fixed", fixed), ("denied_by_key", denied)):
+        await check(f"rest.{name}", t, body)
+
+
+async def chain_suite(b: str, secret: str, t: float) -> bool:
+    """B's own view of its upstream A; True when A is ready there (the session suites through B need it)."""
+    ready = False
+    async with httpx.AsyncClient(timeout=t) as http:
+
+        async def upstream() -> None:
+            nonlocal ready
+
+            async def probe() -> tuple[bool, Any]:
+                answer = await http.get(f"{b}/admin/upstreams")
+                ups = by_name(answer.json()) if answer.status_code == 200 else {}
+                return ups.get("a", {}).get("state") == "ready", ups.get("a") or answer.text[:200]
+
+            a = await poll("upstream a ready on gateway B", probe, t)
+            ready = True
+            ensure(a.get("era") == MODERN, f"B speaks {a.get('era')!r} to A; the gateway answers server/discover")
+            ensure(a.get("tools", 0) >= 20, f"B serves {a.get('tools')} tools of A")
+
+        async def config_masked() -> None:
+            answer = await http.get(f"{b}/admin/config")
+            ensure(answer.status_code == 200, f"{answer.status_code} {answer.text[:200]}")
+            ensure(secret not in answer.text, "the upstream's bearer key appears in /admin/config")
+            ensure('"a"' in answer.text and "streamable_http" in answer.text, "upstream a is not in /admin/config")
+
+        await check("b.upstream_ready", t * 2, upstream)
+        await check("b.config_masked", t, config_masked)
+    return ready
+
+
+async def pins_suite(http: httpx.AsyncClient, a: str, admin_key: str, args: argparse.Namespace, t: float) -> None:
+    peer = Peer()
+    names_now: dict[str, types.Tool] = {}
+
+    async def listing(client: Client) -> dict[str, types.Tool]:
+        names_now.clear()
+        names_now.update({tool.name: tool for tool in (await client.list_tools()).tools})
+        return names_now
+
+    async def py_state() -> dict[str, Any]:
+        return by_name((await http.get(f"{a}/admin/upstreams")).json()).get("py", {})
+
+    async with connect(a, "legacy", admin_key, peer, t) as client:
+
+        async def flip() -> None:
+            ensure("py_echo" in await listing(client), "py_echo is not served before the change")
+            result = await client.call_tool("py_flip")
+            ensure(texts(result) == [ECHO_AFTER], f"flip answered {texts(result)!r}")
+
+        async def list_changed() -> None:
+            async def probe() -> tuple[bool, Any]:
+                return "notifications/tools/list_changed" in peer.notified, peer.notified
+
+            await poll("notifications/tools/list_changed from the gateway", probe, t / 2)
+
+        async def held_not_listed() -> None:
+            async def probe() -> tuple[bool, Any]:
+                names = await listing(client)
+                return "py_echo" not in names, sorted(names)
+
+            await poll("py_echo gone from tools/list", probe, t / 2)
+            ensure("py_sum" in names_now and "pyio_echo" in names_now, "other tools went with it")
+
+        async def held_listed() -> None:
+            held = (await py_state()).get("held") or []
+            ensure(len(held) == 1, f"held {held}")
+            entry = held[0]
+            ensure(entry.get("tool") == "echo" and entry.get("served_as") == "py_echo", f"held {entry}")
+            ensure((entry.get("pinned") or {}).get("description") == ECHO_BEFORE, f"pinned {entry.get('pinned')}")
+            ensure((entry.get("offered") or {}).get("description") == ECHO_AFTER, f"offered {entry.get('offered')}")
+
+        async def held_not_callable() -> None:
+            answer = await http.post(f"{a}/mcp/tools/call", json={"tool_name": "py_echo", "params": {"text": "x"}})
+            code = (answer.json().get("error") or {}).get("code")
+            ensure(answer.status_code == 404 and code == "unknown_tool", f"{answer.status_code} {answer.text[:300]}")
+
+        async def cli_list() -> None:
+            env = {**os.environ, "GATEWAY_DATA_DIR": args.data_dir}
+            run = await anyio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    [args.gateway_bin, "upstream", "list"], env=env, capture_output=True, text=True, timeout=t
+                )
+            )
+            ensure(run.returncode == 0, f"exit {run.returncode}: {run.stderr[-300:]}")
+            ensure("py" in run.stdout and "echo" in run.stdout, f"output {run.stdout[-400:]!r}")
+            ensure("held" in run.stdout.lower(), f"no held change in {run.stdout[-400:]!r}")
+
+        async def approve() -> None:
+            answer = await http.post(f"{a}/admin/upstreams/py/approve", json={"tools": ["echo"]})
+            ensure(answer.status_code == 200, f"{answer.status_code} {answer.text[:300]}")
+            ensure(answer.json() == {"approved": ["echo"]}, f"answer {answer.json()}")
+
+        async def served_again() -> None:
+            names = await listing(client)
+            ensure("py_echo" in names, "py_echo is not served at once after the approval")
+            ensure(names["py_echo"].description == ECHO_AFTER, f"description {names['py_echo'].description!r}")
+            result = await client.call_tool("py_echo", {"text": "pinned again"})
+            ensure(not result.is_error and texts(result) == ["pinned again"], f"echo answered {texts(result)!r}")
+            ensure((await py_state()).get("held") == [], "still held after the approval")
+
+        for name, body in (("flip", flip), ("list_changed", list_changed), ("held_not_listed", held_not_listed),
+                           ("held_in_admin", held_listed), ("held_not_callable", held_not_callable),
+                           ("cli_list", cli_list), ("approve", approve), ("served_again", served_again)):
+            await check(f"pins.{name}", t, body)
+
+
+async def down_suite(http: httpx.AsyncClient, a: str, ts_pid: int, t: float) -> None:
+    async def typed_error() -> None:
+        os.kill(ts_pid, signal.SIGTERM)
+
+        async def probe() -> tuple[bool, Any]:
+            answer = await http.post(f"{a}/mcp/tools/call", json={"tool_name": "ts_add", "params": {"a": 1, "b": 1}})
+            error = answer.json().get("error") or {}
+            return error.get("code") == "upstream_unavailable", f"{answer.status_code} {answer.text[:300]}"
+
+        last = await poll("ts_add answering upstream_unavailable", probe, t)
+        ensure(last.startswith("503"), f"answered {last}")
+        ensure('"retryable":true' in last.replace(" ", ""), f"not retryable: {last}")
+
+    async def state() -> None:
+        async def probe() -> tuple[bool, Any]:
+            ups = by_name((await http.get(f"{a}/admin/upstreams")).json())
+            return ups.get("ts", {}).get("state") != "ready", ups.get("ts")
+
+        await poll("ts no longer ready in /admin/upstreams", probe, t)
+        answer = await http.get(f"{a}/ready")
+        ensure(answer.status_code == 200 and answer.json().get("status") == "degraded", f"/ready {answer.text[:300]}")
+
+    async def others() -> None:
+        answer = await http.post(f"{a}/mcp/tools/call", json={"tool_name": "py_sum", "params": {"a": 2, "b": 2}})
+        ensure(answer.status_code == 200, f"py_sum with ts down: {answer.status_code} {answer.text[:300]}")
+
+    for name, body in (("typed_error", typed_error), ("state", state), ("others_still_served", others)):
+        await check(f"down.{name}", t * 2, body)
+
+
+async def main(args: argparse.Namespace) -> None:
+    t = args.timeout
+    a, b = args.a.rstrip("/"), args.b.rstrip("/")
+    admin = {"Authorization": f"Bearer {args.admin_key}"}
+    async with httpx.AsyncClient(headers=admin, timeout=t) as http:
+        await admin_suite(http, a, t)
+        await session_suite("a-legacy", a, "legacy", args.admin_key, "", t)
+        await session_suite("a-2026", a, MODERN, args.admin_key, "", t)
+        await rest_suite(http, a, args.limited_key, t)
+        if await chain_suite(b, args.secret, t):
+            await session_suite("b-legacy", b, "legacy", None, "a_", t)
+            await session_suite("b-2026", b, MODERN, None, "a_", t)
+        await pins_suite(http, a, args.admin_key, args, t)
+        await down_suite(http, a, args.ts_pid, t)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("a", help="gateway A's root URL (serving the upstreams)")
+    parser.add_argument("b", help="gateway B's root URL (serving gateway A)")
+    parser.add_argument("--admin-key", required=True, help="a key of A with the admin scope")
+    parser.add_argument("--limited-key", required=True, help="a key of A denied py_*")
+    parser.add_argument("--secret", required=True, help="the key B sends A (must not show in B's /admin/config)")
+    parser.add_argument("--ts-pid", required=True, type=int, help="the TypeScript upstream's process, stopped last")
+    parser.add_argument("--gateway-bin", required=True, help="the gateway binary (for `upstream list`)")
+    parser.add_argument("--data-dir", required=True, help="gateway A's data folder")
+    parser.add_argument("--timeout", default=20.0, type=float, help="seconds per check")
+    anyio.run(main, parser.parse_args())
+    passed = sum(ok for _, ok in results)
+    print(f"federation: {passed} passed, {len(results) - passed} failed", flush=True)
+    sys.exit(1 if passed < len(results) else 0)
