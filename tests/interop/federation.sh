@@ -4,10 +4,11 @@
 #   tests/interop/federation.sh GATEWAY_BIN
 #
 # Starts, all on free loopback ports: the Python SDK upstream (tests/fixtures/upstream/python_upstream.py) over
-# Streamable HTTP, the TypeScript SDK v1 upstream (ts_upstream.mjs), gateway A with four upstream specs (`py`: that
-# Python server with exclude / rename / description / fixed rules; `pyio`: the same server as a stdio child with a
-# 2 s timeout; `ts`: the TypeScript server, whose `count` meets a gateway tool of the same served name; `gone`: a
-# port nobody listens on), API keys and a fresh data folder; and gateway B whose only upstream is gateway A (a
+# Streamable HTTP and over the legacy HTTP+SSE transport, the TypeScript SDK v1 upstream (ts_upstream.mjs), gateway
+# A with five upstream specs (`py`: the Python server with exclude / rename / description / fixed rules; `pyio`: the
+# same server as a stdio child with a 2 s timeout, whose `flip` meets a gateway tool of the same served name;
+# `pysse`: the SSE one; `ts`: the TypeScript server; `gone`: a port nobody listens on), API keys and a fresh data
+# folder; and gateway B whose only upstream is gateway A (a
 # bearer key from a template). Then tests/interop/python_federation.py drives both with the official Python SDK
 # client in both eras, REST and the admin endpoints. Prints PASS/FAIL lines and `federation: N passed, M failed`;
 # exits 1 on a failure. Logs, specs and data go to target/federation/.
@@ -43,7 +44,10 @@ wait_for() {
 answers() { curl -s -o /dev/null --max-time 2 "$1"; }
 
 py_port=$(free_port)
-"$python" "$fixtures/python_upstream.py" --transport streamable-http --port "$py_port" >"$out/python-upstream.log" 2>&1 &
+"$python" "$fixtures/python_upstream.py" --transport streamable-http --port "$py_port" >"$out/python-http.log" 2>&1 &
+pids+=("$!")
+sse_port=$(free_port)
+"$python" "$fixtures/python_upstream.py" --transport sse --port "$sse_port" >"$out/python-sse.log" 2>&1 &
 pids+=("$!")
 ts_port=$(free_port)
 "$node" "$fixtures/ts_upstream.mjs" "$ts_port" >"$out/ts-upstream.log" 2>&1 &
@@ -51,6 +55,7 @@ ts_pid=$!
 pids+=("$ts_pid")
 gone_port=$(free_port) # nothing listens there
 wait_for "the Python upstream" answers "http://127.0.0.1:$py_port/mcp"
+wait_for "the Python upstream (SSE)" answers "http://127.0.0.1:$sse_port/probe"
 wait_for "the TypeScript upstream" answers "http://127.0.0.1:$ts_port/mcp"
 
 cat >"$out/specs-a/py.json" <<JSON
@@ -63,6 +68,9 @@ JSON
 cat >"$out/specs-a/pyio.json" <<JSON
 {"kind": "upstream", "name": "pyio", "prefix": "pyio_", "transport": "stdio",
  "command": "$python", "args": ["$fixtures/python_upstream.py", "--transport", "stdio"], "timeout_secs": 2}
+JSON
+cat >"$out/specs-a/pysse.json" <<JSON
+{"kind": "upstream", "name": "pysse", "prefix": "pysse_", "transport": "sse", "url": "http://127.0.0.1:$sse_port/sse"}
 JSON
 cat >"$out/specs-a/ts.json" <<JSON
 {"kind": "upstream", "name": "ts", "prefix": "ts_", "transport": "streamable_http",

@@ -5,15 +5,16 @@ MCP servers, and against a second gateway whose upstream is the first. Started b
 Usage: python tests/interop/python_federation.py A_BASE B_BASE --admin-key K --limited-key L --secret S
            --ts-pid PID --gateway-bin BIN --data-dir DIR [--timeout SECONDS]
 
-Gateway A (keys: K holds `admin`; L may call everything but `py_*`) serves four upstreams: `py` (the Python SDK
+Gateway A (keys: K holds `admin`; L may call everything but `py_*`) serves five upstreams: `py` (the Python SDK
 server over Streamable HTTP: `internal_only` excluded, `add` renamed `sum` with its own description, `search`'s
 `tenant` fixed to "acme"), `pyio` (the same server as a stdio child, timeout 2 s; its `flip` meets the gateway's
-own tool `pyio_flip`), `ts` (the TypeScript SDK v1 server, process PID) and `gone` (nobody listens). Gateway B
+own tool `pyio_flip`), `pysse` (the same over the legacy HTTP+SSE transport), `ts` (the TypeScript SDK v1 server,
+process PID) and `gone` (nobody listens). Gateway B
 (keyless) serves A as upstream `a` (prefix `a_`), reaching it with the key S. Checks, as a user sees them:
   admin.*   /admin/upstreams states, eras, served counts, the name collision, the failed upstream; /ready
   a-legacy.*, a-2026.*  one Client(mode="legacy") and one Client(mode="2026-07-28") on A: prefixed names, the
             exclude / rename / description rules, the fixed argument (absent from the schema, set on the call),
-            add over HTTP, stdio and TypeScript, progress and log lines relayed, elicitation and sampling answered
+            add over HTTP, stdio, SSE and TypeScript, progress and log lines relayed, elicitation and sampling answered
             by this client's callbacks, a cancelled call cancelled upstream, a timeout as the typed error
   rest.*    REST POST /mcp/tools/call of an upstream tool; a key denied `py_*` sees and calls none of them
   b-legacy.*, b-2026.*  the same calls through B and A (two gateways, one upstream)
@@ -52,7 +53,9 @@ ECHO_BEFORE = "Echo the text back."
 ECHO_AFTER = "Echo the text back (version 2)."
 PY_SERVED = {"sum", "echo", "search", "count", "ask_name", "summarize", "sleepy", "cancelled", "flip"}
 PYIO_SERVED = {"add", "echo", "search", "count", "ask_name", "summarize", "sleepy", "cancelled", "internal_only"}
+PYSSE_SERVED = PYIO_SERVED | {"flip"}
 TS_SERVED = {"add", "count"}
+READY = {"py": "ready", "pyio": "ready", "pysse": "ready", "ts": "ready"}
 
 
 class Peer:
@@ -124,7 +127,7 @@ def connect(base: str, mode: str, key: str | None, peer: Peer, t: float) -> Clie
 async def session_suite(label: str, base: str, mode: str, key: str | None, via: str, t: float) -> None:
     """One connection on BASE in MODE; every tool name is prefixed with VIA (the outer gateway's prefix)."""
     peer = Peer()
-    py, pyio, ts = f"{via}py_", f"{via}pyio_", f"{via}ts_"
+    py, pyio, pysse, ts = f"{via}py_", f"{via}pyio_", f"{via}pysse_", f"{via}ts_"
 
     async def negotiated(client: Client) -> None:
         version = client.protocol_version
@@ -137,6 +140,7 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
     async def listed(client: Client) -> None:
         names = set(await tools(client))
         expected = {py + n for n in PY_SERVED} | {pyio + n for n in PYIO_SERVED} | {ts + n for n in TS_SERVED}
+        expected |= {pysse + n for n in PYSSE_SERVED}
         missing = expected - names
         ensure(not missing, f"missing {sorted(missing)}; listed {sorted(names)}")
         unexpected = {py + "add", py + "internal_only"} & names
@@ -246,8 +250,10 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
         ("fixed_not_overridable", fixed_not_overridable),
         ("add_http", adds(py + "sum", 2, 3)),
         ("add_stdio", adds(pyio + "add", 4, 5)),
+        ("add_sse", adds(pysse + "add", 6, 7)),
         ("add_ts", adds(ts + "add", 20, 22)),
         ("progress", progress_of(py + "count", 3)),
+        ("progress_sse", progress_of(pysse + "count", 2)),
         ("progress_ts", progress_of(ts + "count", 4)),
         ("logs", logs),
         ("elicitation", elicitation),
@@ -292,21 +298,23 @@ async def admin_suite(http: httpx.AsyncClient, a: str, t: float) -> dict[str, di
                 return False, f"{answer.status_code} {answer.text[:200]}"
             ups = by_name(answer.json())
             now = {name: u.get("state") for name, u in ups.items()}
-            return now == {"py": "ready", "pyio": "ready", "ts": "ready", "gone": "failed"}, ups
+            return now == {**READY, "gone": "failed"}, ups
 
-        settled.update(await poll("py, pyio, ts ready and gone failed", probe, t))
+        settled.update(await poll("py, pyio, pysse, ts ready and gone failed", probe, t))
 
     async def eras() -> None:
-        got = {name: settled[name].get("era") for name in ("py", "pyio", "ts")}
+        got = {name: settled[name].get("era") for name in READY}
         ensure(got["py"] == MODERN and got["pyio"] == MODERN, f"eras {got}: the Python SDK answers server/discover")
+        ensure(got["pysse"] in HANDSHAKE_PROTOCOL_VERSIONS, f"eras {got}: HTTP+SSE is the handshake era's transport")
         ensure(got["ts"] in HANDSHAKE_PROTOCOL_VERSIONS, f"eras {got}: the TypeScript SDK v1 needs initialize")
-        transports = {name: settled[name].get("transport") for name in ("py", "pyio", "ts")}
-        ensure(transports == {"py": "streamable_http", "pyio": "stdio", "ts": "streamable_http"}, f"{transports}")
+        transports = {name: settled[name].get("transport") for name in READY}
+        expected = {"py": "streamable_http", "pyio": "stdio", "pysse": "sse", "ts": "streamable_http"}
+        ensure(transports == expected, f"transports {transports}")
 
     async def counts() -> None:
-        got = {name: settled[name].get("tools") for name in ("py", "pyio", "ts", "gone")}
-        ensure(got == {"py": 9, "pyio": 9, "ts": 2, "gone": 0}, f"served counts {got}")
-        held = {name: settled[name].get("held") for name in ("py", "pyio", "ts")}
+        got = {name: settled[name].get("tools") for name in settled}
+        ensure(got == {"py": 9, "pyio": 9, "pysse": 10, "ts": 2, "gone": 0}, f"served counts {got}")
+        held = {name: settled[name].get("held") for name in READY}
         ensure(all(h == [] for h in held.values()), f"held at start {held}")
 
     async def collision() -> None:
@@ -324,7 +332,7 @@ async def admin_suite(http: httpx.AsyncClient, a: str, t: float) -> dict[str, di
         body = answer.json()
         ensure(answer.status_code == 200, f"/ready {answer.status_code}: a failed upstream must not make it unready")
         ensure(body.get("status") == "degraded", f"status {body.get('status')!r}, expected degraded")
-        expected = {"py": "ready", "pyio": "ready", "ts": "ready", "gone": "failed"}
+        expected = {**READY, "gone": "failed"}
         ensure(body.get("upstreams") == expected, f"upstreams {body.get('upstreams')!r}")
 
     for name, body in (("states", states), ("eras", eras), ("served_counts", counts), ("collision", collision),
@@ -381,7 +389,7 @@ async def chain_suite(b: str, secret: str, t: float) -> bool:
             a = await poll("upstream a ready on gateway B", probe, t)
             ready = True
             ensure(a.get("era") == MODERN, f"B speaks {a.get('era')!r} to A; the gateway answers server/discover")
-            ensure(a.get("tools", 0) >= 20, f"B serves {a.get('tools')} tools of A")
+            ensure(a.get("tools", 0) >= 31, f"B serves {a.get('tools')} tools of A")
 
         async def config_masked() -> None:
             answer = await http.get(f"{b}/admin/config")
@@ -447,7 +455,7 @@ async def pins_suite(http: httpx.AsyncClient, a: str, admin_key: str, args: argp
                     [args.gateway_bin, "upstream", "list"], env=env, capture_output=True, text=True, timeout=t
                 )
             )
-            ensure(run.returncode == 0, f"exit {run.returncode}: {run.stderr[-300:]}")
+            ensure(run.returncode == 0, f"exit {run.returncode}: {run.stderr[-300:]!r}")
             ensure("py" in run.stdout and "echo" in run.stdout, f"output {run.stdout[-400:]!r}")
             ensure("held" in run.stdout.lower(), f"no held change in {run.stdout[-400:]!r}")
 
