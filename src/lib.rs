@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod config_view;
 pub mod error;
+pub mod federation;
 pub mod http;
 pub mod jobs;
 pub mod key_file;

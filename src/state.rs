@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::AuditLog;
 use crate::auth::KeyRing;
 use crate::config::Config;
+use crate::federation::Federation;
+use crate::federation::dial::Dialer;
 use crate::jobs::{Jobs, JobsOptions};
 use crate::limits::{KeyedLimit, ProviderCaps, SharedBudgets};
 use crate::mcp::request_state::StateKey;
@@ -71,6 +73,8 @@ pub struct App {
     /// The connection to Redis holding the replicas' shared state (`GATEWAY_REDIS_URL`), for `/ready`.
     pub redis: Option<RedisLink>,
     pub audit: Option<Arc<AuditLog>>,
+    /// The upstream MCP servers whose tools are served (started inside a runtime).
+    pub federation: Option<Arc<Federation>>,
     /// Cancelled on shutdown: SSE streams end, so the server can drain.
     pub shutdown: CancellationToken,
     _watch: Option<WatchGuard>,
@@ -159,6 +163,11 @@ impl AppState {
         };
         let engine = Arc::new(Engine::new(registry.clone(), http.clone(), metrics.clone(), options));
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+        let federation = in_runtime.then(|| {
+            let dialer = Dialer { client: http.clone(), max_answer_bytes: config.limits.upstream_max_answer_bytes };
+            let pins = config.data_dir.join("upstream_pins.db");
+            Federation::start(registry.clone(), dialer, pins, shutdown.clone())
+        });
         let watch = if config.reload && in_runtime {
             Some(watch::spawn(registry).map_err(|e| StartupError::Watch(e.to_string()))?)
         } else {
@@ -223,6 +232,7 @@ impl AppState {
             rate_limit,
             redis,
             audit,
+            federation,
             shutdown,
             _watch: watch,
         };

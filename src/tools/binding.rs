@@ -20,6 +20,7 @@ use super::output::ToolOutput;
 use super::spec::{PathError, reject_unknown_keys};
 use super::supabase_binding::SupabaseBinding;
 use super::template::{Known, Template, render_for_call};
+use super::upstream_binding::UpstreamBinding;
 use super::worker_binding::WorkerBinding;
 use super::workflow::WorkflowBinding;
 use crate::config::TemplateEnv;
@@ -50,6 +51,8 @@ pub enum Binding {
     Higgsfield(Box<HiggsfieldBinding>),
     /// A chat completion from prompt templates.
     Llm(Box<LlmBinding>),
+    /// A tool an upstream MCP server serves (built by the federation, never declared in a spec).
+    Upstream(Box<UpstreamBinding>),
 }
 
 /// The one exhaustive match every [`Binding`] method dispatches through: `$body` with `$kind` bound to the
@@ -66,6 +69,7 @@ macro_rules! each_kind {
             Binding::ElevenLabs($kind) => $body,
             Binding::Higgsfield($kind) => $body,
             Binding::Llm($kind) => $body,
+            Binding::Upstream($kind) => $body,
         }
     };
 }

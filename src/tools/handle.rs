@@ -4,12 +4,13 @@
 //! A failed reload keeps the previous registry, and its problems stay visible through [`RegistryHandle::status`]
 //! until a reload succeeds. Locks here are std locks held only for a pointer swap, never across `.await`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
-use super::registry::Registry;
+use super::registry::{Registry, Tool};
 use super::spec::SpecProblem;
 use crate::config::TemplateEnv;
 use crate::error::{ErrorCode, GatewayError};
@@ -27,23 +28,40 @@ pub struct RegistryHandle {
     dir: PathBuf,
     env: TemplateEnv,
     current: RwLock<Arc<Registry>>,
+    /// The registry as loaded from the specs folder, and each upstream's tools, by upstream name.
+    parts: Mutex<Parts>,
     status: RwLock<ReloadStatus>,
     generation: watch::Sender<u64>,
+    /// Changes each time the specs folder is loaded anew.
+    specs: watch::Sender<u64>,
     reloading: Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Parts {
+    declared: Arc<Registry>,
+    upstream_tools: BTreeMap<String, Vec<Arc<Tool>>>,
+}
+
+impl Parts {
+    fn compose(&self) -> Registry {
+        self.declared.with_tools(self.upstream_tools.values().flatten().cloned())
+    }
 }
 
 impl RegistryHandle {
     /// Load the specs folder once; any problem fails the whole load. Reloads read the same folder with the
     /// same `env` rules.
     pub fn load(dir: &Path, env: TemplateEnv) -> Result<Self, Vec<SpecProblem>> {
-        let registry = Registry::load(dir, &env)?;
-        warn_unconnected_upstreams(&registry);
+        let registry = Arc::new(Registry::load(dir, &env)?);
         Ok(Self {
             dir: dir.to_path_buf(),
             env,
-            current: RwLock::new(Arc::new(registry)),
+            current: RwLock::new(registry.clone()),
+            parts: Mutex::new(Parts { declared: registry, upstream_tools: BTreeMap::new() }),
             status: RwLock::new(ReloadStatus::default()),
             generation: watch::channel(0).0,
+            specs: watch::channel(0).0,
             reloading: Mutex::new(()),
         })
     }
@@ -60,11 +78,16 @@ impl RegistryHandle {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match Registry::load(&self.dir, &self.env) {
             Ok(registry) => {
-                warn_unconnected_upstreams(&registry);
                 let count = registry.tools().len();
-                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(registry);
+                {
+                    let mut parts = self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    parts.declared = Arc::new(registry);
+                    *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Arc::new(parts.compose());
+                }
                 *self.status.write().unwrap_or_else(std::sync::PoisonError::into_inner) = ReloadStatus::default();
                 self.generation.send_modify(|g| *g += 1);
+                self.specs.send_modify(|g| *g += 1);
                 tracing::info!(tools = count, dir = %self.dir.display(), "tool registry reloaded");
                 Ok(count)
             }
@@ -103,16 +126,39 @@ impl RegistryHandle {
         self.generation.subscribe()
     }
 
+    /// Changes each time the specs folder is loaded anew (not when upstream tools change).
+    #[must_use]
+    pub fn subscribe_specs(&self) -> watch::Receiver<u64> {
+        self.specs.subscribe()
+    }
+
+    /// The registry as the specs folder declares it, without upstream tools.
+    #[must_use]
+    pub fn declared(&self) -> Arc<Registry> {
+        self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).declared.clone()
+    }
+
+    /// Serve `tools` as `upstream`'s (replacing what it served; empty: none). Tools whose names declared tools
+    /// or other upstreams already use are left out ([`Registry::with_tools`]). Watchers are told.
+    pub fn set_upstream_tools(&self, upstream: &str, tools: Vec<Arc<Tool>>) {
+        {
+            let mut parts = self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if tools.is_empty() && !parts.upstream_tools.contains_key(upstream) {
+                return;
+            }
+            if tools.is_empty() {
+                parts.upstream_tools.remove(upstream);
+            } else {
+                parts.upstream_tools.insert(upstream.to_owned(), tools);
+            }
+            *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(parts.compose());
+        }
+        self.generation.send_modify(|g| *g += 1);
+    }
+
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-/// Upstream specs are checked, but this build does not connect to them yet: say so rather than stay silent.
-fn warn_unconnected_upstreams(registry: &Registry) {
-    for upstream in registry.upstreams() {
-        tracing::warn!(upstream = %upstream.name, "upstream spec checked; serving upstream tools is not implemented yet");
     }
 }
 

@@ -24,6 +24,7 @@ pub mod spec;
 pub mod supabase_binding;
 pub mod template;
 pub mod to_end;
+pub mod upstream_binding;
 pub mod upstream_spec;
 pub mod visibility;
 pub mod watch;

@@ -115,10 +115,10 @@ impl Tool {
 pub struct Registry {
     tools: Vec<Arc<Tool>>,
     by_name: HashMap<String, usize>,
-    resources: Vec<Resource>,
-    templates: Vec<ResourceTemplate>,
-    prompts: Vec<Prompt>,
-    upstreams: Vec<UpstreamSpec>,
+    resources: Arc<Vec<Resource>>,
+    templates: Arc<Vec<ResourceTemplate>>,
+    prompts: Arc<Vec<Prompt>>,
+    upstreams: Vec<Arc<UpstreamSpec>>,
 }
 
 impl Registry {
@@ -134,6 +134,7 @@ impl Registry {
         let mut problems = Vec::new();
         let mut registry = Self::default();
         let mut seen: HashMap<(&'static str, String), String> = HashMap::new();
+        let (mut resources, mut templates, mut prompts) = (Vec::new(), Vec::new(), Vec::new());
         for path in files {
             let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
             let problem = |path: &str, message: String| SpecProblem { file: rel.clone(), path: path.into(), message };
@@ -178,9 +179,9 @@ impl Registry {
             seen.insert(key, rel.clone());
             match item {
                 SpecItem::Tool(spec) => registry.tools.push(Arc::new(Tool { spec: *spec, source: rel.clone() })),
-                SpecItem::Resource(r) => registry.resources.push(r),
-                SpecItem::ResourceTemplate(t) => registry.templates.push(t),
-                SpecItem::Prompt(p) => registry.prompts.push(p),
+                SpecItem::Resource(r) => resources.push(r),
+                SpecItem::ResourceTemplate(t) => templates.push(t),
+                SpecItem::Prompt(p) => prompts.push(p),
                 SpecItem::Upstream(u) => {
                     if let Some(other) = registry.upstreams.iter().find(|o| o.prefix == u.prefix) {
                         problems.push(problem(
@@ -189,7 +190,7 @@ impl Registry {
                         ));
                         continue;
                     }
-                    registry.upstreams.push(*u);
+                    registry.upstreams.push(Arc::from(u));
                 }
             }
         }
@@ -197,12 +198,43 @@ impl Registry {
         if !problems.is_empty() {
             return Err(problems);
         }
-        registry.tools.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
-        registry.by_name = registry.tools.iter().enumerate().map(|(i, t)| (t.spec.name.clone(), i)).collect();
-        registry.resources.sort_by(|a, b| a.uri.cmp(&b.uri));
-        registry.prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        resources.sort_by(|a, b| a.uri.cmp(&b.uri));
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        registry.resources = Arc::new(resources);
+        registry.templates = Arc::new(templates);
+        registry.prompts = Arc::new(prompts);
         registry.upstreams.sort_by(|a, b| a.name.cmp(&b.name));
+        registry.index();
         Ok(registry)
+    }
+
+    /// Sort the tools and index them by name.
+    fn index(&mut self) {
+        self.tools.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        self.by_name = self.tools.iter().enumerate().map(|(i, t)| (t.spec.name.clone(), i)).collect();
+    }
+
+    /// This registry with `extra` tools added (upstream servers' tools, see `federation`). A tool whose name is
+    /// already taken (a declared tool, or an earlier extra one) is left out: declared tools always win.
+    #[must_use]
+    pub fn with_tools(&self, extra: impl IntoIterator<Item = Arc<Tool>>) -> Self {
+        let mut tools = self.tools.clone();
+        let mut names: HashSet<String> = tools.iter().map(|t| t.spec.name.clone()).collect();
+        for tool in extra {
+            if names.insert(tool.spec.name.clone()) {
+                tools.push(tool);
+            }
+        }
+        let mut registry = Self {
+            tools,
+            by_name: HashMap::new(),
+            resources: self.resources.clone(),
+            templates: self.templates.clone(),
+            prompts: self.prompts.clone(),
+            upstreams: self.upstreams.clone(),
+        };
+        registry.index();
+        registry
     }
 
     /// Any tool by name, visible to the caller or not (see [`Registry::visible_to`]).
@@ -254,7 +286,7 @@ impl Registry {
 
     /// Every upstream MCP server declared, sorted by name.
     #[must_use]
-    pub fn upstreams(&self) -> &[UpstreamSpec] {
+    pub fn upstreams(&self) -> &[Arc<UpstreamSpec>] {
         &self.upstreams
     }
 

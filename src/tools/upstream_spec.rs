@@ -33,7 +33,7 @@ const TOOLS_KEYS: &[&str] = &["include", "exclude", "rename", "descriptions", "f
 const MAX_PREFIX: usize = 32;
 
 /// How the gateway reaches the upstream.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Transport {
     /// Streamable HTTP (`url`, `headers`).
     StreamableHttp { url: String, headers: Vec<(String, Template)> },
@@ -44,7 +44,7 @@ pub enum Transport {
 }
 
 /// Which upstream tools are served, under which names, with which arguments set by the gateway.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct ToolRules {
     /// Name patterns (`*` matches any run of characters); empty means every tool.
     pub include: Vec<String>,
@@ -58,7 +58,7 @@ pub struct ToolRules {
 }
 
 /// A checked `upstream` spec.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct UpstreamSpec {
     pub name: String,
     pub prefix: String,

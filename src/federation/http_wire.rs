@@ -1,0 +1,362 @@
+//! The Streamable HTTP transport to an upstream: each message is a POST; a request's answer comes back as one
+//! JSON body or as an SSE stream carrying its progress, log lines and questions before the answer.
+//!
+//! The session id the upstream gives on `initialize` is sent on every later request, and a 404 then means the
+//! session is gone ([`WireError::SessionExpired`]). In the 2026-07-28 era each POST carries the headers that
+//! mirror its body (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`). A handshake-era session also opens the
+//! GET stream, when the upstream offers one, for `list_changed`.
+//!
+//! Bounds: the pooled client follows no redirect (the spec's headers carry credentials), a JSON answer or one
+//! SSE event is read up to `max_answer_bytes`, every POST is bounded by its deadline and a stream by its
+//! request's, and an answer that is neither JSON nor an event stream (an HTML page) is an `upstream_error`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{MODERN, garbage, unavailable};
+use super::sse_decoder::SseDecoder;
+use super::wire::{Inbound, Inbox, Wire, WireError, WireFuture};
+use crate::error::{ErrorCode, GatewayError};
+use crate::providers::upstream::redact_url;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Longest wait between two attempts to reopen the GET stream.
+const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// A Streamable HTTP upstream.
+#[derive(Debug)]
+pub struct HttpWire {
+    upstream: String,
+    url: String,
+    /// The spec's headers, rendered.
+    headers: HeaderMap,
+    client: reqwest::Client,
+    max_answer_bytes: u64,
+    state: Mutex<Session>,
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    inbox: Option<Inbox>,
+    session_id: Option<String>,
+    version: Option<String>,
+    /// Cancelled when the wire closes or the session changes: ends streams.
+    streams: CancellationToken,
+}
+
+impl HttpWire {
+    /// `headers` are the spec's, rendered; names or values that are not valid HTTP are refused here.
+    pub fn new(
+        upstream: &str,
+        url: &str,
+        headers: &[(String, String)],
+        client: reqwest::Client,
+        max_answer_bytes: u64,
+    ) -> Result<Self, GatewayError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+                return Err(GatewayError::new(
+                    ErrorCode::NotConfigured,
+                    format!("upstream `{upstream}`: header `{name}` is not a valid HTTP header"),
+                ));
+            };
+            map.insert(name, value);
+        }
+        Ok(Self {
+            upstream: upstream.to_owned(),
+            url: url.to_owned(),
+            headers: map,
+            client,
+            max_answer_bytes,
+            state: Mutex::new(Session::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn request_headers(&self, message: &Value) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        let state = self.lock();
+        if let Some(id) = state.session_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+            headers.insert(SESSION_HEADER, id);
+        }
+        if let Some(version) = state.version.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert("mcp-protocol-version", version);
+        }
+        if state.version.as_deref() == Some(MODERN) {
+            if let Some(method) = message["method"].as_str().and_then(|m| HeaderValue::from_str(m).ok()) {
+                headers.insert("mcp-method", method);
+            }
+            let name = message["params"]["name"].as_str().or_else(|| message["params"]["uri"].as_str());
+            if let Some(name) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
+                headers.insert("mcp-name", name);
+            }
+        }
+        headers
+    }
+
+    fn refused(&self, status: u16, body: &[u8]) -> GatewayError {
+        let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        let (code, retryable) = match status {
+            401 | 403 => (ErrorCode::UpstreamError, false),
+            408 | 429 | 500..=599 => (ErrorCode::UpstreamUnavailable, true),
+            _ => (ErrorCode::UpstreamError, false),
+        };
+        GatewayError::new(code, format!("upstream `{}` answered HTTP {status}", self.upstream))
+            .retryable(retryable)
+            .with_details(serde_json::json!({"upstream": self.upstream, "status": status, "body": excerpt}))
+    }
+
+    async fn post(&self, message: Value, deadline: Instant) -> Result<(), WireError> {
+        let on_request = message.get("method").and(message.get("id")).and_then(Value::as_u64);
+        let had_session = self.lock().session_id.is_some();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let sent = self
+            .client
+            .post(&self.url)
+            .headers(self.request_headers(&message))
+            .json(&message)
+            .timeout(remaining.max(Duration::from_millis(1)))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) if e.is_timeout() => {
+                return Err(GatewayError::new(
+                    ErrorCode::Timeout,
+                    format!("upstream `{}` did not answer in time", self.upstream),
+                )
+                .retryable(true)
+                .into());
+            }
+            Err(e) => {
+                let why = format!("cannot reach {}: {}", redact_url(&self.url), e.without_url());
+                return Err(unavailable(&self.upstream, &why).into());
+            }
+        };
+        let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(GatewayError::new(
+                ErrorCode::UpstreamError,
+                format!(
+                    "upstream `{}` answered a redirect (HTTP {status}), which the gateway does not follow",
+                    self.upstream
+                ),
+            )
+            .into());
+        }
+        if status == 404 && had_session {
+            return Err(WireError::SessionExpired);
+        }
+        if let Some(id) = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
+            self.lock().session_id = Some(id.to_owned());
+        }
+        let content_type =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let inbox = self.lock().inbox.clone();
+        let Some(inbox) = inbox else { return Err(unavailable(&self.upstream, "the wire is closed").into()) };
+        if !(200..300).contains(&status) {
+            let body = read_capped(response, 64 * 1024).await.unwrap_or_default();
+            // A JSON-RPC error for this request, sent with a 4xx status (as the 2026 era does): the error is the
+            // answer, with the upstream's own code and message.
+            let answer = serde_json::from_slice::<Value>(&body).ok().filter(|a| {
+                a.get("error").is_some() && on_request.is_some() && a.get("id").and_then(Value::as_u64) == on_request
+            });
+            if let Some(message) = answer.filter(|_| status < 500) {
+                let _ = inbox.send(Inbound::Message { message, on_request }).await;
+                return Ok(());
+            }
+            return Err(self.refused(status, &body).into());
+        }
+        if content_type.starts_with("text/event-stream") {
+            let streams = self.lock().streams.clone();
+            let reader =
+                StreamReader { upstream: self.upstream.clone(), max: self.max_answer_bytes, inbox, on_request };
+            tokio::spawn(reader.read(response, deadline, streams));
+            return Ok(());
+        }
+        let body = read_capped(response, self.max_answer_bytes).await.map_err(|e| self.too_large_or(e))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        if !content_type.starts_with("application/json") {
+            return Err(
+                garbage(&self.upstream, &format!("it answered `{content_type}`, not JSON or an event stream")).into()
+            );
+        }
+        let parsed: Value = serde_json::from_slice(&body)
+            .map_err(|e| garbage(&self.upstream, &format!("its JSON answer does not parse: {e}")))?;
+        let messages = match parsed {
+            Value::Array(batch) => batch,
+            one => vec![one],
+        };
+        for message in messages {
+            let _ = inbox.send(Inbound::Message { message, on_request }).await;
+        }
+        Ok(())
+    }
+
+    fn too_large_or(&self, err: ReadError) -> GatewayError {
+        match err {
+            ReadError::TooLarge => GatewayError::new(
+                ErrorCode::UpstreamError,
+                format!("upstream `{}` answered more than {} bytes", self.upstream, self.max_answer_bytes),
+            ),
+            ReadError::Transport(why) => unavailable(&self.upstream, &why),
+        }
+    }
+
+    /// The handshake era's GET stream, reopened with backoff while the session lasts; an upstream that does not
+    /// offer one (405, or anything but an event stream) is left alone.
+    async fn listen(self: Arc<Self>, streams: CancellationToken) {
+        let mut backoff = Duration::from_secs(1);
+        while !streams.is_cancelled() {
+            let mut headers = self.request_headers(&Value::Null);
+            headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+            headers.remove(CONTENT_TYPE);
+            let opened = tokio::select! {
+                opened = self.client.get(&self.url).headers(headers).send() => opened,
+                () = streams.cancelled() => return,
+            };
+            let Ok(response) = opened else { return };
+            let is_stream = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("text/event-stream"));
+            if !response.status().is_success() || !is_stream {
+                return;
+            }
+            let Some(inbox) = self.lock().inbox.clone() else { return };
+            let reader =
+                StreamReader { upstream: self.upstream.clone(), max: self.max_answer_bytes, inbox, on_request: None };
+            reader.read(response, Instant::now() + Duration::from_secs(24 * 3600), streams.clone()).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = streams.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
+        }
+    }
+}
+
+/// Reads one SSE answer stream into the inbox.
+struct StreamReader {
+    upstream: String,
+    max: u64,
+    inbox: Inbox,
+    on_request: Option<u64>,
+}
+
+impl StreamReader {
+    async fn read(self, mut response: reqwest::Response, deadline: Instant, stop: CancellationToken) {
+        let mut decoder = SseDecoder::new(usize::try_from(self.max).unwrap_or(usize::MAX));
+        loop {
+            let chunk = tokio::select! {
+                chunk = response.chunk() => chunk,
+                () = tokio::time::sleep_until(deadline.into()) => return,
+                () = stop.cancelled() => return,
+            };
+            let chunk = match chunk {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(upstream = %self.upstream, error = %e.without_url(), "an upstream event stream broke");
+                    return;
+                }
+            };
+            let Ok(events) = decoder.push(&chunk) else {
+                tracing::warn!(upstream = %self.upstream, max = self.max, "an upstream event was larger than the bound; stream dropped");
+                return;
+            };
+            for event in events.into_iter().filter(|e| e.event.as_deref().is_none_or(|t| t == "message")) {
+                match serde_json::from_str::<Value>(&event.data) {
+                    Ok(message) => {
+                        if self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => tracing::warn!(upstream = %self.upstream, "an upstream event is not JSON; skipped"),
+                }
+            }
+        }
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Transport(String),
+}
+
+async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| ReadError::Transport(e.without_url().to_string()))? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl Wire for Arc<HttpWire> {
+    fn open(&self, inbox: Inbox) -> WireFuture<'_, Result<(), GatewayError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            state.streams.cancel();
+            *state = Session { inbox: Some(inbox), ..Session::default() };
+            Ok(())
+        })
+    }
+
+    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
+        Box::pin(self.post(message, deadline))
+    }
+
+    fn negotiated(&self, version: Option<&str>) {
+        let listen = {
+            let mut state = self.lock();
+            state.version = version.map(str::to_owned);
+            if version.is_none() {
+                state.session_id = None;
+            }
+            let handshake = version.is_some_and(|v| v != MODERN);
+            handshake.then(|| state.streams.clone())
+        };
+        if let Some(streams) = listen {
+            tokio::spawn(self.clone().listen(streams));
+        }
+    }
+
+    fn close(&self) -> WireFuture<'_, ()> {
+        Box::pin(async move {
+            let (inbox, session_id, streams) = {
+                let mut state = self.lock();
+                (state.inbox.take(), state.session_id.take(), state.streams.clone())
+            };
+            streams.cancel();
+            if let Some(id) = session_id {
+                let mut headers = self.headers.clone();
+                if let Ok(id) = HeaderValue::from_str(&id) {
+                    headers.insert(SESSION_HEADER, id);
+                }
+                let _ = self.client.delete(&self.url).headers(headers).timeout(Duration::from_secs(2)).send().await;
+            }
+            if let Some(inbox) = inbox {
+                let _ = inbox.send(Inbound::Closed("the gateway closed the connection".into())).await;
+            }
+        })
+    }
+}

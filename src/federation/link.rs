@@ -1,0 +1,414 @@
+//! One upstream, kept connected: [`UpstreamLink`] owns the wire, starts a [`Connection`], lists the upstream's
+//! tools, and serves them through the registry; it reconnects with backoff when the connection ends, refreshes
+//! on `list_changed`, and answers the calls of its tools ([`UpstreamCaller`]).
+//!
+//! While the upstream is down its tools stay listed as last seen, and their calls answer a retryable
+//! `upstream_unavailable` at once (a reconnect is under way); the state, the error and any problem with its
+//! tools are in [`UpstreamLink::status`] for `/ready`, `/admin/config` and `/admin/upstreams`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{Connection, Era, Failure, garbage, unavailable};
+use super::dial::Dialer;
+use super::shape::{included, served_name, shape};
+use crate::error::GatewayError;
+use crate::tools::upstream_binding::UpstreamCaller;
+use crate::tools::upstream_spec::UpstreamSpec;
+use crate::tools::{Ask, CallCtx, ChannelFuture, Question, RegistryHandle, ToolOutput};
+
+/// Most pages of `tools/list` read; an upstream that pages on past it is cut off there.
+const MAX_PAGES: usize = 20;
+/// Most tools one upstream may offer.
+const MAX_TOOLS: usize = 1000;
+/// Most rounds of `input_required` one call may go through.
+const MAX_ROUNDS: usize = 8;
+/// The longest wait between reconnect attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Where an upstream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Ready,
+    Failed,
+}
+
+impl State {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What operators see of an upstream.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub era: Option<String>,
+    pub error: Option<String>,
+    /// Tools left out, and why.
+    pub problems: Vec<String>,
+    /// How many tools are served.
+    pub served: usize,
+    /// Tools held back because their definition changed since it was pinned.
+    pub held: Vec<Value>,
+}
+
+/// A live upstream.
+#[derive(Debug)]
+pub struct UpstreamLink {
+    pub spec: Arc<UpstreamSpec>,
+    dialer: Dialer,
+    registry: Arc<RegistryHandle>,
+    pins: Option<Arc<super::pins::Pins>>,
+    connection: Mutex<Option<Arc<Connection>>>,
+    connecting: tokio::sync::Mutex<()>,
+    status: Mutex<Status>,
+    /// Wakes the supervisor: reconnect now, or list again.
+    wake: Notify,
+    stop: CancellationToken,
+    /// This link, for the tools it serves (which must not keep a removed link alive).
+    weak: Weak<UpstreamLink>,
+}
+
+impl UpstreamLink {
+    /// A link, not yet connected: [`UpstreamLink::run`] keeps it so.
+    #[must_use]
+    pub fn new(
+        spec: Arc<UpstreamSpec>,
+        dialer: Dialer,
+        registry: Arc<RegistryHandle>,
+        pins: Option<Arc<super::pins::Pins>>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Self {
+            weak: weak.clone(),
+            spec,
+            dialer,
+            registry,
+            pins,
+            connection: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            status: Mutex::new(Status {
+                state: State::Connecting,
+                era: None,
+                error: None,
+                problems: Vec::new(),
+                served: 0,
+                held: Vec::new(),
+            }),
+            wake: Notify::new(),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set_status(&self, change: impl FnOnce(&mut Status)) {
+        change(&mut self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    fn current(&self) -> Option<Arc<Connection>> {
+        self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().filter(|c| !c.is_closed())
+    }
+
+    /// List the tools again (after an approval, say).
+    pub fn refresh(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stop the supervisor and close the connection; the upstream's tools leave the registry.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let connection = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(connection) = connection {
+            connection.close().await;
+        }
+        self.registry.set_upstream_tools(&self.spec.name, Vec::new());
+    }
+
+    /// Keep the upstream connected and its tools listed until stopped.
+    pub async fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_secs(1);
+        while !self.stop.is_cancelled() {
+            let connection = match self.connect().await {
+                Ok(connection) => connection,
+                Err(err) => {
+                    tracing::warn!(upstream = %self.spec.name, error = %err.message, "upstream unavailable; retrying");
+                    self.set_status(|s| {
+                        s.state = State::Failed;
+                        s.error = Some(err.message.clone());
+                    });
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.wake.notified() => {}
+                        () = self.stop.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            };
+            backoff = Duration::from_secs(1);
+            loop {
+                tokio::select! {
+                    () = connection.closed() => break,
+                    () = connection.changed() => {}
+                    () = self.wake.notified() => {}
+                    () = self.stop.cancelled() => return,
+                }
+                if connection.is_closed() {
+                    break;
+                }
+                if let Err(err) = self.publish(&connection).await {
+                    tracing::warn!(upstream = %self.spec.name, error = %err.message, "listing the upstream's tools failed");
+                    self.set_status(|s| s.error = Some(err.message.clone()));
+                }
+            }
+            let why = connection.closed_reason().unwrap_or_else(|| "the connection closed".into());
+            connection.close().await;
+            tracing::warn!(upstream = %self.spec.name, reason = %why, "upstream connection lost; reconnecting");
+            self.set_status(|s| {
+                s.state = State::Connecting;
+                s.error = Some(why);
+            });
+        }
+    }
+
+    /// Start a new connection (one at a time) and list its tools; the connection in use meanwhile is replaced.
+    async fn connect(&self) -> Result<Arc<Connection>, GatewayError> {
+        let _one = self.connecting.lock().await;
+        if let Some(connection) = self.current() {
+            return Ok(connection);
+        }
+        self.set_status(|s| s.state = State::Connecting);
+        let wire = self.dialer.dial(&self.spec)?;
+        let connection = Arc::new(Connection::start(&self.spec.name, wire, self.spec.timeout).await?);
+        let replaced =
+            self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(connection.clone());
+        if let Some(old) = replaced {
+            old.close().await;
+        }
+        self.publish(&connection).await?;
+        let era = connection.era().version().to_owned();
+        self.set_status(|s| {
+            s.state = State::Ready;
+            s.era = Some(era);
+            s.error = None;
+        });
+        tracing::info!(upstream = %self.spec.name, era = %connection.era().version(), "upstream connected");
+        Ok(connection)
+    }
+
+    /// A new session after the upstream forgot ours (404): the old one is dropped and a new one started.
+    async fn renew(&self, stale: &Arc<Connection>) -> Result<Arc<Connection>, GatewayError> {
+        {
+            let mut current = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, stale)) {
+                *current = None;
+            }
+        }
+        self.connect().await
+    }
+
+    /// List the upstream's tools, hold back changed ones, and serve the rest.
+    async fn publish(&self, connection: &Connection) -> Result<(), GatewayError> {
+        let listed = self.list_tools(connection).await?;
+        let offered: Vec<Value> =
+            listed.into_iter().filter(|t| t["name"].as_str().is_some_and(|n| included(&self.spec.tools, n))).collect();
+        let (admitted, held) = self.admit(offered).await?;
+        let declared = self.registry.declared();
+        let mut taken: HashSet<String> = declared.tools().iter().map(|t| t.name().to_owned()).collect();
+        // Other upstreams' tools are taken too; this upstream's own current tools are about to be replaced.
+        let own = format!("upstream:{}", self.spec.name);
+        taken.extend(self.registry.snapshot().tools().iter().filter(|t| t.source != own).map(|t| t.name().to_owned()));
+        let caller: Arc<dyn UpstreamCaller> = Arc::new(CallerOf { link: self.weak.clone() });
+        let (tools, problems) = shape(&self.spec, &admitted, &mut taken, &caller);
+        for problem in &problems {
+            tracing::warn!(upstream = %self.spec.name, %problem, "upstream tool left out");
+        }
+        let served = tools.len();
+        self.registry.set_upstream_tools(&self.spec.name, tools);
+        self.set_status(|s| {
+            s.problems = problems;
+            s.served = served;
+            s.held = held;
+        });
+        Ok(())
+    }
+
+    /// Every page of `tools/list`, bounded.
+    async fn list_tools(&self, connection: &Connection) -> Result<Vec<Value>, GatewayError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = match &cursor {
+                Some(cursor) => json!({"cursor": cursor}),
+                None => json!({}),
+            };
+            let deadline = Instant::now() + self.spec.timeout;
+            let page = match connection.request("tools/list", params, None, deadline).await {
+                Ok(page) => page,
+                Err(Failure::Error(err)) => return Err(err),
+                Err(Failure::SessionExpired) => {
+                    return Err(unavailable(&self.spec.name, "the upstream forgot the session while listing"));
+                }
+            };
+            let Some(items) = page["tools"].as_array() else {
+                return Err(garbage(&self.spec.name, "its `tools/list` result has no `tools` array"));
+            };
+            if tools.len() + items.len() > MAX_TOOLS {
+                return Err(garbage(&self.spec.name, &format!("it lists more than {MAX_TOOLS} tools")));
+            }
+            tools.extend(items.iter().cloned());
+            cursor = page["nextCursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(tools);
+            }
+        }
+        tracing::warn!(upstream = %self.spec.name, pages = MAX_PAGES, "the upstream's tool list was cut at the page bound");
+        Ok(tools)
+    }
+
+    /// The tools whose definitions match their pins (or are new, and are pinned now), and the held ones.
+    async fn admit(&self, offered: Vec<Value>) -> Result<(Vec<Value>, Vec<Value>), GatewayError> {
+        let Some(pins) = self.pins.clone().filter(|_| self.spec.pin) else { return Ok((offered, Vec::new())) };
+        let upstream = self.spec.name.clone();
+        let spec = self.spec.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut admitted = Vec::new();
+            let mut held = Vec::new();
+            for tool in offered {
+                let name = tool["name"].as_str().unwrap_or_default().to_owned();
+                let definition = super::pins::Pins::definition(&tool);
+                match pins.check(&upstream, &name, &definition)? {
+                    super::pins::Verdict::New | super::pins::Verdict::Same => admitted.push(tool),
+                    super::pins::Verdict::Changed { pinned } => held.push(json!({
+                        "tool": name,
+                        "served_as": served_name(&spec, &name),
+                        "pinned": pinned,
+                        "offered": definition,
+                    })),
+                }
+            }
+            Ok::<_, String>((admitted, held))
+        })
+        .await
+        .map_err(|e| GatewayError::internal("checking pinned definitions", &e))?;
+        checked.map_err(|e| GatewayError::internal("checking pinned definitions", &e))
+    }
+
+    /// Call a tool on the upstream: `tools/call`, answering a 2026 upstream's `input_required` rounds through the
+    /// call's client, and starting a new session once when the upstream forgot ours.
+    async fn call(
+        &self,
+        tool: &str,
+        args: Value,
+        ctx: &CallCtx,
+        deadline: Instant,
+    ) -> Result<ToolOutput, GatewayError> {
+        let Some(mut connection) = self.current() else {
+            self.wake.notify_one();
+            let why = self.status().error.unwrap_or_else(|| "it is not connected yet".into());
+            return Err(unavailable(&self.spec.name, &why));
+        };
+        let mut params = json!({"name": tool, "arguments": args});
+        let mut renewed = false;
+        for _ in 0..MAX_ROUNDS {
+            let result = match connection.request("tools/call", params.clone(), Some(ctx), deadline).await {
+                Ok(result) => result,
+                Err(Failure::SessionExpired) if !renewed => {
+                    renewed = true;
+                    connection = self.renew(&connection).await?;
+                    continue;
+                }
+                Err(Failure::SessionExpired) => {
+                    return Err(unavailable(&self.spec.name, "the upstream forgot the new session too"));
+                }
+                Err(Failure::Error(err)) => return Err(err),
+            };
+            if result["resultType"] != "input_required" || *connection.era() != Era::Modern {
+                return output_of(&self.spec.name, result);
+            }
+            let answers = answer_rounds(&self.spec.name, &result, ctx).await?;
+            params["inputResponses"] = Value::Object(answers);
+            params["requestState"] = result["requestState"].clone();
+        }
+        Err(garbage(&self.spec.name, &format!("it asked for input more than {MAX_ROUNDS} times in one call")))
+    }
+}
+
+/// Put a 2026 upstream's `inputRequests` to the call's client; the answers by the upstream's keys.
+async fn answer_rounds(upstream: &str, result: &Value, ctx: &CallCtx) -> Result<Map<String, Value>, GatewayError> {
+    let Some(requests) = result["inputRequests"].as_object() else {
+        return Err(garbage(upstream, "its `input_required` result has no `inputRequests`"));
+    };
+    let mut keys = Vec::with_capacity(requests.len());
+    let mut questions = Vec::with_capacity(requests.len());
+    for (key, request) in requests {
+        let params = request.get("params").cloned().unwrap_or(Value::Null);
+        let question = match request["method"].as_str() {
+            Some("sampling/createMessage") => Question::Sampling(params),
+            Some("elicitation/create") => Question::Elicitation(params),
+            Some("roots/list") => Question::Roots,
+            other => {
+                return Err(garbage(
+                    upstream,
+                    &format!("it asked for `{}`, which is no client request", other.unwrap_or("?")),
+                ));
+            }
+        };
+        keys.push(key.clone());
+        questions.push(Ask { key: format!("{upstream}:{key}"), question, optional: false });
+    }
+    let answers = ctx.ask_all(questions).await?;
+    Ok(keys.into_iter().zip(answers).collect())
+}
+
+/// An upstream's `CallToolResult` as the gateway's tool output.
+fn output_of(upstream: &str, mut result: Value) -> Result<ToolOutput, GatewayError> {
+    let Some(content) = result.get_mut("content").and_then(Value::as_array_mut).map(std::mem::take) else {
+        return Err(garbage(upstream, "its `tools/call` result has no `content` array"));
+    };
+    let is_error = result["isError"].as_bool().unwrap_or(false);
+    let value = result.get_mut("structuredContent").map(Value::take).unwrap_or(Value::Null);
+    Ok(ToolOutput { value, content, is_error })
+}
+
+/// What the registry's upstream tools call: the link, while it lives.
+#[derive(Debug)]
+struct CallerOf {
+    link: Weak<UpstreamLink>,
+}
+
+impl UpstreamCaller for CallerOf {
+    fn call_tool<'a>(
+        &'a self,
+        tool: &'a str,
+        args: Value,
+        ctx: &'a CallCtx,
+        deadline: Instant,
+    ) -> ChannelFuture<'a, Result<ToolOutput, GatewayError>> {
+        Box::pin(async move {
+            let Some(link) = self.link.upgrade() else {
+                return Err(GatewayError::new(
+                    crate::error::ErrorCode::UpstreamUnavailable,
+                    "this upstream was removed from the specs",
+                )
+                .retryable(true));
+            };
+            link.call(tool, args, ctx, deadline).await
+        })
+    }
+}
