@@ -5,10 +5,10 @@
 #
 # Starts, all on free loopback ports: the Python SDK upstream (tests/fixtures/upstream/python_upstream.py) over
 # Streamable HTTP and over the legacy HTTP+SSE transport, the TypeScript SDK v1 upstream (ts_upstream.mjs), gateway
-# A with five upstream specs (`py`: the Python server with exclude / rename / description / fixed rules; `pyio`: the
-# same server as a stdio child with a 2 s timeout, whose `flip` meets a gateway tool of the same served name;
-# `pysse`: the SSE one; `ts`: the TypeScript server; `gone`: a port nobody listens on), API keys and a fresh data
-# folder; and gateway B whose only upstream is gateway A (a
+# A with six upstream specs (`py`: the Python server with exclude / rename / description / fixed rules; `quick`: the
+# same server, only `sleepy`, with a 2 s timeout; `pyio`: the same server as a stdio child, whose `flip` meets a
+# gateway tool of the same served name; `pysse`: the SSE one; `ts`: the TypeScript server; `gone`: a port nobody
+# listens on), API keys and a fresh data folder; and gateway B whose only upstream is gateway A (a
 # bearer key from a template). Then tests/interop/python_federation.py drives both with the official Python SDK
 # client in both eras, REST and the admin endpoints. Prints PASS/FAIL lines and `federation: N passed, M failed`;
 # exits 1 on a failure. Logs, specs and data go to target/federation/.
@@ -65,9 +65,14 @@ cat >"$out/specs-a/py.json" <<JSON
            "descriptions": {"sum": "Add two integers, served by the gateway."},
            "fixed": {"search": {"tenant": "acme"}}}}
 JSON
+# The same server again, only `sleepy`, with a 2 s timeout.
+cat >"$out/specs-a/quick.json" <<JSON
+{"kind": "upstream", "name": "quick", "prefix": "quick_", "transport": "streamable_http",
+ "url": "http://127.0.0.1:$py_port/mcp", "tools": {"include": ["sleep*"]}, "timeout_secs": 2, "pin": false}
+JSON
 cat >"$out/specs-a/pyio.json" <<JSON
 {"kind": "upstream", "name": "pyio", "prefix": "pyio_", "transport": "stdio",
- "command": "$python", "args": ["$fixtures/python_upstream.py", "--transport", "stdio"], "timeout_secs": 2}
+ "command": "$python", "args": ["$fixtures/python_upstream.py", "--transport", "stdio"]}
 JSON
 cat >"$out/specs-a/pysse.json" <<JSON
 {"kind": "upstream", "name": "pysse", "prefix": "pysse_", "transport": "sse", "url": "http://127.0.0.1:$sse_port/sse"}

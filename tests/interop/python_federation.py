@@ -5,30 +5,33 @@ MCP servers, and against a second gateway whose upstream is the first. Started b
 Usage: python tests/interop/python_federation.py A_BASE B_BASE --admin-key K --limited-key L --secret S
            --ts-pid PID --gateway-bin BIN --data-dir DIR [--timeout SECONDS]
 
-Gateway A (keys: K holds `admin`; L may call everything but `py_*`) serves five upstreams: `py` (the Python SDK
+Gateway A (keys: K holds `admin`; L may call everything but `py_*`) serves six upstreams: `py` (the Python SDK
 server over Streamable HTTP: `internal_only` excluded, `add` renamed `sum` with its own description, `search`'s
-`tenant` fixed to "acme"), `pyio` (the same server as a stdio child, timeout 2 s; its `flip` meets the gateway's
-own tool `pyio_flip`), `pysse` (the same over the legacy HTTP+SSE transport), `ts` (the TypeScript SDK v1 server,
-process PID) and `gone` (nobody listens). Gateway B
+`tenant` fixed to "acme"), `quick` (the same server, `sleep*` included only, timeout 2 s), `pyio` (the same
+server as a stdio child; its `flip` meets the gateway's own tool `pyio_flip`), `pysse` (the same over the legacy
+HTTP+SSE transport), `ts` (the TypeScript SDK v1 server, process PID) and `gone` (nobody listens). Gateway B
 (keyless) serves A as upstream `a` (prefix `a_`), reaching it with the key S. Checks, as a user sees them:
   admin.*   /admin/upstreams states, eras, served counts, the name collision, the failed upstream; /ready
   a-legacy.*, a-2026.*  one Client(mode="legacy") and one Client(mode="2026-07-28") on A: prefixed names, the
             exclude / rename / description rules, the fixed argument (absent from the schema, set on the call),
             add over HTTP, stdio, SSE and TypeScript, progress and log lines relayed, elicitation and sampling answered
-            by this client's callbacks, a cancelled call cancelled upstream, a timeout as the typed error
+            by this client's callbacks, a cancelled call cancelled upstream, a timeout as the typed error (and
+            cancelled upstream)
   rest.*    REST POST /mcp/tools/call of an upstream tool; a key denied `py_*` sees and calls none of them
   b-legacy.*, b-2026.*  the same calls through B and A (two gateways, one upstream)
-  b.*       B's view of A in /admin/upstreams, and /admin/config without the key's value
+  b.*       B serves A's tools; B's view of A in /admin/upstreams, and /admin/config without the key's value
   pins.*    py's `flip` changes `echo`: clients hear tools/list_changed, `py_echo` is held (not listed, not
             callable, listed under `held` with both definitions, and by `mcp-gateway upstream list`), then
             POST /admin/upstreams/py/approve serves it again with the new description
   down.*    the TypeScript upstream stops: its tools answer upstream_unavailable (retryable), the others still work
-Prints "PASS name" / "FAIL name: reason" per check, then "federation: N passed, M failed"; exits 1 if any failed.
+Prints "PASS name" / "FAIL name: reason" per check ("XFAIL name: reason [known: why]" for a check in
+KNOWN_FAILURES, the features the gateway lacks yet), then "federation: N passed, M failed"; exits 1 if any failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import signal
 import subprocess
@@ -44,7 +47,21 @@ import mcp.types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from python_client import check, describe, ensure, record, results, texts
+from python_client import describe, ensure, texts
+
+# Checks that fail because the gateway lacks the feature yet, with what is missing (pattern -> reason). Such a
+# failure prints XFAIL and does not fail the run; such a check passing prints XPASS and fails it, so the entry is
+# removed here as soon as the feature lands. Nothing else belongs here: a wrong answer is a FAIL.
+_WIRES = "the federation core (67b731a) has the Streamable HTTP wire only; stdio and legacy SSE come next"
+_OPERATOR = (
+    "the federation core (67b731a) has no operator surfaces yet: /admin/upstreams and its approve, the upstreams"
+    " block of /ready, `mcp-gateway upstream`, upstreams in /admin/config"
+)
+KNOWN_FAILURES: dict[str, str] = {
+    **{f"*.{check}_{wire}": _WIRES for check in ("list", "add", "progress") for wire in ("stdio", "sse")},
+    **{name: _OPERATOR for name in ("admin.*", "b.upstream_admin", "b.config_masked", "pins.held_in_admin",
+                                    "pins.cli_list", "pins.approve", "pins.served_again", "down.state")},
+}
 
 MODERN = "2026-07-28"
 NAME = "Ada"
@@ -56,7 +73,34 @@ PY_SERVED = {"sum", "echo", "search", "count", "ask_name", "summarize", "sleepy"
 PYIO_SERVED = {"add", "echo", "search", "count", "ask_name", "summarize", "sleepy", "cancelled", "internal_only"}
 PYSSE_SERVED = PYIO_SERVED | {"flip"}
 TS_SERVED = {"add", "count"}
-READY = {"py": "ready", "pyio": "ready", "pysse": "ready", "ts": "ready"}
+READY = {"py": "ready", "quick": "ready", "pyio": "ready", "pysse": "ready", "ts": "ready"}
+
+
+results: list[tuple[str, bool]] = []
+known: list[str] = []
+
+
+def record(name: str, ok: bool, reason: str = "") -> None:
+    why = next((why for pattern, why in KNOWN_FAILURES.items() if fnmatch.fnmatchcase(name, pattern)), None)
+    if why is None:
+        results.append((name, ok))
+        print(f"PASS {name}" if ok else f"FAIL {name}: {reason}", flush=True)
+    elif ok:
+        results.append((name, False))
+        print(f"FAIL {name}: XPASS, listed as a known failure ({why}): remove it from KNOWN_FAILURES", flush=True)
+    else:
+        known.append(name)
+        print(f"XFAIL {name}: {reason} [known: {why}]", flush=True)
+
+
+async def check(name: str, timeout: float, body: Callable[[], Awaitable[None]]) -> None:
+    try:
+        with anyio.fail_after(timeout):
+            await body()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAIL line
+        record(name, False, "timed out" if isinstance(exc, TimeoutError) else describe(exc))
+    else:
+        record(name, True)
 
 
 class Peer:
@@ -131,7 +175,7 @@ async def connect(base: str, mode: str, key: str | None, peer: Peer, t: float) -
 async def session_suite(label: str, base: str, mode: str, key: str | None, via: str, t: float) -> None:
     """One connection on BASE in MODE; every tool name is prefixed with VIA (the outer gateway's prefix)."""
     peer = Peer()
-    py, pyio, pysse, ts = f"{via}py_", f"{via}pyio_", f"{via}pysse_", f"{via}ts_"
+    py, quick, pyio, pysse, ts = (f"{via}{name}_" for name in ("py", "quick", "pyio", "pysse", "ts"))
 
     async def negotiated(client: Client) -> None:
         version = client.protocol_version
@@ -141,15 +185,17 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
     async def tools(client: Client) -> dict[str, types.Tool]:
         return {tool.name: tool for tool in (await client.list_tools()).tools}
 
-    async def listed(client: Client) -> None:
-        names = set(await tools(client))
-        expected = {py + n for n in PY_SERVED} | {pyio + n for n in PYIO_SERVED} | {ts + n for n in TS_SERVED}
-        expected |= {pysse + n for n in PYSSE_SERVED}
-        missing = expected - names
-        ensure(not missing, f"missing {sorted(missing)}; listed {sorted(names)}")
-        unexpected = {py + "add", py + "internal_only"} & names
-        ensure(not unexpected, f"listed although renamed or excluded: {sorted(unexpected)}")
-        ensure(not any(n.startswith(f"{via}gone_") for n in names), "tools of the unreachable upstream listed")
+    def listed(prefix: str, served: set[str]) -> Callable[[Client], Awaitable[None]]:
+        async def body(client: Client) -> None:
+            names = {name for name in await tools(client) if name.startswith(prefix)}
+            expected = {prefix + name for name in served}
+            ensure(names == expected, f"missing {sorted(expected - names)}, unexpected {sorted(names - expected)}")
+
+        return body
+
+    async def unreachable(client: Client) -> None:
+        names = [name for name in await tools(client) if name.startswith(f"{via}gone_")]
+        ensure(not names, f"tools of the unreachable upstream listed: {names}")
 
     async def rules(client: Client) -> None:
         listing = await tools(client)
@@ -236,18 +282,36 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
 
         await poll("the upstream's count of cancelled calls to rise", probe, t / 2)
 
+    timed_out: dict[str, int] = {}
+
     async def timeout(client: Client) -> None:
+        timed_out["before"] = await cancelled_count(client)
         started = time.monotonic()
-        result = await client.call_tool(pyio + "sleepy", {"secs": 20})
+        result = await client.call_tool(quick + "sleepy", {"secs": 20})
         elapsed = time.monotonic() - started
         error = gateway_error(result)
         ensure(result.is_error, f"no error after {elapsed:.1f} s: {texts(result)}")
-        ensure(error.get("code") == "timeout" and error.get("retryable") is True, f"typed error {error}")
+        seen = f"typed error {error}, text {texts(result)}, _meta {result.meta}"
+        ensure(error.get("code") == "timeout" and error.get("retryable") is True, seen)
         ensure(elapsed < 10, f"answered after {elapsed:.1f} s; the upstream's timeout is 2 s")
+
+    async def timeout_cancels(client: Client) -> None:
+        ensure("before" in timed_out, "not run: the timeout check did not start")
+
+        async def probe() -> tuple[bool, int]:
+            now = await cancelled_count(client)
+            return now > timed_out["before"], now
+
+        await poll("the upstream's count of cancelled calls to rise after the timeout", probe, t / 2)
 
     checks: list[tuple[str, Callable[[Client], Awaitable[None]]]] = [
         ("negotiated", negotiated),
-        ("list_prefixed", listed),
+        ("list_http", listed(py, PY_SERVED)),
+        ("list_include", listed(quick, {"sleepy"})),
+        ("list_stdio", listed(pyio, PYIO_SERVED)),
+        ("list_sse", listed(pysse, PYSSE_SERVED)),
+        ("list_ts", listed(ts, TS_SERVED)),
+        ("list_unreachable", unreachable),
         ("exclude_rename_description", rules),
         ("fixed_schema", fixed_schema),
         ("fixed_call", fixed_call),
@@ -257,6 +321,7 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
         ("add_sse", adds(pysse + "add", 6, 7)),
         ("add_ts", adds(ts + "add", 20, 22)),
         ("progress", progress_of(py + "count", 3)),
+        ("progress_stdio", progress_of(pyio + "count", 2)),
         ("progress_sse", progress_of(pysse + "count", 2)),
         ("progress_ts", progress_of(ts + "count", 4)),
         ("logs", logs),
@@ -264,7 +329,7 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
         ("sampling", sampling),
         ("cancel", cancel),
         ("timeout", timeout),
-        ("stdio_after_timeout", adds(pyio + "add", 1, 1)),
+        ("timeout_cancels_upstream", timeout_cancels),
     ]
     pending = [name for name, _ in checks]
     try:
@@ -304,20 +369,22 @@ async def admin_suite(http: httpx.AsyncClient, a: str, t: float) -> dict[str, di
             now = {name: u.get("state") for name, u in ups.items()}
             return now == {**READY, "gone": "failed"}, ups
 
-        settled.update(await poll("py, pyio, pysse, ts ready and gone failed", probe, t))
+        settled.update(await poll("py, quick, pyio, pysse, ts ready and gone failed", probe, t))
 
     async def eras() -> None:
         got = {name: settled[name].get("era") for name in READY}
-        ensure(got["py"] == MODERN and got["pyio"] == MODERN, f"eras {got}: the Python SDK answers server/discover")
+        python = {got["py"], got["quick"], got["pyio"]}
+        ensure(python == {MODERN}, f"eras {got}: the Python SDK answers server/discover")
         ensure(got["pysse"] in HANDSHAKE_PROTOCOL_VERSIONS, f"eras {got}: HTTP+SSE is the handshake era's transport")
         ensure(got["ts"] in HANDSHAKE_PROTOCOL_VERSIONS, f"eras {got}: the TypeScript SDK v1 needs initialize")
         transports = {name: settled[name].get("transport") for name in READY}
-        expected = {"py": "streamable_http", "pyio": "stdio", "pysse": "sse", "ts": "streamable_http"}
+        expected = {"py": "streamable_http", "quick": "streamable_http", "pyio": "stdio", "pysse": "sse",
+                    "ts": "streamable_http"}
         ensure(transports == expected, f"transports {transports}")
 
     async def counts() -> None:
         got = {name: settled[name].get("tools") for name in settled}
-        ensure(got == {"py": 9, "pyio": 9, "pysse": 10, "ts": 2, "gone": 0}, f"served counts {got}")
+        ensure(got == {"py": 9, "quick": 1, "pyio": 9, "pysse": 10, "ts": 2, "gone": 0}, f"served counts {got}")
         held = {name: settled[name].get("held") for name in READY}
         ensure(all(h == [] for h in held.values()), f"held at start {held}")
 
@@ -339,7 +406,7 @@ async def admin_suite(http: httpx.AsyncClient, a: str, t: float) -> dict[str, di
             return seen == (200, "degraded", {**READY, "gone": "failed"}), seen
 
         # 200 and degraded: a failed upstream does not make the gateway unready.
-        await poll("/ready 200 degraded with py, pyio, pysse, ts ready and gone failed", probe, t / 2)
+        await poll("/ready 200 degraded with py, quick, pyio, pysse, ts ready and gone failed", probe, t / 2)
 
     for name, body in (("states", states), ("eras", eras), ("served_counts", counts), ("collision", collision),
                        ("failed_upstream", failed), ("ready", ready)):
@@ -379,23 +446,31 @@ async def rest_suite(http: httpx.AsyncClient, a: str, limited_key: str, t: float
         await check(f"rest.{name}", t, body)
 
 
-async def chain_suite(b: str, secret: str, t: float) -> bool:
-    """B's own view of its upstream A; True when A is ready there (the session suites through B need it)."""
-    ready = False
+async def chain_suite(a: str, b: str, secret: str, t: float) -> bool:
+    """B's own view of its upstream A; True when B serves A's tools (the session suites through B need them)."""
+    serving = False
     async with httpx.AsyncClient(timeout=t) as http:
 
-        async def upstream() -> None:
-            nonlocal ready
+        async def serves_a() -> None:
+            nonlocal serving
 
             async def probe() -> tuple[bool, Any]:
-                answer = await http.get(f"{b}/admin/upstreams")
-                ups = by_name(answer.json()) if answer.status_code == 200 else {}
-                return ups.get("a", {}).get("state") == "ready", ups.get("a") or answer.text[:200]
+                answer = await http.get(f"{b}/mcp/tools/list")
+                names = {tool.get("name") for tool in answer.json().get("tools", [])}
+                return {"a_py_sum", "a_ts_add"} <= names, sorted(names)
 
-            a = await poll("upstream a ready on gateway B", probe, t)
-            ready = True
-            ensure(a.get("era") == MODERN, f"B speaks {a.get('era')!r} to A; the gateway answers server/discover")
-            ensure(a.get("tools", 0) >= 31, f"B serves {a.get('tools')} tools of A")
+            await poll("a_py_sum and a_ts_add served by gateway B", probe, t)
+            serving = True
+
+        async def upstream() -> None:
+            as_b = {"Authorization": f"Bearer {secret}"}
+            offered = (await http.get(f"{a}/mcp/tools/list", headers=as_b)).json().get("total")
+            answer = await http.get(f"{b}/admin/upstreams")
+            ensure(answer.status_code == 200, f"{answer.status_code} {answer.text[:300]}")
+            up = by_name(answer.json()).get("a") or {}
+            ensure(up.get("state") == "ready", f"upstream a on B: {up}")
+            ensure(up.get("era") == MODERN, f"B speaks {up.get('era')!r} to A; the gateway answers server/discover")
+            ensure(up.get("tools") == offered, f"B serves {up.get('tools')} tools of A, A offers B's key {offered}")
 
         async def config_masked() -> None:
             answer = await http.get(f"{b}/admin/config")
@@ -403,9 +478,10 @@ async def chain_suite(b: str, secret: str, t: float) -> bool:
             ensure(secret not in answer.text, "the upstream's bearer key appears in /admin/config")
             ensure('"a"' in answer.text and "streamable_http" in answer.text, "upstream a is not in /admin/config")
 
-        await check("b.upstream_ready", t * 2, upstream)
+        await check("b.serves_a", t * 2, serves_a)
+        await check("b.upstream_admin", t, upstream)
         await check("b.config_masked", t, config_masked)
-    return ready
+    return serving
 
 
 async def pins_suite(http: httpx.AsyncClient, a: str, admin_key: str, args: argparse.Namespace, t: float) -> None:
@@ -439,7 +515,7 @@ async def pins_suite(http: httpx.AsyncClient, a: str, admin_key: str, args: argp
                 return "py_echo" not in names, sorted(names)
 
             await poll("py_echo gone from tools/list", probe, t / 2)
-            ensure("py_sum" in names_now and "pyio_echo" in names_now, "other tools went with it")
+            ensure({"py_sum", "ts_add"} <= set(names_now), f"other tools went with it: {sorted(names_now)}")
 
         async def held_listed() -> None:
             held = (await py_state()).get("held") or []
@@ -523,7 +599,7 @@ async def main(args: argparse.Namespace) -> None:
         await session_suite("a-legacy", a, "legacy", args.admin_key, "", t)
         await session_suite("a-2026", a, MODERN, args.admin_key, "", t)
         await rest_suite(http, a, args.limited_key, t)
-        if await chain_suite(b, args.secret, t):
+        if await chain_suite(a, b, args.secret, t):
             await session_suite("b-legacy", b, "legacy", None, "a_", t)
             await session_suite("b-2026", b, MODERN, None, "a_", t)
         await pins_suite(http, a, args.admin_key, args, t)
@@ -543,5 +619,6 @@ if __name__ == "__main__":
     parser.add_argument("--timeout", default=20.0, type=float, help="seconds per check")
     anyio.run(main, parser.parse_args())
     passed = sum(ok for _, ok in results)
-    print(f"federation: {passed} passed, {len(results) - passed} failed", flush=True)
+    note = f" ({len(known)} known failures: {', '.join(known)})" if known else ""
+    print(f"federation: {passed} passed, {len(results) - passed} failed{note}", flush=True)
     sys.exit(1 if passed < len(results) else 0)
