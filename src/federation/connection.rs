@@ -216,6 +216,10 @@ impl Connection {
             meta.insert("progressToken".into(), json!(id));
         }
         if self.era == Era::Modern {
+            // Every log line of a call with a client comes back; the client's own level filters them (CallCtx::log).
+            if ctx.is_some_and(|c| c.client.is_some()) {
+                meta.insert("io.modelcontextprotocol/logLevel".into(), json!("debug"));
+            }
             meta.insert("io.modelcontextprotocol/protocolVersion".into(), json!(MODERN));
             meta.insert("io.modelcontextprotocol/clientInfo".into(), client_info());
             meta.insert("io.modelcontextprotocol/clientCapabilities".into(), client_capabilities());
@@ -424,6 +428,9 @@ fn answer_of(upstream: &str, method: &str, mut response: Value) -> Result<Value,
         return Err(garbage(upstream, &format!("its answer to `{method}` has neither result nor error")));
     };
     let message: String = error["message"].as_str().unwrap_or("no message").chars().take(MESSAGE_CHARS).collect();
+    if error.pointer("/data/gateway").and_then(Value::as_str) == Some(super::http_wire::STREAM_ENDED) {
+        return Err(unavailable(upstream, &message));
+    }
     let code = error["code"].as_i64().unwrap_or(0);
     let mapped = match code {
         jsonrpc::INVALID_PARAMS => ErrorCode::InvalidParams,

@@ -24,6 +24,8 @@ use crate::error::{ErrorCode, GatewayError};
 use crate::providers::upstream::redact_url;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+/// Marks the error a request's stream gets when it ends before its answer ([`super::connection`] reads it).
+pub const STREAM_ENDED: &str = "stream_ended";
 /// Longest wait between two attempts to reopen the GET stream.
 const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -258,31 +260,48 @@ struct StreamReader {
 }
 
 impl StreamReader {
-    async fn read(self, mut response: reqwest::Response, deadline: Instant, stop: CancellationToken) {
+    /// Read until the stream ends; a request's stream that ends before its answer answers it with
+    /// [`STREAM_ENDED`], so the request fails at once rather than at its deadline.
+    async fn read(self, response: reqwest::Response, deadline: Instant, stop: CancellationToken) {
+        let answered = self.read_events(response, deadline, stop).await;
+        if let (false, Some(id)) = (answered, self.on_request) {
+            let message = serde_json::json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32603, "message": "the upstream's answer stream ended before its answer",
+                          "data": {"gateway": STREAM_ENDED}}});
+            let _ = self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await;
+        }
+    }
+
+    /// The events of the stream into the inbox; whether the request's answer was among them.
+    async fn read_events(&self, mut response: reqwest::Response, deadline: Instant, stop: CancellationToken) -> bool {
         let mut decoder = SseDecoder::new(usize::try_from(self.max).unwrap_or(usize::MAX));
+        let mut answered = false;
         loop {
             let chunk = tokio::select! {
                 chunk = response.chunk() => chunk,
-                () = tokio::time::sleep_until(deadline.into()) => return,
-                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(deadline.into()) => return true,
+                () = stop.cancelled() => return true,
             };
             let chunk = match chunk {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => return,
+                Ok(None) => return answered,
                 Err(e) => {
                     tracing::debug!(upstream = %self.upstream, error = %e.without_url(), "an upstream event stream broke");
-                    return;
+                    return answered;
                 }
             };
             let Ok(events) = decoder.push(&chunk) else {
                 tracing::warn!(upstream = %self.upstream, max = self.max, "an upstream event was larger than the bound; stream dropped");
-                return;
+                return answered;
             };
             for event in events.into_iter().filter(|e| e.event.as_deref().is_none_or(|t| t == "message")) {
                 match serde_json::from_str::<Value>(&event.data) {
                     Ok(message) => {
+                        answered |= message.get("method").is_none()
+                            && self.on_request.is_some()
+                            && message.get("id").and_then(Value::as_u64) == self.on_request;
                         if self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await.is_err() {
-                            return;
+                            return true;
                         }
                     }
                     Err(_) => tracing::warn!(upstream = %self.upstream, "an upstream event is not JSON; skipped"),

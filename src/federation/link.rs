@@ -30,6 +30,10 @@ const MAX_TOOLS: usize = 1000;
 const MAX_ROUNDS: usize = 8;
 /// The longest wait between reconnect attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How often the tools are listed again anyway (a stateless upstream may change without saying so).
+const REFRESH_EVERY: Duration = Duration::from_secs(300);
+/// How long one `subscriptions/listen` request may stay open before it is made anew.
+const LISTEN_FOR: Duration = Duration::from_secs(3600);
 
 /// Where an upstream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +170,7 @@ impl UpstreamLink {
                     () = connection.closed() => break,
                     () = connection.changed() => {}
                     () = self.wake.notified() => {}
+                    () = tokio::time::sleep(REFRESH_EVERY) => {}
                     () = self.stop.cancelled() => return,
                 }
                 if connection.is_closed() {
@@ -208,6 +213,11 @@ impl UpstreamLink {
             s.error = None;
         });
         tracing::info!(upstream = %self.spec.name, era = %connection.era().version(), "upstream connected");
+        if *connection.era() == Era::Modern
+            && connection.capabilities.pointer("/tools/listChanged") == Some(&json!(true))
+        {
+            tokio::spawn(listen(self.weak.clone(), connection.clone()));
+        }
         Ok(connection)
     }
 
@@ -244,6 +254,7 @@ impl UpstreamLink {
             s.problems = problems;
             s.served = served;
             s.held = held;
+            s.error = None;
         });
         Ok(())
     }
@@ -346,6 +357,40 @@ impl UpstreamLink {
             params["requestState"] = result["requestState"].clone();
         }
         Err(garbage(&self.spec.name, &format!("it asked for input more than {MAX_ROUNDS} times in one call")))
+    }
+}
+
+/// A 2026 upstream's `subscriptions/listen`, kept open while the link and the connection last: its
+/// `list_changed` notifications reach [`Connection::changed`] through the router. When it ends (the upstream
+/// restarted, say), it is opened again with backoff, and the tools are listed again, since a change may
+/// have been missed meanwhile.
+async fn listen(link: Weak<UpstreamLink>, connection: Arc<Connection>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let Some(stop) = link.upgrade().map(|l| l.stop.clone()) else { return };
+        if stop.is_cancelled() || connection.is_closed() {
+            return;
+        }
+        let params = json!({"notifications": {"toolsListChanged": true}});
+        let opened = Instant::now();
+        let ended = tokio::select! {
+            ended = connection.request("subscriptions/listen", params, None, Instant::now() + LISTEN_FOR) => ended,
+            () = stop.cancelled() => return,
+        };
+        if let Err(Failure::Error(err)) = &ended {
+            tracing::debug!(error = %err.message, "an upstream's subscription ended");
+        }
+        if opened.elapsed() > Duration::from_secs(5) {
+            backoff = Duration::from_secs(1);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if let Some(link) = link.upgrade() {
+            link.refresh();
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod link;
 pub mod pins;
 pub mod shape;
 pub mod sse_decoder;
+pub mod view;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ use crate::tools::upstream_spec::UpstreamSpec;
 use dial::Dialer;
 use link::{Status, UpstreamLink};
 use pins::Pins;
+
+/// How often approvals made by another process are looked for, while some change is held.
+const APPROVALS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Every upstream of the current specs, each kept by its link.
 #[derive(Debug)]
@@ -58,16 +62,42 @@ impl Federation {
         let mut specs = registry.subscribe_specs();
         let follower = federation.clone();
         tokio::spawn(async move {
+            let mut approvals = tokio::time::interval(APPROVALS_EVERY);
+            let mut seen = None;
             loop {
                 tokio::select! {
-                    changed = specs.changed() => if changed.is_err() { break },
+                    changed = specs.changed() => {
+                        if changed.is_err() { break }
+                        follower.sync();
+                    }
+                    _ = approvals.tick() => follower.notice_approvals(&mut seen).await,
                     () = shutdown.cancelled() => break,
                 }
-                follower.sync();
             }
             follower.stop_all().await;
         });
         federation
+    }
+
+    /// Approvals recorded by another process (`mcp-gateway upstream approve`): upstreams holding changes list
+    /// their tools again when the store's approval count moves.
+    async fn notice_approvals(&self, seen: &mut Option<i64>) {
+        let holding: Vec<Arc<UpstreamLink>> =
+            self.lock_links().iter().filter(|l| !l.status().held.is_empty()).cloned().collect();
+        if holding.is_empty() {
+            return;
+        }
+        let Ok(pins) = self.pins() else { return };
+        let now = match tokio::task::spawn_blocking(move || pins.approvals_generation()).await {
+            Ok(Ok(now)) => now,
+            _ => return,
+        };
+        // The first look lists once: an approval may have come before it.
+        if seen.replace(now).is_none_or(|before| before != now) {
+            for link in holding {
+                link.refresh();
+            }
+        }
     }
 
     fn lock_links(&self) -> std::sync::MutexGuard<'_, Vec<Arc<UpstreamLink>>> {
@@ -126,6 +156,12 @@ impl Federation {
         let mut all: Vec<_> = self.lock_links().iter().map(|l| (l.spec.clone(), l.status())).collect();
         all.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         all
+    }
+
+    /// Every upstream as operators see it ([`view::upstream`]), by name.
+    #[must_use]
+    pub fn views(&self) -> Vec<serde_json::Value> {
+        self.statuses().iter().map(|(spec, status)| view::upstream(spec, status)).collect()
     }
 
     /// Approve the held changes of `upstream` (all, or `tools`), and serve them at once.

@@ -33,6 +33,7 @@ pub async fn config(State(state): State<AppState>) -> Response {
     }
     let mut view = config_view::masked(&state.config);
     view["tool_settings"] = json!(tool_settings);
+    view["upstreams"] = json!(state.federation.as_ref().map(|f| f.views()).unwrap_or_default());
     axum::Json(view).into_response()
 }
 

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::auth::Auth;
 use crate::auth::{Caller, Scope};
+use crate::federation::link::State as UpstreamState;
 use crate::state::AppState;
 
 /// `GET /health`: the seed 002 shape `{status, environment, version, features}`.
@@ -91,10 +92,14 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
         }
     }
     let shared_down = [&redis, &audit, &media].iter().any(|check| matches!(check, Some(Err(_))));
+    // An upstream that is down fails only its own tools: the gateway stays ready, degraded.
+    let upstreams = state.federation.as_ref().map(|f| f.statuses()).unwrap_or_default();
+    let upstream_down = upstreams.iter().any(|(_, s)| s.state != UpstreamState::Ready);
     let (code, status) = match (&writable, problems.is_empty()) {
         (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         _ if shared_down => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (Ok(()), false) => (StatusCode::OK, "degraded"),
+        (Ok(()), true) if upstream_down => (StatusCode::OK, "degraded"),
         (Ok(()), true) => (StatusCode::OK, "ready"),
     };
     let mut body = if detailed {
@@ -127,6 +132,18 @@ pub async fn ready(State(state): State<AppState>, Extension(auth): Extension<Aut
                 json!({"reachable": reachable.is_ok()})
             };
         }
+    }
+    if !upstreams.is_empty() {
+        body["upstreams"] = if detailed {
+            upstreams
+                .iter()
+                .map(|(spec, s)| (spec.name.clone(), json!(s.state.as_str())))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        } else {
+            let ready = upstreams.iter().filter(|(_, s)| s.state == UpstreamState::Ready).count();
+            json!({"ready": ready, "total": upstreams.len()})
+        };
     }
     (code, axum::Json(body)).into_response()
 }

@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod action;
 pub mod admin;
+pub mod admin_upstreams;
 pub mod assets;
 pub mod auth;
 pub mod body;

@@ -32,8 +32,8 @@ use super::errors::{ErrorFormat, RestError};
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::{
-    access_log, admin, assets, deadline, errors, health, mcp_routes, oauth, oauth_server, origin, pages, passthrough,
-    request_id, rest, voice_workers,
+    access_log, admin, admin_upstreams, assets, deadline, errors, health, mcp_routes, oauth, oauth_server, origin,
+    pages, passthrough, request_id, rest, voice_workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/activity", get(admin::activity))
         .route("/admin/config", get(admin::config))
+        .route("/admin/upstreams", get(admin_upstreams::list))
+        .route("/admin/upstreams/{name}/approve", post(admin_upstreams::approve))
         .route_layer(timeout.clone())
         .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));
     let metrics = Router::new()
