@@ -6,12 +6,13 @@
 # Starts, all on free loopback ports: the Python SDK upstream (tests/fixtures/upstream/python_upstream.py) over
 # Streamable HTTP and over the legacy HTTP+SSE transport, the TypeScript SDK v1 upstream (ts_upstream.mjs), gateway
 # A with six upstream specs (`py`: the Python server with exclude / rename / description / fixed rules; `quick`: the
-# same server, only `sleepy`, with a 2 s timeout; `pyio`: the same server as a stdio child, whose `flip` meets a
-# gateway tool of the same served name; `pysse`: the SSE one; `ts`: the TypeScript server; `gone`: a port nobody
-# listens on), API keys and a fresh data folder; and gateway B whose only upstream is gateway A (a
+# same server, only `sleepy` and `echo`, with a 2 s timeout, whose `echo` meets a gateway tool of the same served
+# name; `pyio`: the same server as a stdio child; `pysse`: the SSE one; `ts`: the TypeScript server; `gone`: a
+# port nobody listens on), API keys and a fresh data folder; and gateway B whose only upstream is gateway A (a
 # bearer key from a template). Then tests/interop/python_federation.py drives both with the official Python SDK
-# client in both eras, REST and the admin endpoints. Prints PASS/FAIL lines and `federation: N passed, M failed`;
-# exits 1 on a failure. Logs, specs and data go to target/federation/.
+# client in both eras, REST and the admin endpoints. Prints PASS/FAIL (and XFAIL, for the features the gateway
+# lacks yet) lines and `federation: N passed, M failed`; exits 1 on a failure. Logs, specs and data go to
+# target/federation/.
 #
 # PYTHON: the interpreter with mcp==2.3.0 (scripts/test.sh passes .cache/venv/bin/python); NODE: Node 22.
 set -euo pipefail
@@ -65,10 +66,10 @@ cat >"$out/specs-a/py.json" <<JSON
            "descriptions": {"sum": "Add two integers, served by the gateway."},
            "fixed": {"search": {"tenant": "acme"}}}}
 JSON
-# The same server again, only `sleepy`, with a 2 s timeout.
+# The same server again, only `sleepy` and `echo` (whose served name the gateway's own tool has), 2 s timeout.
 cat >"$out/specs-a/quick.json" <<JSON
 {"kind": "upstream", "name": "quick", "prefix": "quick_", "transport": "streamable_http",
- "url": "http://127.0.0.1:$py_port/mcp", "tools": {"include": ["sleep*"]}, "timeout_secs": 2, "pin": false}
+ "url": "http://127.0.0.1:$py_port/mcp", "tools": {"include": ["sleep*", "echo"]}, "timeout_secs": 2, "pin": false}
 JSON
 cat >"$out/specs-a/pyio.json" <<JSON
 {"kind": "upstream", "name": "pyio", "prefix": "pyio_", "transport": "stdio",
@@ -85,9 +86,9 @@ cat >"$out/specs-a/gone.json" <<JSON
 {"kind": "upstream", "name": "gone", "prefix": "gone_", "transport": "streamable_http",
  "url": "http://127.0.0.1:$gone_port/mcp"}
 JSON
-# A gateway tool whose name the stdio upstream's `flip` would take: the gateway's own tool wins.
-cat >"$out/specs-a/pyio_flip.json" <<'JSON'
-{"name": "pyio_flip", "description": "The gateway's own tool of this name.",
+# A gateway tool whose name quick's `echo` would take: the gateway's own tool wins.
+cat >"$out/specs-a/quick_echo.json" <<'JSON'
+{"name": "quick_echo", "description": "The gateway's own tool of this name.",
  "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
  "binding": {"kind": "builtin", "name": "ping"}}
 JSON
