@@ -18,7 +18,7 @@ use super::connection::{Connection, Era, Failure, garbage, unavailable};
 use super::dial::Dialer;
 use super::shape::{included, served_name, shape};
 use crate::error::GatewayError;
-use crate::tools::upstream_binding::UpstreamCaller;
+use crate::tools::upstream_binding::{UpstreamCaller, UpstreamCatalog, UpstreamItem};
 use crate::tools::upstream_spec::UpstreamSpec;
 use crate::tools::{Ask, CallCtx, ChannelFuture, Question, RegistryHandle, ToolOutput};
 
@@ -140,7 +140,7 @@ impl UpstreamLink {
         if let Some(connection) = connection {
             connection.close().await;
         }
-        self.registry.set_upstream_tools(&self.spec.name, Vec::new());
+        self.registry.set_upstream(&self.spec.name, None);
     }
 
     /// Keep the upstream connected and its tools listed until stopped.
@@ -244,12 +244,13 @@ impl UpstreamLink {
         let own = format!("upstream:{}", self.spec.name);
         taken.extend(self.registry.snapshot().tools().iter().filter(|t| t.source != own).map(|t| t.name().to_owned()));
         let caller: Arc<dyn UpstreamCaller> = Arc::new(CallerOf { link: self.weak.clone() });
-        let (tools, problems) = shape(&self.spec, &admitted, &mut taken, &caller);
+        let (tools, mut problems) = shape(&self.spec, &admitted, &mut taken, &caller);
+        let catalog = self.catalog(connection, &caller, &mut problems).await;
         for problem in &problems {
-            tracing::warn!(upstream = %self.spec.name, %problem, "upstream tool left out");
+            tracing::warn!(upstream = %self.spec.name, %problem, "upstream item left out");
         }
         let served = tools.len();
-        self.registry.set_upstream_tools(&self.spec.name, tools);
+        self.registry.set_upstream(&self.spec.name, Some((tools, catalog)));
         self.set_status(|s| {
             s.problems = problems;
             s.served = served;
@@ -261,7 +262,12 @@ impl UpstreamLink {
 
     /// Every page of `tools/list`, bounded.
     async fn list_tools(&self, connection: &Connection) -> Result<Vec<Value>, GatewayError> {
-        let mut tools = Vec::new();
+        self.list_all(connection, "tools/list", "tools").await
+    }
+
+    /// Every page of a listing (`method`, items under `field`), bounded in pages and items.
+    async fn list_all(&self, connection: &Connection, method: &str, field: &str) -> Result<Vec<Value>, GatewayError> {
+        let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let params = match &cursor {
@@ -269,27 +275,80 @@ impl UpstreamLink {
                 None => json!({}),
             };
             let deadline = Instant::now() + self.spec.timeout;
-            let page = match connection.request("tools/list", params, None, deadline).await {
+            let page = match connection.request(method, params, None, deadline).await {
                 Ok(page) => page,
                 Err(Failure::Error(err)) => return Err(err),
                 Err(Failure::SessionExpired) => {
                     return Err(unavailable(&self.spec.name, "the upstream forgot the session while listing"));
                 }
             };
-            let Some(items) = page["tools"].as_array() else {
-                return Err(garbage(&self.spec.name, "its `tools/list` result has no `tools` array"));
+            let Some(items) = page[field].as_array() else {
+                return Err(garbage(&self.spec.name, &format!("its `{method}` result has no `{field}` array")));
             };
-            if tools.len() + items.len() > MAX_TOOLS {
-                return Err(garbage(&self.spec.name, &format!("it lists more than {MAX_TOOLS} tools")));
+            if all.len() + items.len() > MAX_TOOLS {
+                return Err(garbage(&self.spec.name, &format!("it lists more than {MAX_TOOLS} {field}")));
             }
-            tools.extend(items.iter().cloned());
+            all.extend(items.iter().cloned());
             cursor = page["nextCursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned);
             if cursor.is_none() {
-                return Ok(tools);
+                return Ok(all);
             }
         }
-        tracing::warn!(upstream = %self.spec.name, pages = MAX_PAGES, "the upstream's tool list was cut at the page bound");
-        Ok(tools)
+        tracing::warn!(upstream = %self.spec.name, pages = MAX_PAGES, method, "an upstream listing was cut at the page bound");
+        Ok(all)
+    }
+
+    /// The upstream's resources, resource templates and prompts, when its capabilities offer them. Prompts are
+    /// prefixed like tools; resources keep their URIs (a URI is what clients read). A listing that fails is a
+    /// problem of this upstream, not a failed connection: its tools are still served.
+    async fn catalog(
+        &self,
+        connection: &Connection,
+        caller: &Arc<dyn UpstreamCaller>,
+        problems: &mut Vec<String>,
+    ) -> UpstreamCatalog {
+        let mut catalog = UpstreamCatalog::default();
+        let offers = |what: &str| connection.capabilities.get(what).is_some_and(Value::is_object);
+        let item =
+            |key: String, remote: String, listed: Value| UpstreamItem { key, remote, listed, caller: caller.clone() };
+        let listing = |outcome: Result<Vec<Value>, GatewayError>, problems: &mut Vec<String>| match outcome {
+            Ok(items) => items,
+            Err(err) => {
+                problems.push(err.message);
+                Vec::new()
+            }
+        };
+        if offers("resources") {
+            for listed in listing(self.list_all(connection, "resources/list", "resources").await, problems) {
+                match listed["uri"].as_str() {
+                    Some(uri) => catalog.resources.push(item(uri.to_owned(), uri.to_owned(), listed.clone())),
+                    None => problems.push("a listed resource has no uri".into()),
+                }
+            }
+            let templates = self.list_all(connection, "resources/templates/list", "resourceTemplates").await;
+            for listed in listing(templates, problems) {
+                match listed["uriTemplate"].as_str() {
+                    Some(t) => catalog.templates.push(item(t.to_owned(), t.to_owned(), listed.clone())),
+                    None => problems.push("a listed resource template has no uriTemplate".into()),
+                }
+            }
+        }
+        if offers("prompts") {
+            for mut listed in listing(self.list_all(connection, "prompts/list", "prompts").await, problems) {
+                let Some(name) = listed["name"].as_str().map(str::to_owned) else {
+                    problems.push("a listed prompt has no name".into());
+                    continue;
+                };
+                let served = format!("{}{name}", self.spec.prefix);
+                if let Err(why) = crate::tools::spec::check_name(&served) {
+                    problems.push(format!("prompt `{name}` is not served: {why}"));
+                    continue;
+                }
+                listed["name"] = json!(served);
+                catalog.prompts.push(item(served, name, listed));
+            }
+        }
+        catalog
     }
 
     /// The tools whose definitions match their pins (or are new, and are pinned now), and the held ones.
@@ -318,6 +377,31 @@ impl UpstreamLink {
         .await
         .map_err(|e| GatewayError::internal("checking pinned definitions", &e))?;
         checked.map_err(|e| GatewayError::internal("checking pinned definitions", &e))
+    }
+
+    /// Send a request on as it is (a resource read, a prompt), starting a new session once if the upstream forgot
+    /// ours.
+    async fn forward(
+        &self,
+        method: &str,
+        params: Value,
+        ctx: Option<&CallCtx>,
+        deadline: Instant,
+    ) -> Result<Value, GatewayError> {
+        let Some(mut connection) = self.current() else {
+            self.wake.notify_one();
+            let why = self.status().error.unwrap_or_else(|| "it is not connected yet".into());
+            return Err(unavailable(&self.spec.name, &why));
+        };
+        for renewed in [false, true] {
+            match connection.request(method, params.clone(), ctx, deadline).await {
+                Ok(result) => return Ok(result),
+                Err(Failure::SessionExpired) if !renewed => connection = self.renew(&connection).await?,
+                Err(Failure::SessionExpired) => break,
+                Err(Failure::Error(err)) => return Err(err),
+            }
+        }
+        Err(unavailable(&self.spec.name, "the upstream forgot the new session too"))
     }
 
     /// Call a tool on the upstream: `tools/call`, answering a 2026 upstream's `input_required` rounds through the
@@ -454,6 +538,21 @@ impl UpstreamCaller for CallerOf {
                 .retryable(true));
             };
             link.call(tool, args, ctx, deadline).await
+        })
+    }
+
+    fn forward<'a>(
+        &'a self,
+        method: &'a str,
+        params: Value,
+        ctx: Option<&'a CallCtx>,
+        deadline: Instant,
+    ) -> ChannelFuture<'a, Result<Value, GatewayError>> {
+        Box::pin(async move {
+            let Some(link) = self.link.upgrade() else {
+                return Err(unavailable("?", "this upstream was removed from the specs"));
+            };
+            link.forward(method, params, ctx, deadline).await
         })
     }
 }

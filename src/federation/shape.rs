@@ -150,6 +150,16 @@ mod tests {
         ) -> ChannelFuture<'a, Result<ToolOutput, GatewayError>> {
             Box::pin(async { Err(GatewayError::internal("test", &"not called")) })
         }
+
+        fn forward<'a>(
+            &'a self,
+            _: &'a str,
+            _: Value,
+            _: Option<&'a CallCtx>,
+            _: std::time::Instant,
+        ) -> ChannelFuture<'a, Result<Value, GatewayError>> {
+            Box::pin(async { Err(GatewayError::internal("test", &"not called")) })
+        }
     }
 
     fn crm() -> UpstreamSpec {

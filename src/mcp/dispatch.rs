@@ -15,6 +15,7 @@ use super::session::Session;
 use super::version::ProtocolVersion;
 use crate::auth::{Caller, Scope};
 use crate::error::{ErrorCode, GatewayError};
+use crate::tools::upstream_binding::UpstreamItem;
 use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
 
 /// Who is asking, and how to reach them, for one request.
@@ -162,18 +163,28 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         "tasks/get" | "tasks/result" | "tasks/cancel" => Box::pin(super::tasks::request(scope, method, &params)).await,
         "resources/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.visible_to(scope.caller).resources().map(|r| r.describe()).collect();
+            let visible = registry.visible_to(scope.caller);
+            let upstream = visible.upstream_resources().map(|r| r.listed.clone());
+            let items = visible.resources().map(|r| r.describe()).chain(upstream).collect();
             page(scope, &params, items, "resources")
         }
         "resources/templates/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.visible_to(scope.caller).templates().map(|t| t.describe()).collect();
+            let visible = registry.visible_to(scope.caller);
+            let upstream = visible.upstream_templates().map(|t| t.listed.clone());
+            let items = visible.templates().map(|t| t.describe()).chain(upstream).collect();
             page(scope, &params, items, "resourceTemplates")
         }
         "resources/read" => {
             let uri = required_str(&params, "uri")?;
             let registry = scope.state.engine.registry().snapshot();
-            let contents = registry.visible_to(scope.caller).read_resource(uri).ok_or_else(|| {
+            let visible = registry.visible_to(scope.caller);
+            let declared = visible.read_resource(uri);
+            if let (None, Some(upstream)) = (&declared, visible.upstream_resource(uri)) {
+                let item = upstream.clone();
+                return Box::pin(forward(scope, &item, "resources/read", params)).await;
+            }
+            let contents = declared.ok_or_else(|| {
                 let mut err = RpcError::new(RESOURCE_NOT_FOUND, format!("resource `{uri}` not found"));
                 err.data = Some(json!({"uri": uri}));
                 err
@@ -188,16 +199,25 @@ pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> R
         }
         "prompts/list" => {
             let registry = scope.state.engine.registry().snapshot();
-            let items = registry.visible_to(scope.caller).prompts().map(|p| p.describe()).collect();
+            let visible = registry.visible_to(scope.caller);
+            let upstream = visible.upstream_prompts().map(|p| p.listed.clone());
+            let items = visible.prompts().map(|p| p.describe()).chain(upstream).collect();
             page(scope, &params, items, "prompts")
         }
         "prompts/get" => {
             let name = required_str(&params, "name")?;
             let registry = scope.state.engine.registry().snapshot();
-            let prompt = registry
-                .visible_to(scope.caller)
-                .prompt(name)
-                .ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
+            let visible = registry.visible_to(scope.caller);
+            if visible.prompt(name).is_none() {
+                if let Some(upstream) = visible.upstream_prompts().find(|p| p.key == name) {
+                    let item = upstream.clone();
+                    let mut params = params;
+                    params.insert("name".into(), json!(item.remote));
+                    return Box::pin(forward(scope, &item, "prompts/get", params)).await;
+                }
+            }
+            let prompt =
+                visible.prompt(name).ok_or_else(|| RpcError::invalid_params(format!("unknown prompt `{name}`")))?;
             let args = prompt_arguments(&params)?;
             if !prompt.asks() {
                 return prompt.render(&args).map_err(RpcError::invalid_params);
@@ -291,6 +311,23 @@ pub fn error_result(err: &GatewayError, request_id: &str) -> Value {
         "isError": true,
         "_meta": {"mcp-gateway/error": err.to_json(request_id)},
     })
+}
+
+/// A resource read or a prompt an upstream serves: the request sent on as the caller made it (without its
+/// `_meta`), under the call timeout, relayed through the request's client link; the upstream's result as is.
+async fn forward(
+    scope: &RequestScope<'_>,
+    item: &UpstreamItem,
+    method: &str,
+    mut params: Map<String, Value>,
+) -> Result<Value, RpcError> {
+    params.remove("_meta");
+    let ctx = scope.call_ctx();
+    let deadline = std::time::Instant::now() + scope.state.config.limits.call_timeout;
+    item.caller
+        .forward(method, Value::Object(params), Some(&ctx), deadline)
+        .await
+        .map_err(|e| RpcError::from_gateway(&e, scope.request_id))
 }
 
 fn complete(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<Value, RpcError> {

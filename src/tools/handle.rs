@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::registry::{Registry, Tool};
 use super::spec::SpecProblem;
+use super::upstream_binding::UpstreamCatalog;
 use crate::config::TemplateEnv;
 use crate::error::{ErrorCode, GatewayError};
 
@@ -40,12 +41,15 @@ pub struct RegistryHandle {
 #[derive(Debug, Default)]
 struct Parts {
     declared: Arc<Registry>,
-    upstream_tools: BTreeMap<String, Vec<Arc<Tool>>>,
+    upstreams: BTreeMap<String, (Vec<Arc<Tool>>, UpstreamCatalog)>,
 }
 
 impl Parts {
     fn compose(&self) -> Registry {
-        self.declared.with_tools(self.upstream_tools.values().flatten().cloned())
+        self.declared.with_upstreams(
+            self.upstreams.values().flat_map(|(tools, _)| tools.iter().cloned()),
+            self.upstreams.values().map(|(_, catalog)| catalog),
+        )
     }
 }
 
@@ -58,7 +62,7 @@ impl RegistryHandle {
             dir: dir.to_path_buf(),
             env,
             current: RwLock::new(registry.clone()),
-            parts: Mutex::new(Parts { declared: registry, upstream_tools: BTreeMap::new() }),
+            parts: Mutex::new(Parts { declared: registry, upstreams: BTreeMap::new() }),
             status: RwLock::new(ReloadStatus::default()),
             generation: watch::channel(0).0,
             specs: watch::channel(0).0,
@@ -138,18 +142,20 @@ impl RegistryHandle {
         self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).declared.clone()
     }
 
-    /// Serve `tools` as `upstream`'s (replacing what it served; empty: none). Tools whose names declared tools
-    /// or other upstreams already use are left out ([`Registry::with_tools`]). Watchers are told.
-    pub fn set_upstream_tools(&self, upstream: &str, tools: Vec<Arc<Tool>>) {
+    /// Serve `tools` and `catalog` as `upstream`'s (replacing what it served; `None`: nothing). Items whose
+    /// names or URIs declared items or other upstreams already use are left out ([`Registry::with_upstreams`]).
+    /// Watchers are told.
+    pub fn set_upstream(&self, upstream: &str, served: Option<(Vec<Arc<Tool>>, UpstreamCatalog)>) {
         {
             let mut parts = self.parts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if tools.is_empty() && !parts.upstream_tools.contains_key(upstream) {
-                return;
-            }
-            if tools.is_empty() {
-                parts.upstream_tools.remove(upstream);
-            } else {
-                parts.upstream_tools.insert(upstream.to_owned(), tools);
+            match served {
+                None if !parts.upstreams.contains_key(upstream) => return,
+                None => {
+                    parts.upstreams.remove(upstream);
+                }
+                Some(served) => {
+                    parts.upstreams.insert(upstream.to_owned(), served);
+                }
             }
             *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(parts.compose());
         }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::catalog::{Prompt, Resource, ResourceTemplate};
 use super::spec::{SpecItem, SpecProblem, ToolSpec, parse_item, pointer_to_path};
+use super::upstream_binding::UpstreamCatalog;
 use super::upstream_spec::UpstreamSpec;
 use crate::config::TemplateEnv;
 use crate::error::GatewayError;
@@ -119,6 +120,8 @@ pub struct Registry {
     templates: Arc<Vec<ResourceTemplate>>,
     prompts: Arc<Vec<Prompt>>,
     upstreams: Vec<Arc<UpstreamSpec>>,
+    /// What upstream servers serve besides tools ([`Registry::with_upstreams`]).
+    upstream_items: UpstreamCatalog,
 }
 
 impl Registry {
@@ -214,10 +217,15 @@ impl Registry {
         self.by_name = self.tools.iter().enumerate().map(|(i, t)| (t.spec.name.clone(), i)).collect();
     }
 
-    /// This registry with `extra` tools added (upstream servers' tools, see `federation`). A tool whose name is
-    /// already taken (a declared tool, or an earlier extra one) is left out: declared tools always win.
+    /// This registry with what upstream servers serve added (see `federation`). A tool, prompt, resource or
+    /// template whose name or URI is already taken (a declared one, or an earlier upstream's) is left out:
+    /// declared items always win.
     #[must_use]
-    pub fn with_tools(&self, extra: impl IntoIterator<Item = Arc<Tool>>) -> Self {
+    pub fn with_upstreams<'a>(
+        &self,
+        extra: impl IntoIterator<Item = Arc<Tool>>,
+        catalogs: impl IntoIterator<Item = &'a UpstreamCatalog>,
+    ) -> Self {
         let mut tools = self.tools.clone();
         let mut names: HashSet<String> = tools.iter().map(|t| t.spec.name.clone()).collect();
         for tool in extra {
@@ -225,7 +233,17 @@ impl Registry {
                 tools.push(tool);
             }
         }
+        let mut items = UpstreamCatalog::default();
+        let mut prompts: HashSet<String> = self.prompts.iter().map(|p| p.name.clone()).collect();
+        let mut uris: HashSet<String> = self.resources.iter().map(|r| r.uri.clone()).collect();
+        let mut patterns: HashSet<String> = self.templates.iter().map(|t| t.uri_template.clone()).collect();
+        for catalog in catalogs {
+            items.prompts.extend(catalog.prompts.iter().filter(|p| prompts.insert(p.key.clone())).cloned());
+            items.resources.extend(catalog.resources.iter().filter(|r| uris.insert(r.key.clone())).cloned());
+            items.templates.extend(catalog.templates.iter().filter(|t| patterns.insert(t.key.clone())).cloned());
+        }
         let mut registry = Self {
+            upstream_items: items,
             tools,
             by_name: HashMap::new(),
             resources: self.resources.clone(),
@@ -288,6 +306,12 @@ impl Registry {
     #[must_use]
     pub fn upstreams(&self) -> &[Arc<UpstreamSpec>] {
         &self.upstreams
+    }
+
+    /// What upstream servers serve besides tools (resources, templates, prompts).
+    #[must_use]
+    pub fn upstream_items(&self) -> &UpstreamCatalog {
+        &self.upstream_items
     }
 
     /// Every prompt, sorted by name.

@@ -26,6 +26,57 @@ pub trait UpstreamCaller: Send + Sync + Debug {
         ctx: &'a CallCtx,
         deadline: Instant,
     ) -> ChannelFuture<'a, Result<ToolOutput, GatewayError>>;
+
+    /// Send `method` with `params` (a resource read, a prompt) as the caller sent them, and answer the upstream's
+    /// result as it is; with `ctx`, questions and progress are relayed as for a tool call.
+    fn forward<'a>(
+        &'a self,
+        method: &'a str,
+        params: Value,
+        ctx: Option<&'a CallCtx>,
+        deadline: Instant,
+    ) -> ChannelFuture<'a, Result<Value, GatewayError>>;
+}
+
+/// A resource, resource template or prompt an upstream serves: what listings show, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct UpstreamItem {
+    /// The name (a prompt's, prefixed), URI or URI template clients use.
+    pub key: String,
+    /// The prompt's name upstream (for resources, the same as `key`).
+    pub remote: String,
+    /// The entry for the listing, as served.
+    pub listed: Value,
+    pub caller: Arc<dyn UpstreamCaller>,
+}
+
+impl UpstreamItem {
+    /// Does this resource template's URI template match `uri`? (`{var}` matches any run of characters.)
+    #[must_use]
+    pub fn template_matches(&self, uri: &str) -> bool {
+        let mut pattern = String::with_capacity(self.key.len());
+        let mut in_var = false;
+        for c in self.key.chars() {
+            match c {
+                '{' => {
+                    in_var = true;
+                    pattern.push('*');
+                }
+                '}' => in_var = false,
+                c if !in_var => pattern.push(c),
+                _ => {}
+            }
+        }
+        crate::auth::NamePattern::new(&pattern).matches(uri)
+    }
+}
+
+/// Everything one upstream serves besides tools.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamCatalog {
+    pub resources: Vec<UpstreamItem>,
+    pub templates: Vec<UpstreamItem>,
+    pub prompts: Vec<UpstreamItem>,
 }
 
 /// A federated tool's binding.

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::catalog::{Prompt, Resource, ResourceTemplate};
 use super::registry::{Registry, Tool};
+use super::upstream_binding::UpstreamItem;
 use crate::auth::Caller;
 
 /// A registry as one caller may see it.
@@ -86,6 +87,33 @@ impl<'a> Visible<'a> {
             .find(|r| r.uri == uri)
             .map(Resource::contents)
             .or_else(|| self.templates().find_map(|t| t.read(uri)))
+    }
+
+    /// The upstream resources the caller may see, by URI.
+    pub fn upstream_resources(self) -> impl Iterator<Item = &'a UpstreamItem> {
+        self.registry.upstream_items().resources.iter().filter(move |r| self.caller.admits(&r.key))
+    }
+
+    /// The upstream resource templates the caller may see, by URI template.
+    pub fn upstream_templates(self) -> impl Iterator<Item = &'a UpstreamItem> {
+        self.registry.upstream_items().templates.iter().filter(move |t| self.caller.admits(&t.key))
+    }
+
+    /// The upstream prompts the caller may see, by name.
+    pub fn upstream_prompts(self) -> impl Iterator<Item = &'a UpstreamItem> {
+        self.registry.upstream_items().prompts.iter().filter(move |p| self.caller.admits(&p.key))
+    }
+
+    /// The upstream serving a resource the caller may read: a listed resource, else a matching template (the
+    /// URI must be one the caller's patterns admit as well).
+    #[must_use]
+    pub fn upstream_resource(self, uri: &str) -> Option<&'a UpstreamItem> {
+        if !self.caller.admits(uri) {
+            return None;
+        }
+        self.upstream_resources()
+            .find(|r| r.key == uri)
+            .or_else(|| self.upstream_templates().find(|t| t.template_matches(uri)))
     }
 
     fn sees(self, tool: &Tool) -> bool {

@@ -13,6 +13,7 @@ mod bad_input;
 mod call_llm;
 mod cli;
 mod elevenlabs;
+mod federation;
 mod flowchat_read;
 mod flowchat_write;
 mod higgsfield;

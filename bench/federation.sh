@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Federation: what a gateway in front of an upstream MCP server adds. Two release gateways (audit log on as
+# shipped): A serves the shipped tools; B serves them too and federates A as an `upstream` spec (prefix `a_`,
+# Streamable HTTP, the 2026-07-28 era between them). The same stateless `tools/call` of A's `ping` (JSON POSTs on
+# /mcp, with wrk), sent straight to A and through B as `a_ping`, at BENCH_CONNECTIONS connections (req/s, p50,
+# p99) and at concurrency 1 (p50). Target (issue 13): the federated call adds at most 150 µs at p50 at
+# concurrency 1 over the direct call to the same upstream.
+#
+# Prints a Markdown table and writes it with the date, the machine, the git revision and the exact command to
+# bench/results/federation-latest.md.
+#
+# Usage: bench/federation.sh
+# Environment (all optional): BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_QUIET_WAIT,
+# BENCH_ATTEMPTS as in bench/lib.sh.
+#
+# Needs: cargo, curl, python3 and wrk (installed with apt-get when missing and root/sudo). Exit status: 0 when
+# every measured request got a 2xx without socket errors, 1 otherwise.
+
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/lib.sh
+
+bench_settings
+COMMAND="$SETTINGS bench/federation.sh"
+require_commands curl cargo python3
+ensure_wrk
+log "cargo build --release (mcp-gateway)"
+cargo build --release --quiet --bin mcp-gateway
+GATEWAY_BIN="${CARGO_TARGET_DIR:-target}/release/mcp-gateway"
+[[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN was not built"
+bench_init
+
+DIRECT='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{}}}'
+FEDERATED='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_ping","arguments":{}}}'
+BODY="$DIRECT"
+post_once() { curl_post "http://127.0.0.1:$1/mcp" "$BODY" "$MCP_HEADERS" "$WORK/answer.$1"; }
+# B is ready when the federated tool answers a pong from A.
+post_federated() {
+    local status
+    status="$(curl_post "http://127.0.0.1:$1/mcp" "$FEDERATED" "$MCP_HEADERS" "$WORK/answer.$1")"
+    if [[ "$status" == 200* ]] && grep -q '"pong":true' "$WORK/answer.$1"; then echo "$status"; else echo "000 -"; fi
+}
+launch_gateway() { # PORT LOG SPECS
+    env GATEWAY_BIND="127.0.0.1:$1" LOG_LEVEL=warn GATEWAY_TOOL_SPECS="$3" GATEWAY_DATA_DIR="$WORK/data-$1" \
+        "$GATEWAY_BIN" serve >"$2" 2>&1 &
+}
+launch_a() { launch_gateway "$1" "$2" ./tool_specs; }
+launch_b() { launch_gateway "$1" "$2" "$WORK/specs-b"; }
+
+# measure TAG PORT PID BODY: sets ${TAG}_RPS ${TAG}_P50 ${TAG}_P99 ${TAG}_P50_C1.
+measure() {
+    local tag="$1" name="$1"
+    wrk_env "$4" "$MCP_HEADERS"
+    WRK_ARGS=(-t "$THREADS" -c "$CONNECTIONS" --latency)
+    run_wrk "$name" "http://127.0.0.1:$2/mcp" "$3" "$tag"
+    note_run_problems "$name"
+    printf -v "${tag}_RPS" '%s' "$R_RPS"; printf -v "${tag}_P50" '%s' "$R_P50"; printf -v "${tag}_P99" '%s' "$R_P99"
+    WRK_ARGS=(-t 1 -c 1 --latency)
+    run_wrk "$name, c=1" "http://127.0.0.1:$2/mcp" "$3" "$tag-c1"
+    note_run_problems "$name, c=1"
+    printf -v "${tag}_P50_C1" '%s' "$R_P50"
+}
+
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+start_server "gateway A (the upstream)" "$WORK/a.log" launch_a post_once
+A_PID=$SERVER_PID A_PORT=$SERVER_PORT
+mkdir -p "$WORK/specs-b"
+cp -r tool_specs/. "$WORK/specs-b/"
+printf '{"kind":"upstream","name":"a","prefix":"a_","transport":"streamable_http","url":"http://127.0.0.1:%s/mcp","pin":false}\n' \
+    "$A_PORT" >"$WORK/specs-b/upstream_a.json"
+start_server "gateway B (federating A)" "$WORK/b.log" launch_b post_federated
+B_PID=$SERVER_PID B_PORT=$SERVER_PORT
+
+measure direct "$A_PORT" "$A_PID" "$DIRECT"
+# Through B, both processes do the work: their CPU is counted together.
+measure federated "$B_PORT" "$B_PID $A_PID" "$FEDERATED"
+
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d µs", a - b }'; }
+row() { # LABEL TAG
+    local rps="${2}_RPS" p50="${2}_P50" p99="${2}_P99" c1="${2}_P50_C1"
+    printf '| %s | %.0f | %s | %s | %s |\n' "$1" "${!rps}" "$(fmt_latency "${!p50}")" "$(fmt_latency "${!p99}")" \
+        "$(fmt_latency "${!c1}")"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ADDED_US=$(( federated_P50_C1 - direct_P50_C1 ))
+VERDICT="met"; (( ADDED_US <= 150 )) || VERDICT="missed"
+TABLE="$(cat <<TABLE_EOF
+| call | req/s (c=$CONNECTIONS) | p50 | p99 | p50 at c=1 |
+|---|---|---|---|---|
+$(row "\`ping\` straight to gateway A" direct)
+$(row "\`a_ping\` through gateway B (federating A)" federated)
+
+The federated call adds $(added "$federated_P50_C1" "$direct_P50_C1") at p50 at concurrency 1 (target ≤ 150 µs: $VERDICT) and keeps $(ratio "$federated_RPS" "$direct_RPS")× the direct throughput at $CONNECTIONS connections (B and A share the machine's 2 cores).
+TABLE_EOF
+)"
+REPORT=bench/results/federation-latest.md
+{
+    printf '# Federation: a call straight to an upstream and through a federating gateway\n\n'
+    report_context "$LOAD_BEFORE" "$COMMAND"
+    printf -- '- revision: %s\n\n%s\n' "$(git_revision)" "$TABLE"
+    if [[ -n "$BENCH_NOTES" ]]; then printf '\n%s' "$BENCH_NOTES"; fi
+} >"$REPORT"
+bench_finish "$TABLE" "$REPORT" ""
