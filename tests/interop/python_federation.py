@@ -15,8 +15,8 @@ legacy HTTP+SSE transport), `ts` (the TypeScript SDK v1 server, process PID) and
   a-legacy.*, a-2026.*  one Client(mode="legacy") and one Client(mode="2026-07-28") on A: prefixed names, the
             exclude / rename / description rules, the fixed argument (absent from the schema, set on the call),
             add over HTTP, stdio, SSE and TypeScript, progress and log lines relayed, elicitation and sampling answered
-            by this client's callbacks, a cancelled call cancelled upstream, a timeout as the typed error (and
-            cancelled upstream)
+            by this client's callbacks, an upstream prompt, a cancelled call cancelled upstream, a timeout as the
+            typed error (and cancelled upstream)
   rest.*    REST POST /mcp/tools/call of an upstream tool; a key denied `py_*` sees and calls none of them
   b-legacy.*, b-2026.*  the same calls through B and A (two gateways, one upstream)
   b.*       B serves A's tools; B's view of A in /admin/upstreams, and /admin/config without the key's value
@@ -301,6 +301,13 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
 
         await poll("the upstream's count of cancelled calls to rise after the timeout", probe, t / 2)
 
+    async def prompt(client: Client) -> None:
+        names = {p.name for p in (await client.list_prompts()).prompts}
+        ensure(py + "greeting" in names and "greeting" not in names, f"prompts {sorted(names)}")
+        got = await client.get_prompt(py + "greeting", {"name": NAME})
+        said = [getattr(m.content, "text", None) for m in got.messages]
+        ensure(said == [f"Please greet {NAME}."], f"messages {said}")
+
     checks: list[tuple[str, Callable[[Client], Awaitable[None]]]] = [
         ("negotiated", negotiated),
         ("list_http", listed(py, PY_SERVED)),
@@ -324,6 +331,7 @@ async def session_suite(label: str, base: str, mode: str, key: str | None, via: 
         ("logs", logs),
         ("elicitation", elicitation),
         ("sampling", sampling),
+        ("prompt", prompt),
         ("cancel", cancel),
         ("timeout", timeout),
         ("timeout_cancels_upstream", timeout_cancels),
