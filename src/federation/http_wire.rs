@@ -10,6 +10,7 @@
 //! SSE event is read up to `max_answer_bytes`, every POST is bounded by its deadline and a stream by its
 //! request's, and an answer that is neither JSON nor an event stream (an HTML page) is an `upstream_error`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ struct Session {
     version: Option<String>,
     /// Cancelled when the wire closes or the session changes: ends streams.
     streams: CancellationToken,
+    /// The answer streams being read, by request id (a child of `streams` each).
+    reading: HashMap<u64, CancellationToken>,
 }
 
 impl HttpWire {
@@ -118,7 +121,7 @@ impl HttpWire {
             .with_details(serde_json::json!({"upstream": self.upstream, "status": status, "body": excerpt}))
     }
 
-    async fn post(&self, message: Value, deadline: Instant) -> Result<(), WireError> {
+    async fn post(self: &Arc<Self>, message: Value, deadline: Instant) -> Result<(), WireError> {
         let on_request = message.get("method").and(message.get("id")).and_then(Value::as_u64);
         let had_session = self.lock().session_id.is_some();
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -180,10 +183,23 @@ impl HttpWire {
             return Err(self.refused(status, &body).into());
         }
         if content_type.starts_with("text/event-stream") {
-            let streams = self.lock().streams.clone();
+            let stop = {
+                let mut state = self.lock();
+                let stop = state.streams.child_token();
+                if let Some(id) = on_request {
+                    state.reading.insert(id, stop.clone());
+                }
+                stop
+            };
             let reader =
                 StreamReader { upstream: self.upstream.clone(), max: self.max_answer_bytes, inbox, on_request };
-            tokio::spawn(reader.read(response, deadline, streams));
+            let wire = self.clone();
+            tokio::spawn(async move {
+                reader.read(response, deadline, stop).await;
+                if let Some(id) = on_request {
+                    wire.lock().reading.remove(&id);
+                }
+            });
             return Ok(());
         }
         let body = read_capped(response, self.max_answer_bytes).await.map_err(|e| self.too_large_or(e))?;
@@ -342,6 +358,12 @@ impl Wire for Arc<HttpWire> {
 
     fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
         Box::pin(self.post(message, deadline))
+    }
+
+    fn abandon(&self, id: u64) {
+        if let Some(stop) = self.lock().reading.remove(&id) {
+            stop.cancel();
+        }
     }
 
     fn negotiated(&self, version: Option<&str>) {

@@ -347,3 +347,50 @@ async fn upstream_resources_templates_and_prompts_join_the_gateways_own() {
     let got = result(&gateway, "prompts/get", json!({"name": "a_test_simple_prompt", "arguments": {}})).await;
     assert!(got["messages"].as_array().is_some_and(|m| !m.is_empty()), "{got}");
 }
+
+#[tokio::test]
+async fn a_client_that_cancels_or_goes_away_cancels_the_call_upstream() {
+    // A 2026 upstream learns of a closed stream at its next write: keep-alives come often here.
+    let upstream = TestApp::spawn_with(&crate::common::fixture_specs(), |c| {
+        c.limits.sse_keepalive = Duration::from_millis(200);
+    })
+    .await;
+    let (gateway, _specs) = federating(&format!("{}/mcp", upstream.base), json!({}), "a_slow_compute").await;
+    let cancelled_upstream = |count: usize| {
+        let upstream = &upstream;
+        async move {
+            let audit: Value = upstream.get("/admin/audit?tool=slow_compute").send().await.ok()?.json().await.ok()?;
+            let entries = audit["entries"].as_array()?;
+            (entries.iter().filter(|e| e["outcome"] == "cancelled").count() >= count).then_some(())
+        }
+    };
+
+    // A 2026 client closes its request's stream: the gateway cancels the call, and so the upstream's.
+    let mut params = json!({"name": "a_slow_compute", "arguments": {"seconds": 60}});
+    let mut with_token = meta(json!({}));
+    with_token["progressToken"] = json!("p-2");
+    params["_meta"] = with_token;
+    let response = modern(&gateway, "tools/call", params).header(ACCEPT, JSON_AND_SSE).send().await.unwrap();
+    let mut stream = SseStream::new(response);
+    while !stream.next_event().await.data.contains("notifications/progress") {}
+    drop(stream);
+    poll_until("the upstream's call is cancelled", || cancelled_upstream(1)).await;
+
+    // A handshake-era client sends notifications/cancelled: the same.
+    let session = gateway.initialize("2025-11-25").await;
+    let id = gateway.id();
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": "a_slow_compute", "arguments": {"seconds": 60}, "_meta": {"progressToken": 7}}});
+    let response = gateway.mcp(Some(&session), &body).send().await.unwrap();
+    let mut stream = SseStream::new(response);
+    loop {
+        let event = stream.next_event().await;
+        if event.data.contains("notifications/progress") {
+            break; // the call runs upstream now
+        }
+    }
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
+    let sent = gateway.mcp(Some(&session), &cancel).send().await.unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    poll_until("the upstream's call is cancelled", || cancelled_upstream(2)).await;
+}
