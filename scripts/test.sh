@@ -151,7 +151,7 @@ step "official Python SDK, one whole session over two replicas sharing Redis beh
 PYTHON="$venv/bin/python" tests/interop/replicas.sh "$bin" | tee target/interop/python-replicas.log
 tally target/interop/python-replicas.log
 
-step "federation: real upstream MCP servers (Python SDK over HTTP, SSE and stdio; TypeScript SDK v1), a gateway of gateways"
+step "federation: real upstreams (Python SDK over HTTP, SSE and stdio; TypeScript SDK v1), a gateway of gateways"
 PYTHON="$venv/bin/python" NODE="$node" tests/interop/federation.sh "$bin" | tee target/interop/federation.log
 tally target/interop/federation.log
 
