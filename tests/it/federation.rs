@@ -394,3 +394,80 @@ async fn a_client_that_cancels_or_goes_away_cancels_the_call_upstream() {
     assert_eq!(sent.status(), StatusCode::ACCEPTED);
     poll_until("the upstream's call is cancelled", || cancelled_upstream(2)).await;
 }
+
+/// A handshake-era upstream with sessions that forgets them (as a restarted server does), and records the
+/// `Authorization` header of every request.
+#[derive(Clone, Default)]
+struct Forgetful {
+    state: Arc<std::sync::Mutex<Sessions>>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    current: Option<String>,
+    started: u32,
+    forgot: bool,
+    authorizations: Vec<String>,
+}
+
+async fn forgetful(State(fake): State<Forgetful>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let id = request["id"].clone();
+    let mut state = fake.state.lock().unwrap();
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    state.authorizations.push(auth);
+    let method = request["method"].as_str().unwrap_or_default().to_owned();
+    if method == "initialize" {
+        state.started += 1;
+        let session = format!("session-{}", state.started);
+        state.current = Some(session.clone());
+        let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "forgetful", "version": "1"}});
+        return ([("mcp-session-id", session)], axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})))
+            .into_response();
+    }
+    let sent = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if sent.is_none() || sent != state.current {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    if method == "tools/call" && !state.forgot {
+        state.forgot = true;
+        state.current = None;
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    match method.as_str() {
+        "tools/list" => axum::Json(json!({"jsonrpc": "2.0", "id": id,
+            "result": {"tools": [{"name": "hello", "inputSchema": {"type": "object"}}]}}))
+        .into_response(),
+        "tools/call" => axum::Json(json!({"jsonrpc": "2.0", "id": id,
+            "result": {"content": [{"type": "text", "text": "hello again"}]}}))
+        .into_response(),
+        _ => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_forgotten_session_is_started_again_and_the_credentials_stay_on_the_server() {
+    let fake = Forgetful::default();
+    let app = Router::new().route("/mcp", post(forgetful)).with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "Bearer crm-secret-4d1f";
+    let (gateway, _specs) =
+        federating(&format!("http://{address}/mcp"), json!({"headers": {"Authorization": secret}}), "a_hello").await;
+
+    let called = gateway.call_tool(None, "a_hello", json!({})).await;
+    assert_eq!(called["content"][0]["text"], "hello again", "{called}");
+    {
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.started, 2, "initialized again after the 404");
+        assert!(state.authorizations.iter().all(|a| a == secret), "every request carried the spec's header");
+    }
+    let view = upstream_view(&gateway).await;
+    assert_eq!((view["era"].as_str(), view["headers"][0].as_str()), (Some("2025-11-25"), Some("Authorization")));
+    for path in ["/admin/upstreams", "/admin/config", "/ready"] {
+        let text = gateway.get(path).send().await.unwrap().text().await.unwrap();
+        assert!(!text.contains("crm-secret-4d1f"), "{path} shows the header's value: {text}");
+    }
+}
