@@ -6,7 +6,9 @@
 #   (mcp==2.3.0; and its OAuth client through the built-in authorization server), the TypeScript SDK (v1
 #   @modelcontextprotocol/sdk and the v2 client), the MCP Inspector's CLI, and the MCP conformance suite with the
 #   fixture profile (0.1.16, and 0.2.0 for 2026-07-28 and the handshake era), and the Python SDK over two replicas
-#   sharing Redis behind a round-robin nginx; then uploads of generated media to Debian's OpenSSH server over SFTP; then every query of the
+#   sharing Redis behind a round-robin nginx, and federation (the gateway serving real upstream MCP servers on the
+#   Python and TypeScript SDKs, over HTTP, SSE and stdio, and a second gateway serving the first); then uploads of
+#   generated media to Debian's OpenSSH server over SFTP; then every query of the
 #   Grafana dashboards against Debian's prometheus scraping the gateway; then the web pages in headless Chromium
 #   (Debian's chromium driven by playwright-core). Installs what it needs idempotently (a Python venv in
 #   .cache/venv, npm packages in tests/interop/node_modules and tests/browser/node_modules, the redis-server,
@@ -148,6 +150,10 @@ tally target/interop/python-2026.log
 step "official Python SDK, one whole session over two replicas sharing Redis behind round-robin nginx"
 PYTHON="$venv/bin/python" tests/interop/replicas.sh "$bin" | tee target/interop/python-replicas.log
 tally target/interop/python-replicas.log
+
+step "federation: real upstreams (Python SDK over HTTP, SSE and stdio; TypeScript SDK v1), a gateway of gateways"
+PYTHON="$venv/bin/python" NODE="$node" tests/interop/federation.sh "$bin" | tee target/interop/federation.log
+tally target/interop/federation.log
 
 step "official Python SDK OAuth client (mcp.client.auth) through the built-in authorization server"
 # Its own gateway: GATEWAY_OAUTH=builtin, the public URL its loopback address (the default), a fresh data folder.
