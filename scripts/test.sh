@@ -54,14 +54,7 @@ if [[ ! -x /usr/sbin/nginx ]]; then
 fi
 /usr/sbin/nginx -v
 
-step "unit and integration tests"
-if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
-else
-  cargo test --locked --no-fail-fast
-fi
-
-step "interop tooling (idempotent)"
+step "the Python venv (idempotent) in .cache/venv: the MCP SDK the federation tests and the interop checks run"
 venv=.cache/venv
 req_stamp="$venv/.requirements.sha256"
 req_sum=$(sha256sum tests/interop/requirements.txt | cut -d' ' -f1)
@@ -70,6 +63,15 @@ if [[ ! -x $venv/bin/python || "$(cat "$req_stamp" 2>/dev/null)" != "$req_sum" ]
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
   echo "$req_sum" > "$req_stamp"
 fi
+
+step "unit and integration tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
+
+step "interop tooling (idempotent)"
 npm_stamp=tests/interop/node_modules/.lock.sha256
 lock_sum=$(sha256sum tests/interop/package-lock.json | cut -d' ' -f1)
 if [[ ! -x tests/interop/node_modules/.bin/node || "$(cat "$npm_stamp" 2>/dev/null)" != "$lock_sum" ]]; then

@@ -1,5 +1,6 @@
 //! The `mcp-gateway` command: parse the command line, load configuration, then serve, check specs, list tools,
-//! make one call or write the demo workers. Everything else lives in the library.
+//! make one call, write the demo workers or list and approve upstream tool pins. Everything else lives in the
+//! library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mcp_gateway::auth::Caller;
 use mcp_gateway::config::Config;
+use mcp_gateway::federation::pins::{self, Pins};
 use mcp_gateway::http::server::{self, ConnectionLimits};
 use mcp_gateway::tools::{CallCtx, Registry, catalogue_md};
 use mcp_gateway::{AppState, build_app, telemetry};
@@ -55,6 +57,25 @@ enum Command {
         #[arg(long, default_value = "{}")]
         args: String,
     },
+    /// The pinned definitions of upstream MCP servers' tools and their held changes ({data_dir}/upstream_pins.db).
+    Upstream {
+        #[command(subcommand)]
+        action: UpstreamAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UpstreamAction {
+    /// List the pinned tools, then the held changes (not served until approved) with the fields that changed.
+    List,
+    /// Approve the held changes of an upstream: the offered definitions become the pins and are served.
+    Approve {
+        /// The upstream (`name` in its spec).
+        name: String,
+        /// Only this tool (its upstream name); repeat for several. Without it, every held change of NAME.
+        #[arg(long = "tool", value_name = "T")]
+        tools: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +97,7 @@ fn main() -> ExitCode {
         Command::Check => check(&config),
         Command::Tools { markdown } => tools(&config, markdown),
         Command::Demo { force } => demo(&config, force),
+        Command::Upstream { action } => upstream(&config, action),
         command => run_async(config, command),
     }
 }
@@ -142,6 +164,83 @@ fn demo(config: &Config, force: bool) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn upstream(config: &Config, action: UpstreamAction) -> ExitCode {
+    let path = Pins::path_in(&config.data_dir);
+    // Neither command creates the file: no file means no upstream tool was ever seen.
+    let pins = if path.exists() { Pins::open(&path).map(Some) } else { Ok(None) };
+    let outcome = match (pins, action) {
+        (Err(e), _) => Err(e),
+        (Ok(None), UpstreamAction::List) => {
+            println!("no upstream tool is pinned yet ({} does not exist)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        (Ok(Some(pins)), UpstreamAction::List) => list_pins(&pins),
+        (Ok(pins), UpstreamAction::Approve { name, tools }) => approve_pins(pins.as_ref(), &name, &tools),
+    };
+    outcome.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn list_pins(pins: &Pins) -> Result<ExitCode, String> {
+    let pinned = pins.list()?;
+    let held = pins.held(None)?;
+    println!("{} pinned tool(s) in {}", pinned.len(), pins.path().display());
+    let rows = pinned.iter().map(|pin| {
+        let digest = pin.digest.get(..12).unwrap_or(&pin.digest).to_owned();
+        vec![pin.upstream.clone(), pin.tool.clone(), digest, mcp_gateway::audit::format_ms(pin.pinned_ms)]
+    });
+    if !pinned.is_empty() {
+        print_table(&["UPSTREAM", "TOOL", "DIGEST", "PINNED"], rows);
+    }
+    println!();
+    if held.is_empty() {
+        println!("no held changes");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} held change(s), not served until `mcp-gateway upstream approve NAME [--tool T]`:", held.len());
+    let rows = held.iter().map(|change| {
+        let changes = pins::changes(&change.pinned, &change.offered).join(", ");
+        vec![change.upstream.clone(), change.tool.clone(), mcp_gateway::audit::format_ms(change.seen_ms), changes]
+    });
+    print_table(&["UPSTREAM", "TOOL", "OFFERED SINCE", "CHANGES"], rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn approve_pins(pins: Option<&Pins>, name: &str, tools: &[String]) -> Result<ExitCode, String> {
+    let only = (!tools.is_empty()).then_some(tools);
+    let approved = match pins {
+        Some(pins) => pins.approve(name, only)?,
+        None => Vec::new(),
+    };
+    if approved.is_empty() {
+        let among = only.map(|tools| format!(" among {}", tools.join(", "))).unwrap_or_default();
+        eprintln!("nothing is held for upstream {name}{among}; `mcp-gateway upstream list` shows what is");
+        return Ok(ExitCode::FAILURE);
+    }
+    for tool in &approved {
+        println!("approved {name} {tool}");
+    }
+    for tool in tools.iter().filter(|tool| !approved.contains(tool)) {
+        eprintln!("warning: nothing was held for {name} {tool}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Columns padded to their widest cell, the last one not.
+fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> =
+        std::iter::once(header.iter().map(|h| (*h).to_owned()).collect()).chain(rows).collect();
+    let widths: Vec<usize> =
+        (0..header.len()).map(|i| rows.iter().map(|row| row[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let Some((last, first)) = row.split_last() else { continue };
+        let padded: String = first.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}  ")).collect();
+        println!("{padded}{last}");
     }
 }
 

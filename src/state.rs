@@ -165,7 +165,7 @@ impl AppState {
         let in_runtime = tokio::runtime::Handle::try_current().is_ok();
         let federation = in_runtime.then(|| {
             let dialer = Dialer { client: http.clone(), max_answer_bytes: config.limits.upstream_max_answer_bytes };
-            let pins = config.data_dir.join("upstream_pins.db");
+            let pins = crate::federation::pins::Pins::path_in(&config.data_dir);
             Federation::start(registry.clone(), dialer, pins, shutdown.clone())
         });
         let watch = if config.reload && in_runtime {

@@ -226,7 +226,7 @@ impl Connection {
         }
         let (events, mut arriving) = mpsc::channel(PER_REQUEST_QUEUE);
         self.routes.lock().insert(id, events);
-        let mut route = Forget { routes: &self.routes, id, wire: &self.wire, answered: false };
+        let mut route = Forget { routes: &self.routes, id, wire: &self.wire, answered: false, era: &self.era };
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         if let Err(err) = self.wire.send(message, deadline).await {
             route.answered = true;
@@ -310,19 +310,26 @@ impl Connection {
     }
 }
 
-/// Drops a request's route however the request ends, and tells the upstream when it ends unanswered (its
-/// deadline passed, the caller cancelled, or the pipeline dropped the call): `notifications/cancelled`.
+/// Drops a request's route however the request ends, and cancels it upstream when it ends unanswered (its
+/// deadline passed, the caller cancelled, or the pipeline dropped the call): its answer stream is closed, and a
+/// handshake-era upstream is sent `notifications/cancelled`.
 struct Forget<'a> {
     routes: &'a Routes,
     id: u64,
     wire: &'a Arc<dyn Wire>,
     answered: bool,
+    era: &'a Era,
 }
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
         self.routes.lock().remove(&self.id);
         if self.answered {
+            return;
+        }
+        self.wire.abandon(self.id);
+        // A 2026 request is cancelled by closing its stream (just done); the handshake era is told.
+        if *self.era == Era::Modern {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::http_wire::HttpWire;
+use super::sse_wire::SseWire;
+use super::stdio_wire::StdioWire;
 use super::wire::Wire;
-use crate::error::{ErrorCode, GatewayError};
+use crate::error::GatewayError;
 use crate::tools::template::{Template, render_for_call};
 use crate::tools::upstream_spec::{Transport, UpstreamSpec};
 
@@ -29,10 +31,15 @@ impl Dialer {
                 let wire = HttpWire::new(&spec.name, url, &headers, self.client.clone(), self.max_answer_bytes)?;
                 Ok(Arc::new(Arc::new(wire)))
             }
-            Transport::Sse { .. } | Transport::Stdio { .. } => Err(GatewayError::new(
-                ErrorCode::Unsupported,
-                format!("upstream `{}`: this transport is not available in this build", spec.name),
-            )),
+            Transport::Sse { url, headers } => {
+                let headers = rendered(headers)?;
+                let wire = SseWire::new(&spec.name, url, &headers, self.client.clone(), self.max_answer_bytes)?;
+                Ok(Arc::new(Arc::new(wire)))
+            }
+            Transport::Stdio { command, args, env } => {
+                let env = rendered(env)?;
+                Ok(Arc::new(StdioWire::new(&spec.name, command, args, env, self.max_answer_bytes)))
+            }
         }
     }
 }

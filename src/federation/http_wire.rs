@@ -10,6 +10,7 @@
 //! SSE event is read up to `max_answer_bytes`, every POST is bounded by its deadline and a stream by its
 //! request's, and an answer that is neither JSON nor an event stream (an HTML page) is an `upstream_error`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::connection::{MODERN, garbage, unavailable};
-use super::sse_decoder::SseDecoder;
+use super::sse_decoder::{SseDecoder, SseEvent};
 use super::wire::{Inbound, Inbox, Wire, WireError, WireFuture};
 use crate::error::{ErrorCode, GatewayError};
 use crate::providers::upstream::redact_url;
@@ -48,6 +49,8 @@ struct Session {
     version: Option<String>,
     /// Cancelled when the wire closes or the session changes: ends streams.
     streams: CancellationToken,
+    /// The answer streams being read, by request id (a child of `streams` each).
+    reading: HashMap<u64, CancellationToken>,
 }
 
 impl HttpWire {
@@ -59,16 +62,7 @@ impl HttpWire {
         client: reqwest::Client,
         max_answer_bytes: u64,
     ) -> Result<Self, GatewayError> {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
-                return Err(GatewayError::new(
-                    ErrorCode::NotConfigured,
-                    format!("upstream `{upstream}`: header `{name}` is not a valid HTTP header"),
-                ));
-            };
-            map.insert(name, value);
-        }
+        let map = header_map(upstream, headers)?;
         Ok(Self {
             upstream: upstream.to_owned(),
             url: url.to_owned(),
@@ -106,19 +100,7 @@ impl HttpWire {
         headers
     }
 
-    fn refused(&self, status: u16, body: &[u8]) -> GatewayError {
-        let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
-        let (code, retryable) = match status {
-            401 | 403 => (ErrorCode::UpstreamError, false),
-            408 | 429 | 500..=599 => (ErrorCode::UpstreamUnavailable, true),
-            _ => (ErrorCode::UpstreamError, false),
-        };
-        GatewayError::new(code, format!("upstream `{}` answered HTTP {status}", self.upstream))
-            .retryable(retryable)
-            .with_details(serde_json::json!({"upstream": self.upstream, "status": status, "body": excerpt}))
-    }
-
-    async fn post(&self, message: Value, deadline: Instant) -> Result<(), WireError> {
+    async fn post(self: &Arc<Self>, message: Value, deadline: Instant) -> Result<(), WireError> {
         let on_request = message.get("method").and(message.get("id")).and_then(Value::as_u64);
         let had_session = self.lock().session_id.is_some();
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -132,29 +114,11 @@ impl HttpWire {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) if e.is_timeout() => {
-                return Err(GatewayError::new(
-                    ErrorCode::Timeout,
-                    format!("upstream `{}` did not answer in time", self.upstream),
-                )
-                .retryable(true)
-                .into());
-            }
-            Err(e) => {
-                let why = format!("cannot reach {}: {}", redact_url(&self.url), e.without_url());
-                return Err(unavailable(&self.upstream, &why).into());
-            }
+            Err(e) => return Err(unanswered(&self.upstream, &self.url, e).into()),
         };
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
-            return Err(GatewayError::new(
-                ErrorCode::UpstreamError,
-                format!(
-                    "upstream `{}` answered a redirect (HTTP {status}), which the gateway does not follow",
-                    self.upstream
-                ),
-            )
-            .into());
+            return Err(redirected(&self.upstream, status).into());
         }
         if status == 404 && had_session {
             return Err(WireError::SessionExpired);
@@ -177,13 +141,26 @@ impl HttpWire {
                 let _ = inbox.send(Inbound::Message { message, on_request }).await;
                 return Ok(());
             }
-            return Err(self.refused(status, &body).into());
+            return Err(refused(&self.upstream, status, &body).into());
         }
         if content_type.starts_with("text/event-stream") {
-            let streams = self.lock().streams.clone();
+            let stop = {
+                let mut state = self.lock();
+                let stop = state.streams.child_token();
+                if let Some(id) = on_request {
+                    state.reading.insert(id, stop.clone());
+                }
+                stop
+            };
             let reader =
                 StreamReader { upstream: self.upstream.clone(), max: self.max_answer_bytes, inbox, on_request };
-            tokio::spawn(reader.read(response, deadline, streams));
+            let wire = self.clone();
+            tokio::spawn(async move {
+                reader.read(response, deadline, stop).await;
+                if let Some(id) = on_request {
+                    wire.lock().reading.remove(&id);
+                }
+            });
             return Ok(());
         }
         let body = read_capped(response, self.max_answer_bytes).await.map_err(|e| self.too_large_or(e))?;
@@ -251,20 +228,84 @@ impl HttpWire {
     }
 }
 
-/// Reads one SSE answer stream into the inbox.
-struct StreamReader {
-    upstream: String,
-    max: u64,
-    inbox: Inbox,
-    on_request: Option<u64>,
+/// The spec's rendered headers; a name or value that is not valid HTTP is refused.
+pub(super) fn header_map(upstream: &str, headers: &[(String, String)]) -> Result<HeaderMap, GatewayError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let (Ok(name), Ok(mut value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+            return Err(GatewayError::new(
+                ErrorCode::NotConfigured,
+                format!("upstream `{upstream}`: header `{name}` is not a valid HTTP header"),
+            ));
+        };
+        // Kept out of `Debug` output: these values are credentials.
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// An upstream's answer with a status that is not success, typed: 401/403 are not retried, 408/429/5xx are.
+pub(super) fn refused(upstream: &str, status: u16, body: &[u8]) -> GatewayError {
+    let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    let (code, retryable) = match status {
+        401 | 403 => (ErrorCode::UpstreamError, false),
+        408 | 429 | 500..=599 => (ErrorCode::UpstreamUnavailable, true),
+        _ => (ErrorCode::UpstreamError, false),
+    };
+    GatewayError::new(code, format!("upstream `{upstream}` answered HTTP {status}"))
+        .retryable(retryable)
+        .with_details(serde_json::json!({"upstream": upstream, "status": status, "body": excerpt}))
+}
+
+/// A request to `url` that got no answer: past its deadline, or the upstream could not be reached.
+pub(super) fn unanswered(upstream: &str, url: &str, err: reqwest::Error) -> GatewayError {
+    if err.is_timeout() {
+        return GatewayError::new(ErrorCode::Timeout, format!("upstream `{upstream}` did not answer in time"))
+            .retryable(true);
+    }
+    let why = format!("cannot reach {}: {}", redact_url(url), err.without_url());
+    unavailable(upstream, &why)
+}
+
+/// A redirect, which the gateway does not follow (the spec's headers carry credentials).
+pub(super) fn redirected(upstream: &str, status: u16) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::UpstreamError,
+        format!("upstream `{upstream}` answered a redirect (HTTP {status}), which the gateway does not follow"),
+    )
+}
+
+/// Reads one SSE stream into the inbox.
+pub(super) struct StreamReader {
+    pub upstream: String,
+    pub max: u64,
+    pub inbox: Inbox,
+    pub on_request: Option<u64>,
+}
+
+/// Why a stream stopped being read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum StreamEnd {
+    /// The upstream ended it.
+    Ended,
+    /// It broke (the reason), or an event grew past the bound.
+    Broken(String),
+    /// Its deadline passed, it was stopped, or nobody reads the inbox any more.
+    Stopped,
 }
 
 impl StreamReader {
+    /// A decoder bounded as this reader's events are.
+    pub(super) fn decoder(&self) -> SseDecoder {
+        SseDecoder::new(usize::try_from(self.max).unwrap_or(usize::MAX))
+    }
+
     /// Read until the stream ends; a request's stream that ends before its answer answers it with
     /// [`STREAM_ENDED`], so the request fails at once rather than at its deadline.
     async fn read(self, response: reqwest::Response, deadline: Instant, stop: CancellationToken) {
-        let answered = self.read_events(response, deadline, stop).await;
-        if let (false, Some(id)) = (answered, self.on_request) {
+        let (end, answered) = self.read_on(self.decoder(), response, deadline, stop).await;
+        if let (false, Some(id)) = (answered || end == StreamEnd::Stopped, self.on_request) {
             let message = serde_json::json!({"jsonrpc": "2.0", "id": id,
                 "error": {"code": -32603, "message": "the upstream's answer stream ended before its answer",
                           "data": {"gateway": STREAM_ENDED}}});
@@ -272,51 +313,69 @@ impl StreamReader {
         }
     }
 
-    /// The events of the stream into the inbox; whether the request's answer was among them.
-    async fn read_events(&self, mut response: reqwest::Response, deadline: Instant, stop: CancellationToken) -> bool {
-        let mut decoder = SseDecoder::new(usize::try_from(self.max).unwrap_or(usize::MAX));
+    /// Read on with `decoder` (which may hold the start of an event already): why the stream stopped being read,
+    /// and whether the request's answer was among its events.
+    pub(super) async fn read_on(
+        &self,
+        mut decoder: SseDecoder,
+        mut response: reqwest::Response,
+        deadline: Instant,
+        stop: CancellationToken,
+    ) -> (StreamEnd, bool) {
         let mut answered = false;
         loop {
             let chunk = tokio::select! {
                 chunk = response.chunk() => chunk,
-                () = tokio::time::sleep_until(deadline.into()) => return true,
-                () = stop.cancelled() => return true,
+                () = tokio::time::sleep_until(deadline.into()) => return (StreamEnd::Stopped, answered),
+                () = stop.cancelled() => return (StreamEnd::Stopped, answered),
             };
             let chunk = match chunk {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => return answered,
+                Ok(None) => return (StreamEnd::Ended, answered),
                 Err(e) => {
-                    tracing::debug!(upstream = %self.upstream, error = %e.without_url(), "an upstream event stream broke");
-                    return answered;
+                    let why = e.without_url().to_string();
+                    tracing::debug!(upstream = %self.upstream, error = %why, "an upstream event stream broke");
+                    return (StreamEnd::Broken(why), answered);
                 }
             };
             let Ok(events) = decoder.push(&chunk) else {
                 tracing::warn!(upstream = %self.upstream, max = self.max, "an upstream event was larger than the bound; stream dropped");
-                return answered;
+                return (StreamEnd::Broken(format!("an event was larger than {} bytes", self.max)), answered);
             };
-            for event in events.into_iter().filter(|e| e.event.as_deref().is_none_or(|t| t == "message")) {
-                match serde_json::from_str::<Value>(&event.data) {
-                    Ok(message) => {
-                        answered |= message.get("method").is_none()
-                            && self.on_request.is_some()
-                            && message.get("id").and_then(Value::as_u64) == self.on_request;
-                        if self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await.is_err() {
-                            return true;
-                        }
-                    }
-                    Err(_) => tracing::warn!(upstream = %self.upstream, "an upstream event is not JSON; skipped"),
-                }
+            match self.deliver(events).await {
+                Some(among) => answered |= among,
+                None => return (StreamEnd::Stopped, answered),
             }
         }
     }
+
+    /// The `message` events to the inbox: whether the request's answer was among them; `None` when nobody reads
+    /// the inbox any more.
+    pub(super) async fn deliver(&self, events: Vec<SseEvent>) -> Option<bool> {
+        let mut answered = false;
+        for event in events.into_iter().filter(|e| e.event.as_deref().is_none_or(|t| t == "message")) {
+            match serde_json::from_str::<Value>(&event.data) {
+                Ok(message) => {
+                    answered |= message.get("method").is_none()
+                        && self.on_request.is_some()
+                        && message.get("id").and_then(Value::as_u64) == self.on_request;
+                    if self.inbox.send(Inbound::Message { message, on_request: self.on_request }).await.is_err() {
+                        return None;
+                    }
+                }
+                Err(_) => tracing::warn!(upstream = %self.upstream, "an upstream event is not JSON; skipped"),
+            }
+        }
+        Some(answered)
+    }
 }
 
-enum ReadError {
+pub(super) enum ReadError {
     TooLarge,
     Transport(String),
 }
 
-async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
+pub(super) async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(ReadError::TooLarge);
     }
@@ -342,6 +401,12 @@ impl Wire for Arc<HttpWire> {
 
     fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
         Box::pin(self.post(message, deadline))
+    }
+
+    fn abandon(&self, id: u64) {
+        if let Some(stop) = self.lock().reading.remove(&id) {
+            stop.cancel();
+        }
     }
 
     fn negotiated(&self, version: Option<&str>) {

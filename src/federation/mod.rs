@@ -14,6 +14,8 @@ pub mod link;
 pub mod pins;
 pub mod shape;
 pub mod sse_decoder;
+pub mod sse_wire;
+pub mod stdio_wire;
 pub mod view;
 pub mod wire;
 

@@ -24,6 +24,9 @@ use serde_json::{Map, Value};
 
 use crate::audit::now_ms;
 
+/// The file's name in the data dir.
+const FILE_NAME: &str = "upstream_pins.db";
+
 /// The version of [`SCHEMA`], kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
 
@@ -112,6 +115,12 @@ impl Pins {
                 .map_err(|e| format!("cannot set the schema version of {}: {e}", path.display()))?;
         }
         Ok(Self { path: path.to_path_buf(), conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// The database of a data dir (`{data_dir}/upstream_pins.db`).
+    #[must_use]
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE_NAME)
     }
 
     /// The definition an upstream gives for a tool (one entry of its `tools/list`), reduced to what is pinned:
@@ -347,7 +356,7 @@ mod tests {
 
     fn open() -> (tempfile::TempDir, Pins) {
         let dir = tempfile::tempdir().unwrap();
-        let pins = Pins::open(&dir.path().join("upstream_pins.db")).unwrap();
+        let pins = Pins::open(&Pins::path_in(dir.path())).unwrap();
         (dir, pins)
     }
 
@@ -474,7 +483,7 @@ mod tests {
     #[test]
     fn another_handle_on_the_file_sees_approvals_through_the_generation() {
         let (dir, gateway) = open();
-        let cli = Pins::open(&dir.path().join("upstream_pins.db")).unwrap();
+        let cli = Pins::open(&Pins::path_in(dir.path())).unwrap();
         gateway.check("crm", "add", &add("v1")).unwrap();
         gateway.check("crm", "add", &add("v2")).unwrap();
         let before = gateway.approvals_generation().unwrap();
@@ -491,7 +500,7 @@ mod tests {
     #[test]
     fn two_handles_writing_at_once_wait_for_each_other_instead_of_failing() {
         let (dir, gateway) = open();
-        let cli = Pins::open(&dir.path().join("upstream_pins.db")).unwrap();
+        let cli = Pins::open(&Pins::path_in(dir.path())).unwrap();
         let offers = std::thread::spawn(move || {
             for round in 0..200 {
                 gateway.check("crm", "add", &add(&format!("v{round}"))).unwrap();

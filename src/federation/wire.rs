@@ -56,6 +56,10 @@ pub trait Wire: Send + Sync + Debug {
     /// its own stream is delivered with `on_request: Some(id)`.
     fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>>;
 
+    /// Request `id` is no longer awaited: stop reading what the upstream sends for it (over Streamable HTTP,
+    /// closing its answer stream, which is how a 2026-07-28 request is cancelled).
+    fn abandon(&self, _id: u64) {}
+
     /// The protocol version agreed (sent as `MCP-Protocol-Version` over HTTP); `None` forgets the session.
     fn negotiated(&self, version: Option<&str>);
 

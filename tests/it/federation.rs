@@ -347,3 +347,127 @@ async fn upstream_resources_templates_and_prompts_join_the_gateways_own() {
     let got = result(&gateway, "prompts/get", json!({"name": "a_test_simple_prompt", "arguments": {}})).await;
     assert!(got["messages"].as_array().is_some_and(|m| !m.is_empty()), "{got}");
 }
+
+#[tokio::test]
+async fn a_client_that_cancels_or_goes_away_cancels_the_call_upstream() {
+    // A 2026 upstream learns of a closed stream at its next write: keep-alives come often here.
+    let upstream = TestApp::spawn_with(&crate::common::fixture_specs(), |c| {
+        c.limits.sse_keepalive = Duration::from_millis(200);
+    })
+    .await;
+    let (gateway, _specs) = federating(&format!("{}/mcp", upstream.base), json!({}), "a_slow_compute").await;
+    let cancelled_upstream = |count: usize| {
+        let upstream = &upstream;
+        async move {
+            let audit: Value = upstream.get("/admin/audit?tool=slow_compute").send().await.ok()?.json().await.ok()?;
+            let entries = audit["entries"].as_array()?;
+            (entries.iter().filter(|e| e["outcome"] == "cancelled").count() >= count).then_some(())
+        }
+    };
+
+    // A 2026 client closes its request's stream: the gateway cancels the call, and so the upstream's.
+    let mut params = json!({"name": "a_slow_compute", "arguments": {"seconds": 60}});
+    let mut with_token = meta(json!({}));
+    with_token["progressToken"] = json!("p-2");
+    params["_meta"] = with_token;
+    let response = modern(&gateway, "tools/call", params).header(ACCEPT, JSON_AND_SSE).send().await.unwrap();
+    let mut stream = SseStream::new(response);
+    while !stream.next_event().await.data.contains("notifications/progress") {}
+    drop(stream);
+    poll_until("the upstream's call is cancelled", || cancelled_upstream(1)).await;
+
+    // A handshake-era client sends notifications/cancelled: the same.
+    let session = gateway.initialize("2025-11-25").await;
+    let id = gateway.id();
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": "a_slow_compute", "arguments": {"seconds": 60}, "_meta": {"progressToken": 7}}});
+    let response = gateway.mcp(Some(&session), &body).send().await.unwrap();
+    let mut stream = SseStream::new(response);
+    loop {
+        let event = stream.next_event().await;
+        if event.data.contains("notifications/progress") {
+            break; // the call runs upstream now
+        }
+    }
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}});
+    let sent = gateway.mcp(Some(&session), &cancel).send().await.unwrap();
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    poll_until("the upstream's call is cancelled", || cancelled_upstream(2)).await;
+}
+
+/// A handshake-era upstream with sessions that forgets them (as a restarted server does), and records the
+/// `Authorization` header of every request.
+#[derive(Clone, Default)]
+struct Forgetful {
+    state: Arc<std::sync::Mutex<Sessions>>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    current: Option<String>,
+    started: u32,
+    forgot: bool,
+    authorizations: Vec<String>,
+}
+
+async fn forgetful(State(fake): State<Forgetful>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let id = request["id"].clone();
+    let mut state = fake.state.lock().unwrap();
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    state.authorizations.push(auth);
+    let method = request["method"].as_str().unwrap_or_default().to_owned();
+    if method == "initialize" {
+        state.started += 1;
+        let session = format!("session-{}", state.started);
+        state.current = Some(session.clone());
+        let result = json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}},
+                            "serverInfo": {"name": "forgetful", "version": "1"}});
+        return ([("mcp-session-id", session)], axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})))
+            .into_response();
+    }
+    let sent = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if sent.is_none() || sent != state.current {
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    if method == "tools/call" && !state.forgot {
+        state.forgot = true;
+        state.current = None;
+        return (StatusCode::NOT_FOUND, "no such session").into_response();
+    }
+    match method.as_str() {
+        "tools/list" => axum::Json(json!({"jsonrpc": "2.0", "id": id,
+            "result": {"tools": [{"name": "hello", "inputSchema": {"type": "object"}}]}}))
+        .into_response(),
+        "tools/call" => axum::Json(json!({"jsonrpc": "2.0", "id": id,
+            "result": {"content": [{"type": "text", "text": "hello again"}]}}))
+        .into_response(),
+        _ => StatusCode::ACCEPTED.into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_forgotten_session_is_started_again_and_the_credentials_stay_on_the_server() {
+    let fake = Forgetful::default();
+    let app = Router::new().route("/mcp", post(forgetful)).with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "Bearer crm-secret-4d1f";
+    let (gateway, _specs) =
+        federating(&format!("http://{address}/mcp"), json!({"headers": {"Authorization": secret}}), "a_hello").await;
+
+    let called = gateway.call_tool(None, "a_hello", json!({})).await;
+    assert_eq!(called["content"][0]["text"], "hello again", "{called}");
+    {
+        let state = fake.state.lock().unwrap();
+        assert_eq!(state.started, 2, "initialized again after the 404");
+        assert!(state.authorizations.iter().all(|a| a == secret), "every request carried the spec's header");
+    }
+    let view = upstream_view(&gateway).await;
+    assert_eq!((view["era"].as_str(), view["headers"][0].as_str()), (Some("2025-11-25"), Some("Authorization")));
+    for path in ["/admin/upstreams", "/admin/config", "/ready"] {
+        let text = gateway.get(path).send().await.unwrap().text().await.unwrap();
+        assert!(!text.contains("crm-secret-4d1f"), "{path} shows the header's value: {text}");
+    }
+}

@@ -14,6 +14,7 @@ mod call_llm;
 mod cli;
 mod elevenlabs;
 mod federation;
+mod federation_wires;
 mod flowchat_read;
 mod flowchat_write;
 mod higgsfield;

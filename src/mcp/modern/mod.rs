@@ -346,11 +346,15 @@ async fn call_tool(mut ex: Exchange) -> Response {
         };
     };
     let mut task = tokio::spawn(call);
+    // A client that closes the request before its stream has an event cancels it as well: the server drops this
+    // handler then, and the guard cancels the call.
+    let closed_early = cancel.clone().drop_guard();
     let first = tokio::select! {
         biased;
         first = rx.recv() => first,
         done = &mut task => return answer(&ex, done.unwrap_or_else(|e| Err((StatusCode::OK, internal(&e))))),
     };
+    closed_early.disarm();
     let Some(first) = first else {
         return answer(&ex, task.await.unwrap_or_else(|e| Err((StatusCode::OK, internal(&e)))));
     };
