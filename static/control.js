@@ -1,12 +1,14 @@
 // The control panel: the tool catalog (`GET /tools`) with search and category filter, a form per tool from its
 // input schema, execution through `POST /execute` with the result and the request id, the activity view
-// (`/admin/activity` and `/admin/audit`) and the configuration view (`GET /admin/config`).
+// (`/admin/activity` and `/admin/audit`), the federated upstreams with their held changes (`/admin/upstreams`) and
+// the configuration view (`GET /admin/config`).
 
 import { api } from './api.js';
 import { el, replaceChildren } from './dom.js';
 import { buildForm } from './control-form.js';
 import { showConfig } from './control-config.js';
 import { initActivity, showActivity } from './control-activity.js';
+import { initUpstreams, showUpstreams } from './control-upstreams.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -103,6 +105,7 @@ async function loadTools() {
 const VIEWS = {
   tools: () => {},
   activity: showActivity,
+  upstreams: showUpstreams,
   config: () => showConfig($('config-sections'), $('config-status')),
 };
 
@@ -120,6 +123,7 @@ $('search').addEventListener('input', renderList);
 $('category').addEventListener('change', renderList);
 $('tool-form').addEventListener('submit', run);
 initActivity();
+initUpstreams();
 window.addEventListener('hashchange', route);
 route();
 loadTools();

@@ -58,6 +58,7 @@ static ASSETS: &[Asset] = &[
     asset!("/static/control-config.js", "static/control-config.js", JS),
     asset!("/static/control-activity.js", "static/control-activity.js", JS),
     asset!("/static/control-charts.js", "static/control-charts.js", JS),
+    asset!("/static/control-upstreams.js", "static/control-upstreams.js", JS),
 ];
 
 /// Strong ETags, in the order of [`ASSETS`].
