@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// JSON-RPC code of a refused authentication or authorization (`data.code`: `unauthorized` or `forbidden`).
@@ -21,7 +21,7 @@ pub const ACCESS_REFUSED: i64 = -32010;
 pub const TRY_LATER: i64 = -32011;
 
 /// Stable, documented error codes. Clients may branch on these strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The body is not JSON, or not a well-formed request.

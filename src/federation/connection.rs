@@ -195,7 +195,7 @@ impl Connection {
     /// Send a notification.
     pub async fn notify(&self, method: &str, params: Value, deadline: Instant) -> Result<(), Failure> {
         let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
-        self.wire.send(message, deadline).await.map_err(from_wire)
+        self.wire.send(message, deadline).await.map(|_| ()).map_err(from_wire)
     }
 
     /// Send one request and wait for its result before `deadline`. With `ctx`, progress and log lines go to the
@@ -228,9 +228,16 @@ impl Connection {
         self.routes.lock().insert(id, events);
         let mut route = Forget { routes: &self.routes, id, wire: &self.wire, answered: false, era: &self.era };
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        if let Err(err) = self.wire.send(message, deadline).await {
-            route.answered = true;
-            return Err(from_wire(err));
+        match self.wire.send(message, deadline).await {
+            Err(err) => {
+                route.answered = true;
+                return Err(from_wire(err));
+            }
+            Ok(Some(answer)) => {
+                route.answered = true;
+                return answer_of(&self.upstream, method, answer).map_err(Failure::Error);
+            }
+            Ok(None) => {}
         }
         let cancel = ctx.map(|c| c.cancel.clone()).unwrap_or_default();
         let mut questions = 0u32;

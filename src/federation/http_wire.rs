@@ -100,7 +100,7 @@ impl HttpWire {
         headers
     }
 
-    async fn post(self: &Arc<Self>, message: Value, deadline: Instant) -> Result<(), WireError> {
+    async fn post(self: &Arc<Self>, message: Value, deadline: Instant) -> Result<Option<Value>, WireError> {
         let on_request = message.get("method").and(message.get("id")).and_then(Value::as_u64);
         let had_session = self.lock().session_id.is_some();
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -139,7 +139,7 @@ impl HttpWire {
             });
             if let Some(message) = answer.filter(|_| status < 500) {
                 let _ = inbox.send(Inbound::Message { message, on_request }).await;
-                return Ok(());
+                return Ok(None);
             }
             return Err(refused(&self.upstream, status, &body).into());
         }
@@ -161,11 +161,11 @@ impl HttpWire {
                     wire.lock().reading.remove(&id);
                 }
             });
-            return Ok(());
+            return Ok(None);
         }
         let body = read_capped(response, self.max_answer_bytes).await.map_err(|e| self.too_large_or(e))?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(());
+            return Ok(None);
         }
         if !content_type.starts_with("application/json") {
             return Err(
@@ -174,6 +174,13 @@ impl HttpWire {
         }
         let parsed: Value = serde_json::from_slice(&body)
             .map_err(|e| garbage(&self.upstream, &format!("its JSON answer does not parse: {e}")))?;
+        // The answer itself goes straight back to the request; anything else through the inbox.
+        if parsed.get("method").is_none()
+            && on_request.is_some()
+            && parsed.get("id").and_then(Value::as_u64) == on_request
+        {
+            return Ok(Some(parsed));
+        }
         let messages = match parsed {
             Value::Array(batch) => batch,
             one => vec![one],
@@ -181,7 +188,7 @@ impl HttpWire {
         for message in messages {
             let _ = inbox.send(Inbound::Message { message, on_request }).await;
         }
-        Ok(())
+        Ok(None)
     }
 
     fn too_large_or(&self, err: ReadError) -> GatewayError {
@@ -218,7 +225,13 @@ impl HttpWire {
             let Some(inbox) = self.lock().inbox.clone() else { return };
             let reader =
                 StreamReader { upstream: self.upstream.clone(), max: self.max_answer_bytes, inbox, on_request: None };
+            let inbox = reader.inbox.clone();
             reader.read(response, Instant::now() + Duration::from_secs(24 * 3600), streams.clone()).await;
+            // The stream ended (the upstream restarted, or is gone): the link lists again, which finds out which.
+            if !streams.is_cancelled() {
+                let changed = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                let _ = inbox.send(Inbound::Message { message: changed, on_request: None }).await;
+            }
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
                 () = streams.cancelled() => return,
@@ -399,7 +412,7 @@ impl Wire for Arc<HttpWire> {
         })
     }
 
-    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
+    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<Option<Value>, WireError>> {
         Box::pin(self.post(message, deadline))
     }
 

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::connection::{Connection, Era, Failure, garbage, unavailable};
 use super::dial::Dialer;
 use super::shape::{included, served_name, shape};
-use crate::error::GatewayError;
+use crate::error::{ErrorCode, GatewayError};
 use crate::tools::upstream_binding::{UpstreamCaller, UpstreamCatalog, UpstreamItem};
 use crate::tools::upstream_spec::UpstreamSpec;
 use crate::tools::{Ask, CallCtx, ChannelFuture, Question, RegistryHandle, ToolOutput};
@@ -128,9 +128,33 @@ impl UpstreamLink {
         self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone().filter(|c| !c.is_closed())
     }
 
-    /// List the tools again (after an approval, say).
+    /// List the tools again soon (after an approval recorded elsewhere, say).
     pub fn refresh(&self) {
         self.wake.notify_one();
+    }
+
+    /// List the tools again now, on the connection in use (after an approval made here); without one, soon.
+    pub async fn relist(&self) {
+        match self.current() {
+            Some(connection) => {
+                if let Err(err) = self.publish(&connection).await {
+                    tracing::warn!(upstream = %self.spec.name, error = %err.message, "listing the upstream's tools failed");
+                    self.wake.notify_one();
+                }
+            }
+            None => self.wake.notify_one(),
+        }
+    }
+
+    /// A call found the upstream unreachable: say so, and have the supervisor look (and reconnect).
+    fn unreachable(&self, err: &GatewayError) {
+        if err.code == ErrorCode::UpstreamUnavailable {
+            self.set_status(|s| {
+                s.state = State::Failed;
+                s.error = Some(err.message.clone());
+            });
+            self.wake.notify_one();
+        }
     }
 
     /// Stop the supervisor and close the connection; the upstream's tools leave the registry.
@@ -176,18 +200,31 @@ impl UpstreamLink {
                 if connection.is_closed() {
                     break;
                 }
+                // A listing that fails means the session is not worth keeping: start a new one (with backoff).
                 if let Err(err) = self.publish(&connection).await {
                     tracing::warn!(upstream = %self.spec.name, error = %err.message, "listing the upstream's tools failed");
-                    self.set_status(|s| s.error = Some(err.message.clone()));
+                    self.set_status(|s| {
+                        s.state = State::Failed;
+                        s.error = Some(err.message.clone());
+                    });
+                    break;
                 }
             }
-            let why = connection.closed_reason().unwrap_or_else(|| "the connection closed".into());
+            let why = connection.closed_reason();
             connection.close().await;
-            tracing::warn!(upstream = %self.spec.name, reason = %why, "upstream connection lost; reconnecting");
-            self.set_status(|s| {
-                s.state = State::Connecting;
-                s.error = Some(why);
-            });
+            tracing::warn!(upstream = %self.spec.name, reason = ?why, "upstream connection lost; reconnecting");
+            if let Some(why) = why {
+                self.set_status(|s| {
+                    s.state = State::Connecting;
+                    s.error = Some(why);
+                });
+            }
+            // Not at once: an upstream that fails every listing would be asked in a loop.
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.stop.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -398,7 +435,10 @@ impl UpstreamLink {
                 Ok(result) => return Ok(result),
                 Err(Failure::SessionExpired) if !renewed => connection = self.renew(&connection).await?,
                 Err(Failure::SessionExpired) => break,
-                Err(Failure::Error(err)) => return Err(err),
+                Err(Failure::Error(err)) => {
+                    self.unreachable(&err);
+                    return Err(err);
+                }
             }
         }
         Err(unavailable(&self.spec.name, "the upstream forgot the new session too"))
@@ -431,7 +471,10 @@ impl UpstreamLink {
                 Err(Failure::SessionExpired) => {
                     return Err(unavailable(&self.spec.name, "the upstream forgot the new session too"));
                 }
-                Err(Failure::Error(err)) => return Err(err),
+                Err(Failure::Error(err)) => {
+                    self.unreachable(&err);
+                    return Err(err);
+                }
             };
             if result["resultType"] != "input_required" || *connection.era() != Era::Modern {
                 return output_of(&self.spec.name, result);
@@ -511,6 +554,19 @@ fn output_of(upstream: &str, mut result: Value) -> Result<ToolOutput, GatewayErr
         return Err(garbage(upstream, "its `tools/call` result has no `content` array"));
     };
     let is_error = result["isError"].as_bool().unwrap_or(false);
+    // Another mcp-gateway says which typed error ended the call: the caller gets that error, in its own format.
+    if let Some(typed) = result.pointer("/_meta/mcp-gateway~1error").filter(|_| is_error) {
+        if let Ok(code) = serde_json::from_value::<ErrorCode>(typed["code"].clone()) {
+            let message = typed["message"].as_str().unwrap_or("the upstream's tool failed").to_owned();
+            let mut details = json!({"upstream": upstream});
+            if !typed["details"].is_null() {
+                details["details"] = typed["details"].clone();
+            }
+            return Err(GatewayError::new(code, format!("upstream `{upstream}`: {message}"))
+                .retryable(typed["retryable"].as_bool().unwrap_or(false))
+                .with_details(details));
+        }
+    }
     let value = result.get_mut("structuredContent").map(Value::take).unwrap_or(Value::Null);
     Ok(ToolOutput { value, content, is_error })
 }
@@ -532,7 +588,7 @@ impl UpstreamCaller for CallerOf {
         Box::pin(async move {
             let Some(link) = self.link.upgrade() else {
                 return Err(GatewayError::new(
-                    crate::error::ErrorCode::UpstreamUnavailable,
+                    ErrorCode::UpstreamUnavailable,
                     "this upstream was removed from the specs",
                 )
                 .retryable(true));

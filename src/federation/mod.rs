@@ -166,7 +166,7 @@ impl Federation {
         self.statuses().iter().map(|(spec, status)| view::upstream(spec, status)).collect()
     }
 
-    /// Approve the held changes of `upstream` (all, or `tools`), and serve them at once.
+    /// Approve the held changes of `upstream` (all, or `tools`), and serve them before answering.
     pub async fn approve(&self, upstream: &str, tools: Option<Vec<String>>) -> Result<Vec<String>, GatewayError> {
         let link = self.lock_links().iter().find(|l| l.spec.name == upstream).cloned();
         let Some(link) = link else {
@@ -178,7 +178,7 @@ impl Federation {
             .await
             .map_err(|e| GatewayError::internal("approving pinned definitions", &e))?
             .map_err(|e| GatewayError::internal("approving pinned definitions", &e))?;
-        link.refresh();
+        link.relist().await;
         Ok(approved)
     }
 

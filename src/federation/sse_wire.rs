@@ -240,8 +240,8 @@ impl Wire for Arc<SseWire> {
         })
     }
 
-    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
-        Box::pin(self.post(message, deadline))
+    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<Option<Value>, WireError>> {
+        Box::pin(async move { self.post(message, deadline).await.map(|()| None) })
     }
 
     fn negotiated(&self, _version: Option<&str>) {}

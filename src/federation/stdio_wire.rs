@@ -171,8 +171,8 @@ impl Wire for StdioWire {
         })
     }
 
-    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>> {
-        Box::pin(self.write(message, deadline))
+    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<Option<Value>, WireError>> {
+        Box::pin(async move { self.write(message, deadline).await.map(|()| None) })
     }
 
     fn negotiated(&self, _version: Option<&str>) {}

@@ -53,8 +53,9 @@ pub trait Wire: Send + Sync + Debug {
     fn open(&self, inbox: Inbox) -> WireFuture<'_, Result<(), GatewayError>>;
 
     /// Send one message before `deadline`. For a request whose `id` is a number, what the upstream answers on
-    /// its own stream is delivered with `on_request: Some(id)`.
-    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<(), WireError>>;
+    /// its own stream is delivered with `on_request: Some(id)`; a transport that got the one answer in reply
+    /// (a Streamable HTTP JSON body) may return it instead (`Ok(Some(answer))`), sparing two task hops.
+    fn send(&self, message: Value, deadline: Instant) -> WireFuture<'_, Result<Option<Value>, WireError>>;
 
     /// Request `id` is no longer awaited: stop reading what the upstream sends for it (over Streamable HTTP,
     /// closing its answer stream, which is how a 2026-07-28 request is cancelled).
