@@ -34,7 +34,8 @@ const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct HttpWire {
     upstream: String,
-    url: String,
+    /// Parsed once: parsing (IDNA included) on every request costs more than building it.
+    url: reqwest::Url,
     /// The spec's headers, rendered.
     headers: HeaderMap,
     client: reqwest::Client,
@@ -65,7 +66,12 @@ impl HttpWire {
         let map = header_map(upstream, headers)?;
         Ok(Self {
             upstream: upstream.to_owned(),
-            url: url.to_owned(),
+            url: reqwest::Url::parse(url).map_err(|e| {
+                GatewayError::new(
+                    ErrorCode::NotConfigured,
+                    format!("upstream `{upstream}`: the url does not parse: {e}"),
+                )
+            })?,
             headers: map,
             client,
             max_answer_bytes,
@@ -106,7 +112,7 @@ impl HttpWire {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let sent = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.request_headers(&message))
             .json(&message)
             .timeout(remaining.max(Duration::from_millis(1)))
@@ -114,7 +120,7 @@ impl HttpWire {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return Err(unanswered(&self.upstream, &self.url, e).into()),
+            Err(e) => return Err(unanswered(&self.upstream, self.url.as_str(), e).into()),
         };
         let status = response.status().as_u16();
         if (300..400).contains(&status) {
@@ -210,7 +216,7 @@ impl HttpWire {
             headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
             headers.remove(CONTENT_TYPE);
             let opened = tokio::select! {
-                opened = self.client.get(&self.url).headers(headers).send() => opened,
+                opened = self.client.get(self.url.clone()).headers(headers).send() => opened,
                 () = streams.cancelled() => return,
             };
             let Ok(response) = opened else { return };
@@ -449,7 +455,8 @@ impl Wire for Arc<HttpWire> {
                 if let Ok(id) = HeaderValue::from_str(&id) {
                     headers.insert(SESSION_HEADER, id);
                 }
-                let _ = self.client.delete(&self.url).headers(headers).timeout(Duration::from_secs(2)).send().await;
+                let _ =
+                    self.client.delete(self.url.clone()).headers(headers).timeout(Duration::from_secs(2)).send().await;
             }
             if let Some(inbox) = inbox {
                 let _ = inbox.send(Inbound::Closed("the gateway closed the connection".into())).await;
