@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Federation: what a gateway in front of an upstream MCP server adds. Two release gateways (audit log on as
 # shipped): A serves the shipped tools; B serves them too and federates A as an `upstream` spec (prefix `a_`,
-# Streamable HTTP, the 2026-07-28 era between them). The same stateless `tools/call` of A's `ping` (JSON POSTs on
-# /mcp, with wrk), sent straight to A and through B as `a_ping`, at BENCH_CONNECTIONS connections (req/s, p50,
+# Streamable HTTP, the 2026-07-28 era between them). The same stateless 2026-07-28 `tools/call` of A's `ping`
+# (JSON POSTs on /mcp, with wrk, as B itself sends them), sent straight to A and through B as `a_ping`, at BENCH_CONNECTIONS connections (req/s, p50,
 # p99) and at concurrency 1 (p50). Target (issue 13): the federated call adds at most 150 µs at p50 at
 # concurrency 1 over the direct call to the same upstream. The per-caller rate limit is set too high to refuse
 # anything (1,000,000,000/minute), as in bench/redis.sh.
@@ -31,14 +31,18 @@ GATEWAY_BIN="${CARGO_TARGET_DIR:-target}/release/mcp-gateway"
 [[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN was not built"
 bench_init
 
-DIRECT='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{}}}'
-FEDERATED='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_ping","arguments":{}}}'
-BODY="$DIRECT"
-post_once() { curl_post "http://127.0.0.1:$1/mcp" "$BODY" "$MCP_HEADERS" "$WORK/answer.$1"; }
+# Both calls as a 2026-07-28 client sends them (the era B speaks to A): `_meta` and the mirrored headers.
+META='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}'
+DIRECT='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{},'"$META"'}}'
+FEDERATED='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_ping","arguments":{},'"$META"'}}'
+modern_headers() { printf 'Content-Type: application/json\nAccept: application/json, text/event-stream\nMCP-Protocol-Version: 2026-07-28\nMcp-Method: tools/call\nMcp-Name: %s' "$1"; }
+DIRECT_HEADERS="$(modern_headers ping)"
+FEDERATED_HEADERS="$(modern_headers a_ping)"
+post_once() { curl_post "http://127.0.0.1:$1/mcp" "$DIRECT" "$DIRECT_HEADERS" "$WORK/answer.$1"; }
 # B is ready when the federated tool answers a pong from A.
 post_federated() {
     local status
-    status="$(curl_post "http://127.0.0.1:$1/mcp" "$FEDERATED" "$MCP_HEADERS" "$WORK/answer.$1")"
+    status="$(curl_post "http://127.0.0.1:$1/mcp" "$FEDERATED" "$FEDERATED_HEADERS" "$WORK/answer.$1")"
     if [[ "$status" == 200* ]] && grep -q '"pong":true' "$WORK/answer.$1"; then echo "$status"; else echo "000 -"; fi
 }
 launch_gateway() { # PORT LOG SPECS
@@ -48,10 +52,10 @@ launch_gateway() { # PORT LOG SPECS
 launch_a() { launch_gateway "$1" "$2" ./tool_specs; }
 launch_b() { launch_gateway "$1" "$2" "$WORK/specs-b"; }
 
-# measure TAG PORT PID BODY: sets ${TAG}_RPS ${TAG}_P50 ${TAG}_P99 ${TAG}_P50_C1.
+# measure TAG PORT PID BODY HEADERS: sets ${TAG}_RPS ${TAG}_P50 ${TAG}_P99 ${TAG}_P50_C1.
 measure() {
     local tag="$1" name="$1"
-    wrk_env "$4" "$MCP_HEADERS"
+    wrk_env "$4" "$5"
     WRK_ARGS=(-t "$THREADS" -c "$CONNECTIONS" --latency)
     run_wrk "$name" "http://127.0.0.1:$2/mcp" "$3" "$tag"
     note_run_problems "$name"
@@ -72,9 +76,9 @@ printf '{"kind":"upstream","name":"a","prefix":"a_","transport":"streamable_http
 start_server "gateway B (federating A)" "$WORK/b.log" launch_b post_federated
 B_PID=$SERVER_PID B_PORT=$SERVER_PORT
 
-measure direct "$A_PORT" "$A_PID" "$DIRECT"
+measure direct "$A_PORT" "$A_PID" "$DIRECT" "$DIRECT_HEADERS"
 # Through B, both processes do the work: their CPU is counted together.
-measure federated "$B_PORT" "$B_PID $A_PID" "$FEDERATED"
+measure federated "$B_PORT" "$B_PID $A_PID" "$FEDERATED" "$FEDERATED_HEADERS"
 
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d µs", a - b }'; }
 row() { # LABEL TAG
