@@ -571,6 +571,11 @@ fn output_of(upstream: &str, mut result: Value) -> Result<ToolOutput, GatewayErr
     Ok(ToolOutput { value, content, is_error })
 }
 
+/// The answer of an item whose upstream left the specs since the caller's snapshot of the registry.
+fn removed() -> GatewayError {
+    GatewayError::new(ErrorCode::UpstreamUnavailable, "this upstream was removed from the specs").retryable(true)
+}
+
 /// What the registry's upstream tools call: the link, while it lives.
 #[derive(Debug)]
 struct CallerOf {
@@ -586,13 +591,7 @@ impl UpstreamCaller for CallerOf {
         deadline: Instant,
     ) -> ChannelFuture<'a, Result<ToolOutput, GatewayError>> {
         Box::pin(async move {
-            let Some(link) = self.link.upgrade() else {
-                return Err(GatewayError::new(
-                    ErrorCode::UpstreamUnavailable,
-                    "this upstream was removed from the specs",
-                )
-                .retryable(true));
-            };
+            let Some(link) = self.link.upgrade() else { return Err(removed()) };
             link.call(tool, args, ctx, deadline).await
         })
     }
@@ -605,9 +604,7 @@ impl UpstreamCaller for CallerOf {
         deadline: Instant,
     ) -> ChannelFuture<'a, Result<Value, GatewayError>> {
         Box::pin(async move {
-            let Some(link) = self.link.upgrade() else {
-                return Err(unavailable("?", "this upstream was removed from the specs"));
-            };
+            let Some(link) = self.link.upgrade() else { return Err(removed()) };
             link.forward(method, params, ctx, deadline).await
         })
     }
