@@ -80,29 +80,17 @@ measure direct "$A_PORT" "$A_PID" "$DIRECT" "$DIRECT_HEADERS"
 # Through B, both processes do the work: their CPU is counted together.
 measure federated "$B_PORT" "$B_PID $A_PID" "$FEDERATED" "$FEDERATED_HEADERS"
 
-added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d µs", a - b }'; }
-row() { # LABEL TAG
-    local rps="${2}_RPS" p50="${2}_P50" p99="${2}_P99" c1="${2}_P50_C1"
-    printf '| %s | %.0f | %s | %s | %s |\n' "$1" "${!rps}" "$(fmt_latency "${!p50}")" "$(fmt_latency "${!p99}")" \
-        "$(fmt_latency "${!c1}")"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ADDED_US=$(( federated_P50_C1 - direct_P50_C1 ))
 VERDICT="met"; (( ADDED_US <= 150 )) || VERDICT="missed"
 TABLE="$(cat <<TABLE_EOF
 | call | req/s (c=$CONNECTIONS) | p50 | p99 | p50 at c=1 |
 |---|---|---|---|---|
-$(row "\`ping\` straight to gateway A" direct)
-$(row "\`a_ping\` through gateway B (federating A)" federated)
+$(tag_row "\`ping\` straight to gateway A" direct)
+$(tag_row "\`a_ping\` through gateway B (federating A)" federated)
 
-The federated call adds $(added "$federated_P50_C1" "$direct_P50_C1") at p50 at concurrency 1 (target ≤ 150 µs: $VERDICT) and keeps $(ratio "$federated_RPS" "$direct_RPS")× the direct throughput at $CONNECTIONS connections (B and A share the machine's 2 cores).
+The federated call adds $(fmt_added_us "$federated_P50_C1" "$direct_P50_C1") at p50 at concurrency 1 (target ≤ 150 µs: $VERDICT) and keeps $(fmt_ratio "$federated_RPS" "$direct_RPS")× the direct throughput at $CONNECTIONS connections (B and A share the machine's 2 cores).
 TABLE_EOF
 )"
 REPORT=bench/results/federation-latest.md
-{
-    printf '# Federation: a call straight to an upstream and through a federating gateway\n\n'
-    report_context "$LOAD_BEFORE" "$COMMAND"
-    printf -- '- revision: %s\n\n%s\n' "$(git_revision)" "$TABLE"
-    if [[ -n "$BENCH_NOTES" ]]; then printf '\n%s' "$BENCH_NOTES"; fi
-} >"$REPORT"
+write_report "Federation: a call straight to an upstream and through a federating gateway" "$REPORT" "$TABLE"
 bench_finish "$TABLE" "$REPORT" ""

@@ -325,6 +325,27 @@ note_run_problems() {
 fmt_latency() { awk -v us="$1" 'BEGIN { if (us > -1000 && us < 1000) printf "%d µs", us; else printf "%.2f ms", us / 1000 }'; }
 fmt_mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
 
+# fmt_added_us A B: A - B in µs, signed ("+13 µs").
+fmt_added_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d µs", a - b }'; }
+# fmt_ratio A B: A / B with two decimals.
+fmt_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# tag_row LABEL TAG: a table row of what `measure` recorded under TAG (req/s, p50, p99, p50 at c=1).
+tag_row() {
+    local rps="${2}_RPS" p50="${2}_P50" p99="${2}_P99" c1="${2}_P50_C1"
+    printf '| %s | %.0f | %s | %s | %s |\n' "$1" "${!rps}" "$(fmt_latency "${!p50}")" "$(fmt_latency "${!p99}")" \
+        "$(fmt_latency "${!c1}")"
+}
+# write_report TITLE FILE TABLE: the report with its context (the load before the run in LOAD_BEFORE, the command in
+# COMMAND), the revision, the table and any notes.
+write_report() {
+    {
+        printf '# %s\n\n' "$1"
+        report_context "$LOAD_BEFORE" "$COMMAND"
+        printf -- '- revision: %s\n\n%s\n' "$(git_revision)" "$3"
+        if [[ -n "$BENCH_NOTES" ]]; then printf '\n%s' "$BENCH_NOTES"; fi
+    } >"$2"
+}
+
 # One line describing the machine: CPUs, memory, kernel.
 machine_summary() {
     local cpu memory

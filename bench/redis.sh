@@ -104,29 +104,17 @@ SCRIPT_CALLS="$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' \
 log "Redis ran the rate-limit script $SCRIPT_CALLS times ($redis_REQUESTS requests measured, warm-ups and checks besides)"
 
 REDIS_VERSION="$(redis-server --version | sed -E 's/.* v=([^ ]+).*/\1/')"
-added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d µs", a - b }'; }
-row() { # LABEL TAG
-    local rps="${2}_RPS" p50="${2}_P50" p99="${2}_P99" c1="${2}_P50_C1"
-    printf '| %s | %.0f | %s | %s | %s |\n' "$1" "${!rps}" "$(fmt_latency "${!p50}")" "$(fmt_latency "${!p99}")" \
-        "$(fmt_latency "${!c1}")"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 TABLE="$(cat <<TABLE_EOF
 | call | shared state | req/s (c=$CONNECTIONS) | p50 | p99 | p50 at c=1 |
 |---|---|---|---|---|---|
-$(row "ping | none (budgets in memory)" memory)
-$(row "ping | Redis $REDIS_VERSION on loopback" redis)
-$(row "READ tool | none (budgets in memory)" memory_read)
-$(row "READ tool | Redis $REDIS_VERSION on loopback" redis_read)
+$(tag_row "ping | none (budgets in memory)" memory)
+$(tag_row "ping | Redis $REDIS_VERSION on loopback" redis)
+$(tag_row "READ tool | none (budgets in memory)" memory_read)
+$(tag_row "READ tool | Redis $REDIS_VERSION on loopback" redis_read)
 
-Redis adds $(added "$redis_P50_C1" "$memory_P50_C1") at p50 at concurrency 1 to ping and $(added "$redis_read_P50_C1" "$memory_read_P50_C1") to the READ tool; throughput $(ratio "$redis_RPS" "$memory_RPS")× (ping) and $(ratio "$redis_read_RPS" "$memory_read_RPS")× (READ tool) without Redis.
+Redis adds $(fmt_added_us "$redis_P50_C1" "$memory_P50_C1") at p50 at concurrency 1 to ping and $(fmt_added_us "$redis_read_P50_C1" "$memory_read_P50_C1") to the READ tool; throughput $(fmt_ratio "$redis_RPS" "$memory_RPS")× (ping) and $(fmt_ratio "$redis_read_RPS" "$memory_read_RPS")× (READ tool) without Redis.
 TABLE_EOF
 )"
 REPORT=bench/results/redis-latest.md
-{
-    printf '# Shared state: without and with Redis\n\n'
-    report_context "$LOAD_BEFORE" "$COMMAND"
-    printf -- '- revision: %s\n\n%s\n' "$(git_revision)" "$TABLE"
-    if [[ -n "$BENCH_NOTES" ]]; then printf '\n%s' "$BENCH_NOTES"; fi
-} >"$REPORT"
+write_report "Shared state: without and with Redis" "$REPORT" "$TABLE"
 bench_finish "$TABLE" "$REPORT" ""
