@@ -203,7 +203,7 @@ impl Connection {
     pub async fn request(
         &self,
         method: &str,
-        mut params: Value,
+        params: Value,
         ctx: Option<&CallCtx>,
         deadline: Instant,
     ) -> Result<Value, Failure> {
@@ -211,7 +211,14 @@ impl Connection {
             return Err(self.gone().into());
         }
         let id = self.routes.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let meta = meta_of(&mut params);
+        let mut params = match params {
+            Value::Object(params) => params,
+            _ => Map::new(),
+        };
+        let mut meta = match params.remove("_meta") {
+            Some(Value::Object(meta)) => meta,
+            _ => Map::new(),
+        };
         if ctx.is_some() {
             meta.insert("progressToken".into(), json!(id));
         }
@@ -224,6 +231,7 @@ impl Connection {
             meta.insert("io.modelcontextprotocol/clientInfo".into(), client_info());
             meta.insert("io.modelcontextprotocol/clientCapabilities".into(), client_capabilities());
         }
+        params.insert("_meta".into(), Value::Object(meta));
         let (events, mut arriving) = mpsc::channel(PER_REQUEST_QUEUE);
         self.routes.lock().insert(id, events);
         let mut route = Forget { routes: &self.routes, id, wire: &self.wire, answered: false, era: &self.era };
@@ -453,19 +461,6 @@ fn answer_of(upstream: &str, method: &str, mut response: Value) -> Result<Value,
     };
     Err(GatewayError::new(mapped, format!("upstream `{upstream}` answered `{method}` with an error: {message}"))
         .with_details(json!({"upstream": upstream, "code": code})))
-}
-
-/// The `_meta` object of `params`, made if missing (`params` made an object if it is not one).
-fn meta_of(params: &mut Value) -> &mut Map<String, Value> {
-    if !params.is_object() {
-        *params = json!({});
-    }
-    let obj = params.as_object_mut().expect("made an object above");
-    let meta = obj.entry("_meta").or_insert_with(|| json!({}));
-    if !meta.is_object() {
-        *meta = json!({});
-    }
-    meta.as_object_mut().expect("made an object above")
 }
 
 fn from_wire(err: WireError) -> Failure {

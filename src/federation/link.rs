@@ -24,8 +24,8 @@ use crate::tools::{Ask, CallCtx, ChannelFuture, Question, RegistryHandle, ToolOu
 
 /// Most pages of `tools/list` read; an upstream that pages on past it is cut off there.
 const MAX_PAGES: usize = 20;
-/// Most tools one upstream may offer.
-const MAX_TOOLS: usize = 1000;
+/// Most tools (or resources, templates, prompts) one upstream may list.
+const MAX_ITEMS: usize = 1000;
 /// Most rounds of `input_required` one call may go through.
 const MAX_ROUNDS: usize = 8;
 /// The longest wait between reconnect attempts.
@@ -271,7 +271,7 @@ impl UpstreamLink {
 
     /// List the upstream's tools, hold back changed ones, and serve the rest.
     async fn publish(&self, connection: &Connection) -> Result<(), GatewayError> {
-        let listed = self.list_tools(connection).await?;
+        let listed = self.list_all(connection, "tools/list", "tools").await?;
         let offered: Vec<Value> =
             listed.into_iter().filter(|t| t["name"].as_str().is_some_and(|n| included(&self.spec.tools, n))).collect();
         let (admitted, held) = self.admit(offered).await?;
@@ -297,11 +297,6 @@ impl UpstreamLink {
         Ok(())
     }
 
-    /// Every page of `tools/list`, bounded.
-    async fn list_tools(&self, connection: &Connection) -> Result<Vec<Value>, GatewayError> {
-        self.list_all(connection, "tools/list", "tools").await
-    }
-
     /// Every page of a listing (`method`, items under `field`), bounded in pages and items.
     async fn list_all(&self, connection: &Connection, method: &str, field: &str) -> Result<Vec<Value>, GatewayError> {
         let mut all = Vec::new();
@@ -322,8 +317,8 @@ impl UpstreamLink {
             let Some(items) = page[field].as_array() else {
                 return Err(garbage(&self.spec.name, &format!("its `{method}` result has no `{field}` array")));
             };
-            if all.len() + items.len() > MAX_TOOLS {
-                return Err(garbage(&self.spec.name, &format!("it lists more than {MAX_TOOLS} {field}")));
+            if all.len() + items.len() > MAX_ITEMS {
+                return Err(garbage(&self.spec.name, &format!("it lists more than {MAX_ITEMS} {field}")));
             }
             all.extend(items.iter().cloned());
             cursor = page["nextCursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned);
