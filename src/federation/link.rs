@@ -147,6 +147,17 @@ impl UpstreamLink {
     }
 
     /// A call found the upstream unreachable: say so, and have the supervisor look (and reconnect).
+    /// A call that finds no connection: the recorded error (a whole message that already names the upstream), and
+    /// the link is woken to reconnect now.
+    fn not_connected(&self) -> GatewayError {
+        self.wake.notify_one();
+        let mut err = unavailable(&self.spec.name, "it is not connected yet");
+        if let Some(said) = self.status().error {
+            err.message = said;
+        }
+        err
+    }
+
     fn unreachable(&self, err: &GatewayError) {
         if err.code == ErrorCode::UpstreamUnavailable {
             self.set_status(|s| {
@@ -214,9 +225,10 @@ impl UpstreamLink {
             connection.close().await;
             tracing::warn!(upstream = %self.spec.name, reason = ?why, "upstream connection lost; reconnecting");
             if let Some(why) = why {
+                let message = unavailable(&self.spec.name, &why).message;
                 self.set_status(|s| {
                     s.state = State::Connecting;
-                    s.error = Some(why);
+                    s.error = Some(message);
                 });
             }
             // Not at once: an upstream that fails every listing would be asked in a loop.
@@ -420,11 +432,7 @@ impl UpstreamLink {
         ctx: Option<&CallCtx>,
         deadline: Instant,
     ) -> Result<Value, GatewayError> {
-        let Some(mut connection) = self.current() else {
-            self.wake.notify_one();
-            let why = self.status().error.unwrap_or_else(|| "it is not connected yet".into());
-            return Err(unavailable(&self.spec.name, &why));
-        };
+        let Some(mut connection) = self.current() else { return Err(self.not_connected()) };
         for renewed in [false, true] {
             match connection.request(method, params.clone(), ctx, deadline).await {
                 Ok(result) => return Ok(result),
@@ -448,11 +456,7 @@ impl UpstreamLink {
         ctx: &CallCtx,
         deadline: Instant,
     ) -> Result<ToolOutput, GatewayError> {
-        let Some(mut connection) = self.current() else {
-            self.wake.notify_one();
-            let why = self.status().error.unwrap_or_else(|| "it is not connected yet".into());
-            return Err(unavailable(&self.spec.name, &why));
-        };
+        let Some(mut connection) = self.current() else { return Err(self.not_connected()) };
         let mut params = json!({"name": tool, "arguments": args});
         let mut renewed = false;
         for _ in 0..MAX_ROUNDS {
