@@ -1,13 +1,13 @@
 //! Authentication and admission for every route family.
 //!
-//! [`authenticate`] runs on every request: it finds the presented key (`Authorization: Bearer`, `X-Proxy-Key`,
+//! The [`Authenticator`] layer runs on every request: it finds the presented key (`Authorization: Bearer`, `X-Proxy-Key`,
 //! `X-API-Key`, or `?key=` for connector URLs that cannot set headers), recognises it in constant time, and
 //! records the outcome as an extension. When OAuth issuers are configured, a bearer token shaped like a JWT is
 //! verified as an access token instead ([`crate::oauth`]; only in the `Authorization` header). With neither
 //! keys nor issuers every request runs as [`Caller::Anonymous`] (start-up only allows that on loopback or with
 //! `allow_anonymous`).
 //!
-//! [`gate`] guards one route family: it enforces authentication and the family's requirement (answering 401 with
+//! A [`Gate`] guards one route family (applied by `guard.rs`): it enforces authentication and the family's requirement (answering 401 with
 //! `WWW-Authenticate`, or 403, in the family's format) and applies the per-caller rate limit (429 with
 //! `Retry-After`). `POST /mcp` defers the authentication answer to its handler, which alone knows whether the
 //! body is JSON-RPC or an action envelope; the rate limit still applies there.
@@ -15,13 +15,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tower::{Layer, Service};
 
 use super::errors::{ErrorFormat, Refusal};
+use super::in_place::{InPlace, take_ready};
 use crate::auth::{Caller, KeyRing, Scope};
 use crate::error::{ErrorCode, GatewayError};
 use crate::limits::{KeyedLimit, Refused};
@@ -95,30 +99,76 @@ fn presented_token<'a>(headers: &'a HeaderMap, tokens: Option<&TokenVerifier>) -
     TokenVerifier::looks_like_token(token).then_some(token)
 }
 
-/// Resolve who is calling; attached to every request as an [`Auth`] extension.
-pub async fn authenticate(State(who): State<Authenticator>, mut request: Request, next: Next) -> Response {
-    let auth = if let Some(token) = presented_token(request.headers(), who.tokens.as_deref()) {
-        let request_id = request.headers().get(super::request_id::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        match who.tokens.as_deref().map(|t| t.verify(token, request_id)) {
-            Some(verifying) => match verifying.await {
-                Ok(key) => Auth::Ok(Caller::Key(Arc::new(key))),
-                Err(err) => {
-                    tracing::info!(reason = %err.message, "access token refused");
-                    Auth::Refused(err)
-                }
-            },
-            None => Auth::Invalid,
+impl Authenticator {
+    /// Who presents this access token.
+    async fn verify(&self, token: &str, request_id: &str) -> Auth {
+        let Some(tokens) = self.tokens.as_deref() else { return Auth::Invalid };
+        match tokens.verify(token, request_id).await {
+            Ok(key) => Auth::Ok(Caller::Key(Arc::new(key))),
+            Err(err) => {
+                tracing::info!(reason = %err.message, "access token refused");
+                Auth::Refused(err)
+            }
         }
-    } else if who.keys.is_empty() && who.tokens.is_none() {
-        Auth::Ok(Caller::Anonymous)
-    } else {
+    }
+
+    /// Who presents this request's key (or anyone, when the gateway has neither keys nor issuers).
+    fn recognise(&self, request: &Request) -> Auth {
+        if self.keys.is_empty() && self.tokens.is_none() {
+            return Auth::Ok(Caller::Anonymous);
+        }
         match presented_key(request.headers(), request.uri().query()) {
             None => Auth::Missing,
-            Some(key) => who.keys.authenticate(&key).map_or(Auth::Invalid, |k| Auth::Ok(Caller::Key(k))),
+            Some(key) => self.keys.authenticate(&key).map_or(Auth::Invalid, |k| Auth::Ok(Caller::Key(k))),
         }
-    };
-    request.extensions_mut().insert(auth);
-    next.run(request).await
+    }
+}
+
+/// Resolves who is calling and attaches it to every request as an [`Auth`] extension: in place for keys,
+/// after verification for access tokens.
+impl<S> Layer<S> for Authenticator {
+    type Service = Authenticating<S>;
+
+    fn layer(&self, inner: S) -> Authenticating<S> {
+        Authenticating { who: self.clone(), inner }
+    }
+}
+
+/// The service of the [`Authenticator`] layer.
+#[derive(Debug, Clone)]
+pub struct Authenticating<S> {
+    who: Authenticator,
+    inner: S,
+}
+
+impl<S> Service<Request> for Authenticating<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + Unpin + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = InPlace<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let Some(token) = presented_token(request.headers(), self.who.tokens.as_deref()).map(str::to_owned) else {
+            let auth = self.who.recognise(&request);
+            request.extensions_mut().insert(auth);
+            return InPlace::Route(self.inner.call(request));
+        };
+        // The route runs after the verification.
+        let mut inner = take_ready(&mut self.inner);
+        let who = self.who.clone();
+        InPlace::Waiting(Box::pin(async move {
+            let auth = who.verify(&token, super::request_id::of(request.extensions())).await;
+            request.extensions_mut().insert(auth);
+            inner.call(request).await
+        }))
+    }
 }
 
 /// The authenticated caller of a gated route (the gate has already refused everyone else).
@@ -189,43 +239,85 @@ pub fn client_ip(request: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> 
     Some(hops.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip))).unwrap_or(peer))
 }
 
-/// Guard a family: authentication, its requirement, and the per-caller rate limit.
-pub async fn gate(State(gate): State<Gate>, request: Request, next: Next) -> Response {
-    let auth = request.extensions().get::<Auth>().cloned();
-    let defer = request.method() == Method::POST && request.uri().path() == "/mcp";
-    let caller = match check(auth.as_ref(), &gate.requirement) {
-        Ok(caller) => Some(caller),
-        Err(_) if defer || matches!(gate.requirement, Requirement::Open) => None,
-        Err(err) => return Refusal(gate.format, err).into_response(),
-    };
-    if let Some(limit) = &gate.rate_limit {
+/// What a [`Gate`] decides before its route runs.
+#[derive(Debug)]
+pub enum Admission {
+    /// The route runs.
+    Pass,
+    /// The route does not run; this is the answer.
+    Refused(Response),
+    /// The rate limit's budgets are shared: [`Gate::ask`] finishes the decision after asking them.
+    Ask(Pending),
+}
+
+/// A rate-limit check still to be made by [`Gate::ask`].
+#[derive(Debug)]
+pub struct Pending {
+    limit: Arc<KeyedLimit>,
+    bucket: String,
+    caller: Option<Caller>,
+}
+
+impl Gate {
+    /// Authentication, the family's requirement, and the per-caller rate limit, without waiting unless the
+    /// rate limit's budgets are shared.
+    #[must_use]
+    pub fn admit(&self, request: &Request) -> Admission {
+        let auth = request.extensions().get::<Auth>();
+        let defer = request.method() == Method::POST && request.uri().path() == "/mcp";
+        let caller = match check(auth, &self.requirement) {
+            Ok(caller) => Some(caller),
+            Err(_) if defer || matches!(self.requirement, Requirement::Open) => None,
+            Err(err) => return Admission::Refused(Refusal(self.format, err).into_response()),
+        };
+        let Some(limit) = &self.rate_limit else { return Admission::Pass };
         let bucket = match &caller {
             Some(Caller::Key(key)) => format!("key:{}", key.id),
             _ => format!(
                 "ip:{}",
-                client_ip(&request, &gate.trusted_proxies).map_or_else(|| "unknown".into(), |ip| ip.to_string())
+                client_ip(request, &self.trusted_proxies).map_or_else(|| "unknown".into(), |ip| ip.to_string())
             ),
         };
-        if let Err(refused) = limit.check(&bucket).await {
-            let wait = match refused {
-                Refused::Wait(wait) => wait,
-                Refused::Unavailable(err) => return Refusal(gate.format, err).into_response(),
-            };
-            let rate = limit.rate();
-            let secs = wait.as_secs() + 1;
-            let err = GatewayError::new(
-                ErrorCode::RateLimited,
-                format!("rate limit of {} per {} s exceeded; retry in {secs} s", rate.count, rate.period.as_secs()),
-            )
-            .with_details(json!({"retry_after_secs": secs}))
-            .with_cause(format!("bucket {bucket}"));
-            // Counted by key id; an unauthenticated caller's bucket is its address, which is no label.
-            let caller_label = caller.as_ref().map_or("(unauthenticated)", Caller::id);
-            gate.metrics.record_rate_limited(RateLimit::Requests, NO_CATEGORY, caller_label);
-            return Refusal(gate.format, err).into_response();
+        match limit.check_now(&bucket) {
+            Some(outcome) => match self.verdict(outcome, limit, &bucket, caller.as_ref()) {
+                None => Admission::Pass,
+                Some(refusal) => Admission::Refused(refusal),
+            },
+            None => Admission::Ask(Pending { limit: limit.clone(), bucket, caller }),
         }
     }
-    next.run(request).await
+
+    /// Finish an [`Admission::Ask`] with the shared budgets' answer: the refusal, if the request is refused.
+    pub async fn ask(&self, pending: Pending) -> Option<Response> {
+        let outcome = pending.limit.check(&pending.bucket).await;
+        self.verdict(outcome, &pending.limit, &pending.bucket, pending.caller.as_ref())
+    }
+
+    fn verdict(
+        &self,
+        outcome: Result<(), Refused>,
+        limit: &KeyedLimit,
+        bucket: &str,
+        caller: Option<&Caller>,
+    ) -> Option<Response> {
+        let wait = match outcome {
+            Ok(()) => return None,
+            Err(Refused::Wait(wait)) => wait,
+            Err(Refused::Unavailable(err)) => return Some(Refusal(self.format, err).into_response()),
+        };
+        let rate = limit.rate();
+        let secs = wait.as_secs() + 1;
+        let err = GatewayError::new(
+            ErrorCode::RateLimited,
+            format!("rate limit of {} per {} s exceeded; retry in {secs} s", rate.count, rate.period.as_secs()),
+        )
+        .with_details(json!({"retry_after_secs": secs}))
+        .with_cause(format!("bucket {bucket}"));
+        // Counted by key id; an unauthenticated caller's bucket is its address, which is no label.
+        let caller_label = caller.map_or("(unauthenticated)", Caller::id);
+        self.metrics.record_rate_limited(RateLimit::Requests, NO_CATEGORY, caller_label);
+        Some(Refusal(self.format, err).into_response())
+    }
 }
 
 #[cfg(test)]

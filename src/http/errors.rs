@@ -7,20 +7,23 @@
 //!   (429) where the code calls for them.
 //! - The action envelope writes its own errors (`action.rs`): they echo the caller's request id.
 //!
-//! Errors carry no request id: their bodies are written by [`finish`], a layer around the whole router, with
+//! Errors carry no request id: their bodies are written by [`FinishLayer`], a layer around the whole router, with
 //! the request's id, which so comes from one place. Every error response the edge builds also carries a
 //! [`Failure`] extension, the error with its cause, which the access log reads for its line; handlers do not
 //! log failures themselves.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use crate::error::{ErrorCode, GatewayError};
+use crate::mcp::jsonrpc::{RpcError, error_response};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-
-use super::request_id::RequestId;
-use crate::error::{ErrorCode, GatewayError};
-use crate::mcp::jsonrpc::{RpcError, error_response};
+use tower::{Layer, Service};
 
 /// The failure behind an error response, for the access log: the error with its cause (which no body shows).
 #[derive(Debug, Clone)]
@@ -74,11 +77,11 @@ impl ErrorFormat {
     }
 }
 
-/// An error body still to be written with the request id (by [`finish`]).
+/// An error body still to be written with the request id (by [`FinishLayer`]).
 #[derive(Debug, Clone, Copy)]
 struct Unwritten(ErrorFormat);
 
-/// Status, content type and extensions now; the body when [`finish`] knows the request id.
+/// Status, content type and extensions now; the body when [`FinishLayer`] knows the request id.
 fn unwritten(err: GatewayError, format: ErrorFormat) -> Response {
     let status = StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))]).into_response();
@@ -95,17 +98,67 @@ pub fn written(mut response: Response, err: GatewayError) -> Response {
     response
 }
 
-/// Write the body of an error response with the request's id (a layer around the whole router).
-pub async fn finish(RequestId(request_id): RequestId, mut response: Response) -> Response {
-    if let Some(Unwritten(format)) = response.extensions_mut().remove::<Unwritten>() {
-        if let Some(Failure(err)) = response.extensions().get::<Failure>() {
-            let body = format.body(err, &request_id);
+/// Writes the body of every error response with the request's id: a layer around the whole router.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishLayer;
+
+impl<S> Layer<S> for FinishLayer {
+    type Service = Finish<S>;
+
+    fn layer(&self, inner: S) -> Finish<S> {
+        Finish(inner)
+    }
+}
+
+/// The service of [`FinishLayer`].
+#[derive(Debug, Clone)]
+pub struct Finish<S>(S);
+
+impl<S> Service<Request> for Finish<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Finishing<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let request_id = request.extensions().get::<tower_http::request_id::RequestId>().cloned();
+        Finishing { inner: self.0.call(request), request_id }
+    }
+}
+
+/// The response future of [`Finish`].
+#[derive(Debug)]
+pub struct Finishing<F> {
+    inner: F,
+    request_id: Option<tower_http::request_id::RequestId>,
+}
+
+impl<F, E> Future for Finishing<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = std::task::ready!(Pin::new(&mut self.inner).poll(cx))?;
+        if let Some(Unwritten(format)) = response.extensions_mut().remove::<Unwritten>()
+            && let Some(Failure(err)) = response.extensions().get::<Failure>()
+        {
+            let request_id = self.request_id.as_ref().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+            let body = format.body(err, request_id);
             *response.body_mut() = axum::Json(body).into_response().into_body();
             // The router, inside this layer, declared the empty body's length; hyper declares the written one.
             response.headers_mut().remove(header::CONTENT_LENGTH);
         }
+        Poll::Ready(Ok(response))
     }
-    response
 }
 
 /// `WWW-Authenticate` on 401/403, `Retry-After` on 429.

@@ -6,9 +6,10 @@
 //! the body it received.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -17,7 +18,7 @@ use super::action;
 use super::auth::{Auth, Authed, Requirement, check};
 use super::body::{BodyError, BodyLimits, content_type, read_json};
 use super::errors::{ErrorFormat, Refusal, written};
-use super::request_id::RequestId;
+use super::request_id::{self, RequestId};
 use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::jsonrpc::{INVALID_REQUEST, PARSE_ERROR, RpcError};
 use crate::mcp::streamable::rpc_error;
@@ -53,19 +54,18 @@ async fn read_rpc_body(state: &AppState, headers: &HeaderMap, body: Body) -> Res
     })
 }
 
-pub async fn post_mcp(
-    State(state): State<AppState>,
-    RequestId(request_id): RequestId,
-    auth: Option<Extension<Auth>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// `POST /mcp`: the whole request, taken apart here rather than by extractors (a `HeaderMap` extractor copies
+/// every header).
+pub async fn post_mcp(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let request_id: Arc<str> = request_id::of(&parts.extensions).into();
+    let headers = parts.headers;
     let message = match read_rpc_body(&state, &headers, body).await {
         Ok(message) => message,
         Err(response) => return response,
     };
     let envelope = action::is_envelope(&message);
-    let caller = match check(auth.as_ref().map(|a| &a.0), &Requirement::Authenticated) {
+    let caller = match check(parts.extensions.get::<Auth>(), &Requirement::Authenticated) {
         Ok(caller) => caller,
         Err(err) if envelope => return action::refusal(err, &request_id, &message),
         Err(err) => return Refusal(ErrorFormat::JsonRpc, err).into_response(),

@@ -1,5 +1,5 @@
 //! The HTTP edge: the router, middleware (request id, authentication and admission, access log, origin
-//! policy, request deadlines), the error encodings (`errors`), body reading, the handlers that adapt each family of endpoints to the MCP layer
+//! policy and request deadlines in one guard per route family), the error encodings (`errors`), body reading, the handlers that adapt each family of endpoints to the MCP layer
 //! or the call pipeline, the OAuth resource metadata and challenges (`oauth`), the built-in authorization server's endpoints
 //! (`oauth_server`, `consent`), the Supabase MCP passthrough, generated media (`assets`) and the embedded web pages
 //! (`pages`, `static_files`).
@@ -12,9 +12,10 @@ pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod consent;
-pub mod deadline;
 pub mod errors;
+pub mod guard;
 pub mod health;
+pub mod in_place;
 pub mod mcp_routes;
 pub mod oauth;
 pub mod oauth_server;

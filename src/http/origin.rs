@@ -7,14 +7,11 @@
 //!   when allowed hosts are configured: it must be loopback or an allowed host; else 403.
 //! - `*` in either list allows anything. A gateway behind a reverse proxy lists its public name.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::Arc;
 
-use super::errors::{RestError, written};
+use super::errors::{ErrorFormat, RestError, written};
 use crate::config::Config;
 use crate::error::{ErrorCode, GatewayError};
 use crate::mcp::jsonrpc::{INVALID_REQUEST, RpcError};
@@ -92,22 +89,17 @@ fn refused(why: &str) -> GatewayError {
         .with_cause(format!("refused by origin policy: {why}"))
 }
 
-pub async fn middleware(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
-    match policy.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(why) => {
-            let err = refused(&why);
+/// The policy's refusal, in the family's format: a JSON-RPC error for the MCP transports, a REST error for the
+/// rest.
+#[must_use]
+pub fn refusal(format: ErrorFormat, why: &str) -> Response {
+    let err = refused(why);
+    match format {
+        ErrorFormat::JsonRpc => {
             let body = RpcError::new(INVALID_REQUEST, err.message.clone());
             written(rpc_error(StatusCode::FORBIDDEN, &Value::Null, &body), err)
         }
-    }
-}
-
-/// The same policy for the REST endpoints, refused in their error format.
-pub async fn rest_middleware(State(policy): State<Arc<OriginPolicy>>, request: Request, next: Next) -> Response {
-    match policy.check(request.headers()) {
-        Ok(()) => next.run(request).await,
-        Err(why) => RestError(refused(&why)).into_response(),
+        ErrorFormat::Rest => RestError(err).into_response(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! response. tower-http takes any id the caller sent, so [`drop_unacceptable`] runs first and removes one that is
 //! not visible ASCII of at most 128 bytes (a fresh id is then minted). The request span (`access_log.rs`)
 //! carries it on every log line; handlers that need it take the [`RequestId`] extractor, and error bodies get it
-//! from `errors::finish`.
+//! from `errors::FinishLayer`.
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -14,14 +14,13 @@
 //! | assets | `/assets/{project}/{type}/{file}` | nothing (capability URLs, see `assets.rs`) | REST |
 //! | pages | `/workers/ui`, `/control`, `/static/{file}` | nothing (they hold no data; their API calls are gated) | REST |
 //!
-//! Every request first gets its id, its access-log line and its [`auth::authenticate`] outcome, in layers around
+//! Every request first gets its id, its access-log line and its [`auth::Authenticator`] outcome, in layers around
 //! the router (not repeated per route); each gated family then checks its requirement and the per-caller rate
-//! limit. On the way out, [`errors::finish`] writes error bodies with the request id.
+//! limit. On the way out, [`errors::FinishLayer`] writes error bodies with the request id.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{any, get, post};
 use tower::ServiceBuilder;
 use tower::util::MapRequestLayer;
@@ -29,11 +28,12 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::auth::{self, Gate, Requirement};
 use super::errors::{ErrorFormat, RestError};
+use super::guard::Guard;
 use super::origin::OriginPolicy;
 use super::pages::PageHeaders;
 use super::{
-    access_log, admin, admin_upstreams, assets, deadline, errors, health, mcp_routes, oauth, oauth_server, origin,
-    pages, passthrough, request_id, rest, voice_workers,
+    access_log, admin, admin_upstreams, assets, errors, health, mcp_routes, oauth, oauth_server, pages, passthrough,
+    request_id, rest, voice_workers,
 };
 use crate::auth::Scope;
 use crate::error::{ErrorCode, GatewayError};
@@ -44,61 +44,53 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let policy = Arc::new(OriginPolicy::from_config(&state.config));
     let trusted_proxies = Arc::new(state.config.security.trusted_proxies.clone());
-    let gate = |requirement: Requirement, format: ErrorFormat| {
-        from_fn_with_state(
-            Gate {
-                requirement,
-                format,
-                rate_limit: state.rate_limit.clone(),
-                trusted_proxies: trusted_proxies.clone(),
-                metrics: state.metrics.clone(),
-            },
-            auth::gate,
-        )
+    let guard = |requirement: Requirement, format: ErrorFormat| {
+        Guard::new(Gate {
+            requirement,
+            format,
+            rate_limit: state.rate_limit.clone(),
+            trusted_proxies: trusted_proxies.clone(),
+            metrics: state.metrics.clone(),
+        })
     };
-    let timeout = from_fn_with_state(state.config.limits.request_timeout, deadline::middleware);
+    let timeout = state.config.limits.request_timeout;
 
     let mcp = Router::new()
         .route("/mcp", post(mcp_routes::post_mcp).get(mcp_routes::get_mcp).delete(mcp_routes::delete_mcp))
         .route("/sse", get(mcp_routes::get_sse))
         .route("/messages", post(mcp_routes::post_messages))
-        .route_layer(gate(Requirement::Authenticated, ErrorFormat::JsonRpc))
-        .route_layer(from_fn_with_state(policy.clone(), origin::middleware));
+        .route_layer(guard(Requirement::Authenticated, ErrorFormat::JsonRpc).origin(policy.clone()));
     let tool_listings = Router::new()
         .route("/mcp/tools/list", get(rest::flowchat_list))
         .route("/mcp/tools/{name}/schema", get(rest::flowchat_schema))
         .route("/tools", get(rest::dragonfly_tools))
-        .route_layer(timeout.clone())
-        .route_layer(gate(Requirement::Scope(Scope::ToolsList), ErrorFormat::Rest))
-        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+        .route_layer(
+            guard(Requirement::Scope(Scope::ToolsList), ErrorFormat::Rest).origin(policy.clone()).deadline(timeout),
+        );
     let tool_calls = Router::new()
         .route("/mcp/tools/call", post(rest::flowchat_call))
         .route("/execute", post(rest::dragonfly_execute))
-        .route_layer(gate(Requirement::AnyCallScope, ErrorFormat::Rest))
-        .route_layer(from_fn_with_state(policy.clone(), origin::rest_middleware));
+        .route_layer(guard(Requirement::AnyCallScope, ErrorFormat::Rest).origin(policy.clone()));
     let workers = Router::new()
         .route("/workers", get(voice_workers::list))
         .route("/workers/{id}/query", post(voice_workers::query))
         .route("/workers/{id}/realtime/config", get(voice_workers::realtime_config))
-        .route_layer(timeout.clone())
-        .route_layer(gate(Requirement::Scope(Scope::Workers), ErrorFormat::Rest));
+        .route_layer(guard(Requirement::Scope(Scope::Workers), ErrorFormat::Rest).deadline(timeout));
     // Static routes win over the wildcard, so `/mcp/tools/*` stay the gateway's own.
     let passthrough = Router::new()
         .route("/mcp/", any(passthrough::proxy))
         .route("/mcp/{*path}", any(passthrough::proxy))
-        .route_layer(gate(Requirement::Scope(Scope::Proxy), ErrorFormat::Rest))
-        .route_layer(from_fn_with_state(policy, origin::rest_middleware));
+        .route_layer(guard(Requirement::Scope(Scope::Proxy), ErrorFormat::Rest).origin(policy));
     let admin = Router::new()
         .route("/admin/audit", get(admin::audit))
         .route("/admin/activity", get(admin::activity))
         .route("/admin/config", get(admin::config))
         .route("/admin/upstreams", get(admin_upstreams::list))
         .route("/admin/upstreams/{name}/approve", post(admin_upstreams::approve))
-        .route_layer(timeout.clone())
-        .route_layer(gate(Requirement::Scope(Scope::Admin), ErrorFormat::Rest));
+        .route_layer(guard(Requirement::Scope(Scope::Admin), ErrorFormat::Rest).deadline(timeout));
     let metrics = Router::new()
         .route("/metrics", get(health::metrics))
-        .route_layer(gate(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
+        .route_layer(guard(Requirement::Scope(Scope::Metrics), ErrorFormat::Rest));
     let pages = Router::new()
         .route("/workers/ui", get(pages::page))
         .route("/control", get(pages::page))
@@ -129,8 +121,7 @@ pub fn router(state: AppState) -> Router {
             .route(builtin::TOKEN_PATH, post(oauth_server::token))
             // Signing in is rate limited like everything else: guessing keys on the consent page, or flooding
             // registration, meets the per-address limit.
-            .route_layer(gate(Requirement::Open, ErrorFormat::Rest))
-            .route_layer(timeout.clone())
+            .route_layer(guard(Requirement::Open, ErrorFormat::Rest).deadline(timeout))
             .with_state(server.clone()),
         None => Router::new(),
     };
@@ -163,11 +154,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id::HEADER))
         .layer(access_log::layer(state.metrics.clone()))
         .option_layer(challenge)
-        .layer(map_response(errors::finish))
-        .layer(from_fn_with_state(
-            auth::Authenticator { keys: state.keys.clone(), tokens: state.tokens.clone() },
-            auth::authenticate,
-        ))
+        .layer(errors::FinishLayer)
+        .layer(auth::Authenticator { keys: state.keys.clone(), tokens: state.tokens.clone() })
         .service(routes);
     Router::new().fallback_service(app)
 }

@@ -59,13 +59,20 @@ impl KeyedLimit {
     /// Count one request of `key`: refused when over its rate, or when shared budgets cannot be checked.
     pub async fn check(&self, key: &str) -> Result<(), Refused> {
         match &self.budgets {
-            Budgets::Local(limiter) => limiter
-                .check_key(&key.to_owned())
-                .map_err(|not_until| Refused::Wait(not_until.wait_time_from(DefaultClock::default().now()))),
+            Budgets::Local(limiter) => check_local(limiter, key),
             Budgets::Shared(budgets, name) => match budgets.check(name, key, self.rate).await {
                 Ok(passed) => passed.map_err(Refused::Wait),
                 Err(err) => Err(Refused::Unavailable(err)),
             },
+        }
+    }
+
+    /// [`check`](Self::check) without waiting, when the budgets are in this process; `None` when they are
+    /// shared (asking Redis takes a round trip).
+    pub fn check_now(&self, key: &str) -> Option<Result<(), Refused>> {
+        match &self.budgets {
+            Budgets::Local(limiter) => Some(check_local(limiter, key)),
+            Budgets::Shared(..) => None,
         }
     }
 
@@ -82,6 +89,12 @@ impl KeyedLimit {
             limiter.shrink_to_fit();
         }
     }
+}
+
+fn check_local(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> Result<(), Refused> {
+    limiter
+        .check_key(&key.to_owned())
+        .map_err(|not_until| Refused::Wait(not_until.wait_time_from(DefaultClock::default().now())))
 }
 
 #[cfg(test)]
