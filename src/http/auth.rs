@@ -12,10 +12,9 @@
 //! `Retry-After`). `POST /mcp` defers the authentication answer to its handler, which alone knows whether the
 //! body is JSON-RPC or an action envelope; the rate limit still applies there.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-
-use std::convert::Infallible;
 use std::task::{Context, Poll};
 
 use axum::extract::{ConnectInfo, Request};

@@ -17,13 +17,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::error::{ErrorCode, GatewayError};
-use crate::mcp::jsonrpc::{RpcError, error_response};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tower::{Layer, Service};
+
+use super::request_id;
+use crate::error::{ErrorCode, GatewayError};
+use crate::mcp::jsonrpc::{RpcError, error_response};
 
 /// The failure behind an error response, for the access log: the error with its cause (which no body shows).
 #[derive(Debug, Clone)]
@@ -151,7 +153,7 @@ where
         if let Some(Unwritten(format)) = response.extensions_mut().remove::<Unwritten>()
             && let Some(Failure(err)) = response.extensions().get::<Failure>()
         {
-            let request_id = self.request_id.as_ref().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+            let request_id = self.request_id.as_ref().map_or("", request_id::text);
             let body = format.body(err, request_id);
             *response.body_mut() = axum::Json(body).into_response().into_body();
             // The router, inside this layer, declared the empty body's length; hyper declares the written one.

@@ -30,10 +30,13 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 /// The id the request-id layer set, as text (`""` outside it).
 #[must_use]
 pub fn of(extensions: &axum::http::Extensions) -> &str {
-    extensions
-        .get::<tower_http::request_id::RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default()
+    extensions.get::<tower_http::request_id::RequestId>().map_or("", text)
+}
+
+/// A request id as text (`""` if it is not visible ASCII, which the request-id layers do not let through).
+#[must_use]
+pub fn text(id: &tower_http::request_id::RequestId) -> &str {
+    id.header_value().to_str().unwrap_or_default()
 }
 
 /// Mints UUID v7 ids (time-ordered, so ids sort by arrival).
