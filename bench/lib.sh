@@ -11,6 +11,7 @@
 #                      the least disturbed one is reported                                      (default 3)
 #   BENCH_CONNECTIONS  concurrent connections of the throughput runs                            (default 32)
 #   BENCH_THREADS      wrk threads of the throughput runs                                       (default 2)
+#   BENCH_ROUNDS       repeated measurements behind a verdict, whose median it takes (run.sh, upstream.sh)  (default 3)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -27,8 +28,8 @@ to_seconds() {
     esac
 }
 
-# Reads the common settings into DURATION, WARMUP, DURATION_S, WARMUP_S, ATTEMPTS, QUIET_WAIT_S, CONNECTIONS,
-# THREADS, and SETTINGS (the same settings as `NAME=value` words, for the report's exact command).
+# Reads the common settings into DURATION, WARMUP, DURATION_S, WARMUP_S, ATTEMPTS, QUIET_WAIT_S, ROUNDS,
+# CONNECTIONS, THREADS, and SETTINGS (the same settings as `NAME=value` words, for the report's exact command).
 bench_settings() {
     CONNECTIONS="${BENCH_CONNECTIONS:-32}"
     THREADS="${BENCH_THREADS:-2}"
@@ -36,16 +37,24 @@ bench_settings() {
     WARMUP="${BENCH_WARMUP:-$DURATION}"
     ATTEMPTS="${BENCH_ATTEMPTS:-3}"
     QUIET_WAIT_S="${BENCH_QUIET_WAIT:-120}"
+    ROUNDS="${BENCH_ROUNDS:-3}"
     DURATION_S="$(to_seconds "$DURATION")"
     WARMUP_S="$(to_seconds "$WARMUP")"
     [[ "$DURATION_S" =~ ^[0-9]+$ && "$DURATION_S" -gt 0 ]] || die "BENCH_DURATION must be a positive whole number of s/m/h"
     [[ "$WARMUP_S" =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be a whole number of s/m/h"
     [[ "$ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ATTEMPTS must be a positive whole number"
     [[ "$QUIET_WAIT_S" =~ ^[0-9]+$ ]] || die "BENCH_QUIET_WAIT must be a whole number of seconds"
+    [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive whole number"
     [[ "$CONNECTIONS" =~ ^[1-9][0-9]*$ && "$THREADS" =~ ^[1-9][0-9]*$ ]] \
         || die "BENCH_CONNECTIONS and BENCH_THREADS must be positive whole numbers"
     SETTINGS="BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP BENCH_CONNECTIONS=$CONNECTIONS BENCH_THREADS=$THREADS"
     SETTINGS+=" BENCH_ATTEMPTS=$ATTEMPTS BENCH_QUIET_WAIT=$QUIET_WAIT_S"
+}
+
+# median NUMBER...: the middle one (the mean of the middle two for an even count), as given.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Checks that each named command exists.
