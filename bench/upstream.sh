@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Upstream overhead: what the gateway adds to a READ tool backed by Supabase. The same PostgREST call
-# (`search_entreprise_with_stats`) is measured three ways against a local fake PostgREST
+# (`search_entreprise_with_stats`) is measured four ways against a local fake PostgREST
 # (examples/fake_postgrest.rs), with wrk:
 #   direct  POST /rest/v1/rpc/search_entreprise_with_stats to the fake, with the body and headers the gateway sends
 #   rest    POST /mcp/tools/call {"tool_name","params"} to the gateway (FlowChat REST)
 #   mcp     POST /mcp tools/call to the gateway (MCP Streamable HTTP, stateless JSON, as bench/run.sh)
+#   floor   the rest request to examples/bare_passthrough.rs: axum relaying it with one pooled reqwest client and
+#           nothing else, the least any gateway on these crates adds (the peer for the target, as bench/run.sh's
+#           bare server is for ping)
 # each at concurrency 1 (1 thread, 1 connection: p50, p99) and at BENCH_CONNECTIONS connections (req/s, p50, p99).
 # Added latency = a gateway path's p50/p99 minus the direct p50/p99 at concurrency 1; target: added p50 <= 120 µs.
 #
@@ -14,7 +17,7 @@
 #
 # Usage: bench/upstream.sh
 # Environment (all optional): BENCH_DURATION, BENCH_WARMUP, BENCH_QUIET_WAIT, BENCH_ATTEMPTS as in bench/lib.sh
-# (each of the six runs gets its own warm-up and attempts), and
+# (each of the eight runs gets its own warm-up and attempts), and
 #   BENCH_CONNECTIONS  connections of the throughput runs                  (default 32)
 #   BENCH_THREADS      wrk threads of the throughput runs                  (default 2)
 #   BENCH_ROUNDS       concurrency-1 rounds behind the added latency: the first is the table's runs, each further
@@ -23,8 +26,9 @@
 #
 # Before measuring it checks each path once with curl: the fake refuses a request without the key (401), each
 # path answers 200 with the fake's rows, and the fake received the same body and headers (but the request id)
-# directly and through both gateway paths. Exit status: 0 when every check passed and every measured request got a
-# 2xx without socket errors, 1 otherwise. The 120 µs target is informational: a MISS does not fail the script.
+# directly, through both gateway paths and the floor. Exit status: 0 when every check passed and every measured
+# request got a 2xx without socket errors, 1 otherwise. The 120 µs target is informational: a MISS does not fail
+# the script.
 #
 # Needs: cargo, curl, python3, and wrk (installed with apt-get when missing and root/sudo). wrk shares the cores
 # with the gateway and the fake; nothing is pinned.
@@ -39,17 +43,18 @@ TARGET_ADDED_P50_US=120
 
 require_commands curl cargo python3
 ensure_wrk
-log "cargo build --release (mcp-gateway and examples/fake_postgrest.rs)"
-cargo build --release --quiet --bin mcp-gateway --example fake_postgrest
+log "cargo build --release (mcp-gateway, examples/fake_postgrest.rs and examples/bare_passthrough.rs)"
+cargo build --release --quiet --bin mcp-gateway --example fake_postgrest --example bare_passthrough
 GATEWAY_BIN="${CARGO_TARGET_DIR:-target}/release/mcp-gateway"
 FAKE_BIN="${CARGO_TARGET_DIR:-target}/release/examples/fake_postgrest"
-[[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" ]] || die "$GATEWAY_BIN or $FAKE_BIN was not built"
+FLOOR_BIN="${CARGO_TARGET_DIR:-target}/release/examples/bare_passthrough"
+[[ -x "$GATEWAY_BIN" && -x "$FAKE_BIN" && -x "$FLOOR_BIN" ]] || die "$GATEWAY_BIN, $FAKE_BIN or $FLOOR_BIN was not built"
 GATEWAY_VERSION="$("$GATEWAY_BIN" --version | awk '{ print $2 }')"
 
 bench_init
 
 # ---------------------------------------------------------------------------------------------------------------
-# The three requests
+# The requests
 # ---------------------------------------------------------------------------------------------------------------
 # A key for this run only; the fake accepts nothing else. It never appears in the output or the report.
 KEY="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
@@ -71,6 +76,7 @@ MCP_BODY="{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"
 direct_url() { echo "http://127.0.0.1:$FAKE_PORT/rest/v1/rpc/$TOOL"; }
 rest_url() { echo "http://127.0.0.1:$GW_PORT/mcp/tools/call"; }
 mcp_url() { echo "http://127.0.0.1:$GW_PORT/mcp"; }
+floor_url() { echo "http://127.0.0.1:$FLOOR_PORT/mcp/tools/call"; }
 
 # post_path PATH REQUEST_ID OUT: one request of that path with curl, tagged with the request id; prints
 # "<code> <content type>".
@@ -80,6 +86,7 @@ post_path() {
         direct) curl_post "$(direct_url)" "$RPC_BODY" "$RPC_HEADERS"$'\n'"X-Request-ID: $request_id" "$out" ;;
         rest) curl_post "$(rest_url)" "$REST_BODY" "$REST_HEADERS"$'\n'"X-Request-ID: $request_id" "$out" ;;
         mcp) curl_post "$(mcp_url)" "$MCP_BODY" "$MCP_HEADERS"$'\n'"X-Request-ID: $request_id" "$out" ;;
+        floor) curl_post "$(floor_url)" "$REST_BODY" "$REST_HEADERS"$'\n'"X-Request-ID: $request_id" "$out" ;;
     esac
 }
 
@@ -98,12 +105,16 @@ launch_gateway() {
         "$GATEWAY_BIN" serve >"$2" 2>&1 &
 }
 probe_gateway() { GW_PORT="$1" post_path rest bench-ready "$WORK/ready.gateway"; }
+launch_floor() {
+    SUPABASE_URL="http://127.0.0.1:$FAKE_PORT" SUPABASE_API_KEY="$KEY" "$FLOOR_BIN" "127.0.0.1:$1" >"$2" 2>&1 &
+}
+probe_floor() { FLOOR_PORT="$1" post_path floor bench-ready "$WORK/ready.floor"; }
 
 # ---------------------------------------------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------------------------------------------
-# python3 bench checks: `answers DIRECT REST MCP` (each path's body is a success carrying the fake's rows) and
-# `captures FAKE_LOG` (the fake received the same request directly and through both gateway paths).
+# python3 bench checks: `answers DIRECT REST MCP FLOOR` (each path's body is a success carrying the fake's rows)
+# and `captures FAKE_LOG` (the fake received the same request directly, through both gateway paths and the floor).
 check() {
     python3 - "$@" <<'PY'
 import json, sys
@@ -115,15 +126,16 @@ def load(path):
     except ValueError as e:
         sys.exit(f"{path}: not JSON ({e}): {raw[:300]}")
 
-def answers(direct_path, rest_path, mcp_path):
+def answers(direct_path, rest_path, mcp_path, floor_path):
     rows = load(direct_path)
     if not (isinstance(rows, list) and rows and all("acme" in r.get("nom", "").lower() for r in rows)):
         sys.exit(f"direct: expected a non-empty array of ACME companies, got {str(rows)[:300]}")
-    rest = load(rest_path)
-    if rest.get("success") is not True or rest.get("tool_name") != "search_entreprise_with_stats":
-        sys.exit(f"rest: not a success of search_entreprise_with_stats: {str(rest)[:500]}")
-    if rest.get("result") != rows:
-        sys.exit(f"rest: result is not the fake's rows: {str(rest.get('result'))[:500]}")
+    for name, path in (("rest", rest_path), ("floor", floor_path)):
+        rest = load(path)
+        if rest.get("success") is not True or rest.get("tool_name") != "search_entreprise_with_stats":
+            sys.exit(f"{name}: not a success of search_entreprise_with_stats: {str(rest)[:500]}")
+        if rest.get("result") != rows:
+            sys.exit(f"{name}: result is not the fake's rows: {str(rest.get('result'))[:500]}")
     mcp = load(mcp_path)
     result = mcp.get("result")
     if mcp.get("jsonrpc") != "2.0" or mcp.get("id") != 1 or not isinstance(result, dict):
@@ -147,13 +159,13 @@ def captures(log_path):
     direct = seen.get("bench-verify-direct")
     if direct is None:
         sys.exit("the fake logged no direct request")
-    for path in ("rest", "mcp"):
+    for path in ("rest", "mcp", "floor"):
         via = seen.get(f"bench-verify-{path}")
         if via is None:
-            sys.exit(f"the fake logged no request from the gateway's {path} path carrying its request id")
+            sys.exit(f"the fake logged no request from the {path} path carrying its request id")
         if strip(via) != strip(direct):
             sys.exit(f"the gateway ({path}) sent {strip(via)}\n  but the direct request is {strip(direct)}")
-    print("the gateway sends what the direct runs send: " + ", ".join(sorted(direct["headers"])))
+    print("the gateway and the floor send what the direct runs send: " + ", ".join(sorted(direct["headers"])))
 
 {"answers": answers, "captures": captures}[sys.argv[1]](*sys.argv[2:])
 PY
@@ -162,14 +174,15 @@ PY
 # verify_paths TAG: each path answers 200 application/json, with the fake's rows; request ids bench-TAG-PATH.
 verify_paths() {
     local tag="$1" path status summary
-    for path in direct rest mcp; do
+    for path in direct rest mcp floor; do
         status="$(post_path "$path" "bench-$tag-$path" "$WORK/$tag.$path.json")"
         if [[ "$status" != "200 application/json"* ]]; then
             cat "$WORK/$tag.$path.json" >&2 2>/dev/null || true
             die "$path: answered HTTP $status, not 200 application/json"
         fi
     done
-    summary="$(check answers "$WORK/$tag.direct.json" "$WORK/$tag.rest.json" "$WORK/$tag.mcp.json")" \
+    summary="$(check answers "$WORK/$tag.direct.json" "$WORK/$tag.rest.json" "$WORK/$tag.mcp.json" \
+        "$WORK/$tag.floor.json")" \
         || die "$tag: a path did not answer with the fake's rows"
     log "$tag: $summary"
 }
@@ -193,6 +206,8 @@ start_server "the fake PostgREST" "$WORK/fake.log" launch_fake probe_fake
 FAKE_PID=$SERVER_PID FAKE_PORT=$SERVER_PORT
 start_server "mcp-gateway" "$WORK/gateway.log" launch_gateway probe_gateway
 GW_PID=$SERVER_PID GW_PORT=$SERVER_PORT
+start_server "the bare pass-through" "$WORK/floor.log" launch_floor probe_floor
+FLOOR_PID=$SERVER_PID FLOOR_PORT=$SERVER_PORT
 GW_RSS_IDLE_KB="$(rss_kb "$GW_PID")"
 
 log "checking each path once"
@@ -202,16 +217,18 @@ check captures "$WORK/fake.log" >"$WORK/captures.txt" || die "the direct request
 log "$(cat "$WORK/captures.txt")"
 
 declare -A URL BODY HEADERS PIDS LABEL P50 P99 RPS REQUESTS CPU RUNS
-URL=([direct]="$(direct_url)" [rest]="$(rest_url)" [mcp]="$(mcp_url)")
-BODY=([direct]="$RPC_BODY" [rest]="$REST_BODY" [mcp]="$MCP_BODY")
-HEADERS=([direct]="$RPC_HEADERS"$'\n'"X-Request-ID: $DIRECT_REQUEST_ID" [rest]="$REST_HEADERS" [mcp]="$MCP_HEADERS")
-PIDS=([direct]="$FAKE_PID" [rest]="$GW_PID $FAKE_PID" [mcp]="$GW_PID $FAKE_PID")
+URL=([direct]="$(direct_url)" [rest]="$(rest_url)" [mcp]="$(mcp_url)" [floor]="$(floor_url)")
+BODY=([direct]="$RPC_BODY" [rest]="$REST_BODY" [mcp]="$MCP_BODY" [floor]="$REST_BODY")
+HEADERS=([direct]="$RPC_HEADERS"$'\n'"X-Request-ID: $DIRECT_REQUEST_ID" [rest]="$REST_HEADERS" [mcp]="$MCP_HEADERS"
+    [floor]="$REST_HEADERS")
+PIDS=([direct]="$FAKE_PID" [rest]="$GW_PID $FAKE_PID" [mcp]="$GW_PID $FAKE_PID" [floor]="$FLOOR_PID $FAKE_PID")
 LABEL=([direct]="direct to the fake PostgREST" [rest]="gateway REST POST /mcp/tools/call"
-    [mcp]="gateway MCP POST /mcp tools/call")
+    [mcp]="gateway MCP POST /mcp tools/call" [floor]="bare axum + reqwest pass-through (floor)")
+PATHS="direct rest mcp floor"
 # c1: one thread, one connection (latency); cN: BENCH_THREADS threads, BENCH_CONNECTIONS connections (throughput).
 declare -A LEVEL_NAME=([c1]="c=1" [cN]="c=$CONNECTIONS")
 for level in c1 cN; do
-    for path in direct rest mcp; do
+    for path in $PATHS; do
         if [[ "$level" == c1 ]]; then WRK_ARGS=(-t 1 -c 1 --latency); else
             WRK_ARGS=(-t "$THREADS" -c "$CONNECTIONS" --latency); fi
         wrk_env "${BODY[$path]}" "${HEADERS[$path]}"
@@ -224,11 +241,11 @@ for level in c1 cN; do
 done
 # Further concurrency-1 rounds: each path once more, back to back, the order rotated so no path always goes first.
 declare -A ROUND_P50
-for path in direct rest mcp; do ROUND_P50[$path.1]=${P50[$path.c1]}; done
+for path in $PATHS; do ROUND_P50[$path.1]=${P50[$path.c1]}; done
 WRK_ARGS=(-t 1 -c 1 --latency)
-ORDERS=("direct rest mcp" "rest mcp direct" "mcp direct rest")
+ORDERS=("direct rest mcp floor" "rest mcp floor direct" "mcp floor direct rest" "floor direct rest mcp")
 for (( round = 2; round <= ROUNDS; round++ )); do
-    for path in ${ORDERS[$(( (round - 1) % 3 ))]}; do
+    for path in ${ORDERS[$(( (round - 1) % 4 ))]}; do
         wrk_env "${BODY[$path]}" "${HEADERS[$path]}"
         wait_quiet
         log "${LABEL[$path]} (c=1): round $round of $ROUNDS, ${DURATION}"
@@ -239,6 +256,7 @@ for (( round = 2; round <= ROUNDS; round++ )); do
 done
 GW_PEAK_KB="$(peak_rss_kb "$GW_PID")"
 FAKE_PEAK_KB="$(peak_rss_kb "$FAKE_PID")"
+FLOOR_PEAK_KB="$(peak_rss_kb "$FLOOR_PID")"
 verify_paths after
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -253,7 +271,7 @@ row() {
 # Added latency at concurrency 1 of each gateway path, and its verdict against the target.
 declare -A ADDED_P50 ADDED_P99 VERDICT ROUND_LIST
 VERDICTS=""
-for path in rest mcp; do
+for path in rest mcp floor; do
     added=()
     for (( round = 1; round <= ROUNDS; round++ )); do
         added+=("$(( ROUND_P50[$path.$round] - ROUND_P50[direct.$round] ))")
@@ -262,7 +280,11 @@ for path in rest mcp; do
     ADDED_P50[$path]="$(printf '%.0f' "$(median "${added[@]}")")"
     ADDED_P99[$path]=$(( P99[$path.c1] - P99[direct.c1] ))
     if (( ADDED_P50[$path] <= TARGET_ADDED_P50_US )); then VERDICT[$path]=PASS; else VERDICT[$path]=MISS; fi
-    VERDICTS+="$path ${VERDICT[$path]} (added p50 ${ADDED_P50[$path]} µs); "
+    if [[ $path == floor ]]; then
+        VERDICTS+="the bare pass-through (for scale) adds ${ADDED_P50[$path]} µs; "
+    else
+        VERDICTS+="$path ${VERDICT[$path]} (added p50 ${ADDED_P50[$path]} µs); "
+    fi
 done
 added_row() {
     printf '| %s | %s | %s | **%s** |\n' "${LABEL[$1]}" "$(fmt_latency "${ADDED_P50[$1]}")" \
@@ -275,11 +297,13 @@ TABLE="$(cat <<TABLE_EOF
 $(row direct)
 $(row rest)
 $(row mcp)
+$(row floor)
 
 | through the gateway | added p50 (c=1, median of $ROUNDS rounds) | added p99 (c=1, round 1) | added p50 ≤ $TARGET_ADDED_P50_US µs |
 |---|---|---|---|
 $(added_row rest)
 $(added_row mcp)
+$(added_row floor)
 
 gateway peak RSS: $(fmt_mib "$GW_PEAK_KB")
 TABLE_EOF
@@ -287,7 +311,7 @@ TABLE_EOF
 
 run_details() {
     local key
-    for key in direct.c1 rest.c1 mcp.c1 direct.cN rest.cN mcp.cN; do
+    for key in direct.c1 rest.c1 mcp.c1 floor.c1 direct.cN rest.cN mcp.cN floor.cN; do
         printf '  - %s (%s): %s requests; CPU %s; measured runs made: %s\n' "${LABEL[${key%.*}]}" \
             "${LEVEL_NAME[${key#*.}]}" "${REQUESTS[$key]}" "${CPU[$key]}" "${RUNS[$key]}"
     done
@@ -304,13 +328,14 @@ ${BENCH_NOTES}Target: added p50 at concurrency 1 ≤ $TARGET_ADDED_P50_US µs: $
 $(report_context "$LOAD_BEFORE" "$COMMAND")
 - git revision: $(git_revision)
 - load: \`wrk -t 1 -c 1\` (c=1) and \`wrk -t $THREADS -c $CONNECTIONS\` (c=$CONNECTIONS), \`-d $DURATION --latency -s $WRK_LUA\`, each run after a $WARMUP warm-up, one path at a time, wrk on the same cores (nothing pinned); c=1 runs of all paths first, then the c=$CONNECTIONS runs
-- added p50 per concurrency-1 round (gateway p50 - direct p50; round 1 is the table's runs): rest: ${ROUND_LIST[rest]}; mcp: ${ROUND_LIST[mcp]}
+- added p50 per concurrency-1 round (gateway p50 - direct p50; round 1 is the table's runs): rest: ${ROUND_LIST[rest]}; mcp: ${ROUND_LIST[mcp]}; floor: ${ROUND_LIST[floor]}
 - direct: \`POST /rest/v1/rpc/$TOOL\` \`$RPC_BODY\` with \`Content-Type: application/json\`, \`Accept: */*\`, \`User-Agent: mcp-gateway/$GATEWAY_VERSION\`, \`apikey\`, \`Authorization: Bearer\` (a key made for the run), \`X-Request-ID\` (a UUID v7): the body and headers the gateway sends, checked on the fake's side before measuring
 - rest: \`POST /mcp/tools/call\` \`$REST_BODY\` with \`Content-Type: application/json\`
 - mcp: \`POST /mcp\` \`$MCP_BODY\` with \`Content-Type: application/json\`, \`Accept: application/json, text/event-stream\`, \`MCP-Protocol-Version: 2025-11-25\`; no session (stateless), answered with \`application/json\`
 - answers: the fake returns the same $(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$WORK/verify.direct.json") rows on every path (checked before and after the runs)
 - mcp-gateway: \`cargo build --release\`, shipped \`tool_specs/\`, \`SUPABASE_URL\` / \`SUPABASE_API_KEY\` pointing at the fake, \`RATE_LIMIT=off LOG_LEVEL=warn\`, $(audit_setting), GATEWAY_* variables inherited from the caller: $(inherited_gateway_settings); RSS after start-up $(fmt_mib "$GW_RSS_IDLE_KB"), peak $(fmt_mib "$GW_PEAK_KB") (\`VmHWM\` after all runs; MiB = 2^20 bytes)
 - fake PostgREST: \`examples/fake_postgrest.rs\` (axum, rows built at start-up, no delay), peak RSS $(fmt_mib "$FAKE_PEAK_KB")
+- floor: \`examples/bare_passthrough.rs\` (axum, one pooled reqwest client, the rest request relayed with the gateway's upstream body and headers, checked on the fake's side like the gateway's; no auth, spec, validation, retry, metrics or audit), peak RSS $(fmt_mib "$FLOOR_PEAK_KB")
 - runs (CPU as a share of all $(nproc) cores; "server" is the fake alone for direct, the gateway and the fake together for the gateway paths; a run is repeated when other processes take > 10%):
 $(run_details)
 - $(wrk_version)
