@@ -20,7 +20,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, TryAcquireError};
 
 use crate::error::{ErrorCode, GatewayError};
 use crate::metrics::Metrics;
@@ -216,8 +216,16 @@ impl Upstream<'_> {
             if remaining.is_zero() {
                 return Err(self.timeout_error(request));
             }
-            let Ok(Ok(permit)) = tokio::time::timeout_at(deadline.into(), self.cap.acquire()).await else {
-                return Err(self.saturated_error());
+            // A free permit is taken at once; only a wait for one needs a timer.
+            let permit = match self.cap.try_acquire() {
+                Ok(permit) => permit,
+                Err(TryAcquireError::NoPermits) => {
+                    match tokio::time::timeout_at(deadline.into(), self.cap.acquire()).await {
+                        Ok(Ok(permit)) => permit,
+                        _ => return Err(self.saturated_error()),
+                    }
+                }
+                Err(TryAcquireError::Closed) => return Err(self.saturated_error()),
             };
             let outcome = self.attempt(request, request_id, request.timeout.min(remaining)).await;
             drop(permit);
@@ -275,9 +283,9 @@ impl Upstream<'_> {
             builder = builder.json(body);
         }
         let result = async {
-            let response = builder.send().await.map_err(Failure::Transport)?;
+            let mut response = builder.send().await.map_err(Failure::Transport)?;
             let status = response.status().as_u16();
-            let headers = response.headers().clone();
+            let headers = std::mem::take(response.headers_mut());
             let body = read_capped(response, self.max_answer_bytes).await?;
             Ok::<_, Failure>(Answer { status, headers, body })
         }
