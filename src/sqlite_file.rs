@@ -1,6 +1,6 @@
-//! The gateway's own SQLite files (the audit log, the job store): created with their folder, in WAL mode with
-//! `synchronous = NORMAL`, a page cache of 512 KiB per connection, and their schema applied, with errors that name
-//! the file.
+//! The gateway's own SQLite files (the audit log, the job store, the OAuth store, federation pins): created with their
+//! folder, in WAL mode with `synchronous = NORMAL`, and their schema applied, with errors that name the file. The
+//! connection opened here (each store's writer) keeps a 512 KiB page cache.
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ pub fn open_wal(path: &Path, schema: &str) -> Result<Connection, String> {
     }
     let conn = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     // The page cache: SQLite's default (2 MiB) filled up under a steady stream of audit rows, although appending
-    // only touches the right edge of each B-tree; 512 KiB holds those edges for hundreds of tools.
+    // only touches the right edge of each B-tree; a page evicted from 512 KiB is read back from the OS's file cache.
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -512;")
         .and_then(|()| conn.execute_batch(schema))
         .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
