@@ -110,7 +110,8 @@ pub fn hash_arguments(args: &Value) -> String {
     // 32 bytes fill the 64 digits exactly (`hex::encode` builds its string a character at a time).
     let mut digits = [0u8; 64];
     let _ = hex::encode_to_slice(hasher.finalize(), &mut digits);
-    String::from_utf8_lossy(&digits).into_owned()
+    // Hex digits are ASCII: the check passes, a word at a time (a lossy conversion walks them in UTF-8 chunks).
+    std::str::from_utf8(&digits).map(str::to_owned).unwrap_or_default()
 }
 
 /// Writes into the hasher, so the canonical text is hashed as it is produced, never built.

@@ -6,17 +6,19 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::McpHandle;
+use super::call_result::CallResult;
 use super::jsonrpc::{INVALID_PARAMS, RESOURCE_NOT_FOUND, RpcError, error_response, response};
 use super::session::Session;
 use super::version::ProtocolVersion;
 use crate::auth::{Caller, Scope};
 use crate::error::{ErrorCode, GatewayError};
 use crate::tools::upstream_binding::UpstreamItem;
-use crate::tools::{CallCtx, ClientLink, LogLevel, ToolOutput};
+use crate::tools::{CallCtx, ClientLink, LogLevel};
 
 /// Who is asking, and how to reach them, for one request.
 pub struct RequestScope<'a> {
@@ -149,16 +151,52 @@ pub fn authorize(caller: &Caller, method: &str) -> Result<(), Refusal> {
     }
 }
 
+/// What a request answers with: a value, or a tool call's result kept as the tool's output until it is written
+/// (see [`CallResult`]).
+#[derive(Debug)]
+pub enum Reply {
+    Value(Value),
+    Call(CallResult),
+}
+
+impl Reply {
+    /// The answer as a value, for transports that keep messages as values.
+    #[must_use]
+    pub fn into_value(self) -> Value {
+        match self {
+            Self::Value(value) => value,
+            Self::Call(result) => result.into_value(),
+        }
+    }
+}
+
+/// The JSON of [`Reply::into_value`], written without building it.
+impl Serialize for Reply {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Value(value) => value.serialize(serializer),
+            Self::Call(result) => result.serialize(serializer),
+        }
+    }
+}
+
 /// Handle one request (anything but `initialize`, which transports handle because it creates sessions).
-pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> Result<Value, RpcError> {
+pub async fn request(scope: &RequestScope<'_>, method: &str, params: Value) -> Result<Reply, RpcError> {
     let params = match params {
         Value::Object(map) => map,
         _ => Map::new(),
     };
+    if method == "tools/call" {
+        return tools_call(scope, params).await;
+    }
+    other_request(scope, method, params).await.map(Reply::Value)
+}
+
+/// Every method but `tools/call`.
+async fn other_request(scope: &RequestScope<'_>, method: &str, params: Map<String, Value>) -> Result<Value, RpcError> {
     match method {
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(scope, &params),
-        "tools/call" => tools_call(scope, params).await,
         // The rare paths run behind a pointer, so this future stays the size of a plain call (see `Binding::run`).
         "tasks/get" | "tasks/result" | "tasks/cancel" => Box::pin(super::tasks::request(scope, method, &params)).await,
         "resources/list" => {
@@ -259,9 +297,9 @@ pub async fn notification(session: Option<&Arc<Session>>, method: &str, params: 
 
 /// The JSON-RPC message answering a request.
 #[must_use]
-pub fn outcome_message(id: &Value, outcome: Result<Value, RpcError>) -> Value {
+pub fn outcome_message(id: &Value, outcome: Result<Reply, RpcError>) -> Value {
     match outcome {
-        Ok(result) => response(id, result),
+        Ok(result) => response(id, result.into_value()),
         Err(error) => error_response(id, &error),
     }
 }
@@ -272,35 +310,22 @@ fn tools_list(scope: &RequestScope<'_>, params: &Map<String, Value>) -> Result<V
     page(scope, params, items, "tools")
 }
 
-async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) -> Result<Value, RpcError> {
+async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) -> Result<Reply, RpcError> {
     // The arguments move into the call; everything else is read in place.
     let args = params.remove("arguments").unwrap_or(Value::Null);
     let name = required_str(&params, "name")?;
     let ctx = scope.call_ctx();
     if params.get("task").is_some_and(Value::is_object) {
-        return Box::pin(super::tasks::call_as_task(scope, &ctx, name, args)).await;
+        return Box::pin(super::tasks::call_as_task(scope, &ctx, name, args)).await.map(Reply::Value);
     }
     let registry = scope.state.engine.registry().snapshot();
     let has_output_schema =
         registry.visible_to(scope.caller).callable(name).is_some_and(|t| t.spec.output_schema.is_some());
     match scope.state.engine.call(&ctx, name, args).await {
-        Ok(output) => Ok(call_result(output, has_output_schema)),
+        Ok(output) => Ok(Reply::Call(CallResult::new(output, has_output_schema))),
         Err(err) if err.code == ErrorCode::UnknownTool => Err(RpcError::from_gateway(&err, scope.request_id)),
-        Err(err) => Ok(error_result(&err, scope.request_id)),
+        Err(err) => Ok(Reply::Value(error_result(&err, scope.request_id))),
     }
-}
-
-/// A successful `tools/call` result: `{content, isError, structuredContent?}`, the value moved in, not copied.
-#[must_use]
-pub fn call_result(output: ToolOutput, has_output_schema: bool) -> Value {
-    let structured = output.value.is_object() || (has_output_schema && !output.value.is_null());
-    let mut result = Map::with_capacity(3);
-    result.insert("content".into(), Value::Array(output.content_blocks()));
-    result.insert("isError".into(), output.is_error.into());
-    if structured {
-        result.insert("structuredContent".into(), output.value);
-    }
-    Value::Object(result)
 }
 
 /// A tool failure as a result the model can read (`isError: true`), with the typed error in `_meta`.
@@ -419,15 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn object_results_are_structured_and_errors_carry_the_code() {
-        let out = ToolOutput::json(json!({"a": 1}));
-        assert_eq!(
-            call_result(out, false),
-            json!({"content": [{"type": "text", "text": "{\"a\":1}"}], "isError": false, "structuredContent": {"a": 1}})
-        );
-        assert!(call_result(ToolOutput::json(json!([1])), false).get("structuredContent").is_none());
-        let declared = call_result(ToolOutput::json(json!([1])), true);
-        assert_eq!(declared["structuredContent"], json!([1]), "a declared output schema structures any value");
+    fn error_results_carry_the_code() {
         let err = GatewayError::invalid_params("bad `x`");
         let result = error_result(&err, "rid");
         assert_eq!(result["isError"], true);

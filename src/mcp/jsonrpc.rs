@@ -3,6 +3,7 @@
 //! Messages are built by moving values into maps, not with `json!`: the macro serializes every interpolated
 //! value into a new one, a deep copy of the whole result on every answer.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
@@ -122,6 +123,22 @@ pub fn response(id: &Value, result: Value) -> Value {
     message(id, "result", result)
 }
 
+/// A success response serialized straight from its result: the JSON of [`response`], for an answer written once.
+pub struct ResponseMessage<'a, T> {
+    pub id: &'a Value,
+    pub result: &'a T,
+}
+
+impl<T: Serialize> Serialize for ResponseMessage<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut message = serializer.serialize_map(Some(3))?;
+        message.serialize_entry("jsonrpc", "2.0")?;
+        message.serialize_entry("id", self.id)?;
+        message.serialize_entry("result", self.result)?;
+        message.end()
+    }
+}
+
 /// An error response.
 #[must_use]
 pub fn error_response(id: &Value, error: &RpcError) -> Value {
@@ -151,6 +168,15 @@ mod tests {
         assert!(matches!(note, Incoming::Notification { .. }));
         let resp = Incoming::parse(json!({"jsonrpc": "2.0", "id": "s1", "result": {}})).unwrap();
         assert!(matches!(resp, Incoming::Response { outcome: Ok(_), .. }));
+    }
+
+    #[test]
+    fn a_serialized_response_is_the_response_value() {
+        for id in [json!(7), json!("call-1")] {
+            let result = json!({"content": [], "isError": false});
+            let written = serde_json::to_string(&ResponseMessage { id: &id, result: &result }).unwrap();
+            assert_eq!(written, response(&id, result).to_string());
+        }
     }
 
     #[test]

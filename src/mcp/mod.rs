@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::tools::Engine;
 
+pub mod call_result;
 pub mod dispatch;
 pub mod jsonrpc;
 pub mod legacy_sse;

@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::McpHandle;
-use super::dispatch::{self, RequestScope};
-use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, RpcError, error_response, response};
+use super::dispatch::{self, Reply, RequestScope};
+use super::jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, ResponseMessage, RpcError, error_response, response};
 use super::modern;
 use super::peer::{StreamLink, log_notification};
 use super::session::Session;
@@ -39,13 +40,18 @@ pub fn rpc_error(status: StatusCode, id: &Value, error: &RpcError) -> Response {
     (status, axum::Json(error_response(id, error))).into_response()
 }
 
-/// `value` as an `application/json` response, serialized into a `Vec` sized for a typical answer (axum's `Json`
+/// `message` as an `application/json` response, serialized into a `Vec` sized for a typical answer (axum's `Json`
 /// writes through a `BytesMut` writer that starts at 128 bytes, which costs more per byte).
 #[must_use]
-pub fn json_response(value: &Value) -> Response {
+pub fn json_response(message: &impl Serialize) -> Response {
     let mut body = Vec::with_capacity(512);
-    // Serializing a `Value` cannot fail: its keys are strings.
-    let _ = serde_json::to_writer(&mut body, value);
+    if let Err(e) = serde_json::to_writer(&mut body, message) {
+        // Values and call results have string keys only, so this does not happen; if it did, no half-written
+        // body goes out.
+        tracing::error!(error = %e, "an answer could not be serialized");
+        let error = RpcError::new(INTERNAL_ERROR, "internal error while writing the answer");
+        return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, &Value::Null, &error);
+    }
     ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
@@ -235,7 +241,6 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
         (ex.session.clone().map(|s| Arc::new(SessionLog(s)) as ClientLink), None)
     };
     let task_ex = ex.clone();
-    let task_id = id.clone();
     let call = async move {
         let _guard = guard;
         let scope = RequestScope {
@@ -246,7 +251,7 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
             link,
             cancel,
         };
-        dispatch::outcome_message(&task_id, dispatch::request(&scope, &method, params).await)
+        dispatch::request(&scope, &method, params).await
     }
     .instrument(tracing::Span::current());
     let Some(mut rx) = rx else { return finish_json(ToEnd::new(call).await, &id) };
@@ -283,7 +288,8 @@ async fn run_request(ex: Exchange, id: Value, method: String, params: Value) -> 
                     () = events.client_gone() => return,
                 };
             }
-            let final_message = task.await.unwrap_or_else(|e| join_failure(&id, &e));
+            let final_message =
+                task.await.map_or_else(|e| join_failure(&id, &e), |outcome| dispatch::outcome_message(&id, outcome));
             events.message(&final_message).await;
         }
         .instrument(tracing::Span::current()),
@@ -329,8 +335,13 @@ fn progress_token(params: &Value) -> Option<Value> {
     params.get("_meta").and_then(|m| m.get("progressToken")).filter(|t| !t.is_null()).cloned()
 }
 
-fn finish_json(done: Result<Value, impl std::fmt::Display>, id: &Value) -> Response {
-    json_response(&done.unwrap_or_else(|e| join_failure(id, &e)))
+/// The plain JSON answer of a finished request, a result written straight from the reply.
+fn finish_json(done: Result<Result<Reply, RpcError>, impl std::fmt::Display>, id: &Value) -> Response {
+    match done {
+        Ok(Ok(reply)) => json_response(&ResponseMessage { id, result: &reply }),
+        Ok(Err(error)) => json_response(&error_response(id, &error)),
+        Err(e) => json_response(&join_failure(id, &e)),
+    }
 }
 
 fn join_failure(id: &Value, err: &dyn std::fmt::Display) -> Value {

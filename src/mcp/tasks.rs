@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::dispatch::{RequestScope, call_result, error_result};
+use super::call_result::call_result;
+use super::dispatch::{RequestScope, error_result};
 use super::jsonrpc::{METHOD_NOT_FOUND, RpcError};
 use crate::error::ErrorCode;
 use crate::jobs::{JobRecord, JobStatus};

@@ -1,5 +1,7 @@
 //! What a tool call produces, before any transport encodes it.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use crate::error::{ErrorCode, GatewayError};
@@ -28,16 +30,22 @@ impl ToolOutput {
         if !self.content.is_empty() {
             return self.content.clone();
         }
-        let text = match &self.value {
-            Value::String(s) => s.clone(),
-            // Serializing a `Value` cannot fail (its keys are strings).
-            other => serde_json::to_string(other).unwrap_or_default(),
-        };
         // Built in place: `json!` would copy the text once more.
         let mut block = Map::with_capacity(2);
         block.insert("type".into(), "text".into());
-        block.insert("text".into(), Value::String(text));
+        block.insert("text".into(), Value::String(self.value_text().into_owned()));
         vec![Value::Object(block)]
+    }
+
+    /// The text of the one content block an output without explicit blocks has: a string value as itself, any
+    /// other value as its JSON.
+    #[must_use]
+    pub fn value_text(&self) -> Cow<'_, str> {
+        match &self.value {
+            Value::String(s) => Cow::Borrowed(s),
+            // Serializing a `Value` cannot fail (its keys are strings).
+            other => Cow::Owned(serde_json::to_string(other).unwrap_or_default()),
+        }
     }
 
     /// The value REST callers see: the JSON result, or for content-only outputs the text of their text blocks.

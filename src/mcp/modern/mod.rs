@@ -38,7 +38,8 @@ use tracing::Instrument;
 
 use self::round_trip::RoundTripLink;
 use super::McpHandle;
-use super::dispatch::{self, RequestScope, call_result, error_result};
+use super::call_result::call_result;
+use super::dispatch::{self, Reply, RequestScope, error_result};
 use super::jsonrpc::{
     INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Incoming, RESOURCE_NOT_FOUND, RpcError, response,
 };
@@ -497,7 +498,8 @@ async fn dispatched(ex: &Exchange) -> Response {
         link: None,
         cancel: CancellationToken::new(),
     };
-    let mut outcome = dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await;
+    let mut outcome =
+        dispatch::request(&scope, &ex.method, Value::Object(ex.params.clone())).await.map(Reply::into_value);
     if let (Ok(list), "tools/list") = (&mut outcome, ex.method.as_str()) {
         tool_tasks::list_support(&ex.mcp, &ex.caller, list);
     }

@@ -25,7 +25,8 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::super::McpHandle;
-use super::super::dispatch::{RequestScope, call_result, error_result};
+use super::super::call_result::call_result;
+use super::super::dispatch::{RequestScope, error_result};
 use super::super::jsonrpc::{INTERNAL_ERROR, RpcError};
 use super::super::tasks::{Started, find, start_job, unknown};
 use super::MISSING_CAPABILITY;
