@@ -321,7 +321,7 @@ async fn tools_call(scope: &RequestScope<'_>, mut params: Map<String, Value>) ->
     let registry = scope.state.engine.registry().snapshot();
     let has_output_schema =
         registry.visible_to(scope.caller).callable(name).is_some_and(|t| t.spec.output_schema.is_some());
-    match scope.state.engine.call(&ctx, name, args).await {
+    match scope.state.engine.call_in(&registry, &ctx, name, args).await {
         Ok(output) => Ok(Reply::Call(CallResult::new(output, has_output_schema))),
         Err(err) if err.code == ErrorCode::UnknownTool => Err(RpcError::from_gateway(&err, scope.request_id)),
         Err(err) => Ok(Reply::Value(error_result(&err, scope.request_id))),

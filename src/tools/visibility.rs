@@ -50,7 +50,13 @@ impl<'a> Visible<'a> {
     /// A tool the caller may call: the pipeline's lookup, and what tools that call tools may offer.
     #[must_use]
     pub fn callable(self, name: &str) -> Option<&'a Arc<Tool>> {
-        self.registry.tool(name).filter(|t| self.caller.may_call(t.name(), t.spec.category.as_deref()))
+        self.registry.tool(name).filter(|t| self.may_call(t))
+    }
+
+    /// Whether the caller may call `tool` (see [`Visible::callable`]).
+    #[must_use]
+    pub fn may_call(self, tool: &Tool) -> bool {
+        self.caller.may_call(tool.name(), tool.spec.category.as_deref())
     }
 
     /// The fixed resources the caller may see, by URI.
